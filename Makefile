@@ -76,3 +76,28 @@ check-format:
 
 clean:
 	rm -rf build
+
+# Containers: images from Dockerfiles/, the Compose stack, its end-to-end test.
+images:
+	scripts/images.sh
+
+up:
+	scripts/up.sh
+
+down:
+	scripts/down.sh
+
+e2e:
+	/usr/bin/python3 -m pytest -v tests/e2e
+
+# k6 load test against a running stack (LOADTEST_PROFILE=smoke|full, BASE_URL).
+loadtest:
+	scripts/loadtest.sh
+
+# Helm lint, rendered chart and k8s/ against the Kubernetes schemas, the Tiltfile under Tilt.
+validate:
+	/usr/bin/python3 -m pytest -v tests/k8s
+
+# Reception throughput with tracing on versus OTEL_SDK_DISABLED=true, as a ratio.
+bench:
+	scripts/bench.sh
