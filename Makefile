@@ -53,6 +53,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libbakery.a
 # Unit test binaries (no servers).
 unit: $(UNIT_BIN)
 
+# The span emitter tests/tracing drives against a real Collector and Jaeger.
+$(BUILD)/tests/tracing/emit: tests/tracing/emit.c $(BUILD)/libbakery.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 deps:

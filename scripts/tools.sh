@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the pinned third-party tools Bakery is tested with, from the Go module proxy, into a cache.
 #
-#   scripts/tools.sh [k6|helm|kubectl-validate|otelcol|jaeger|tilt|all]
+#   scripts/tools.sh [k6|helm|kubectl-validate|kustomize|otelcol|jaeger|tilt|all]
 #
 # Binaries land in $BAKERY_TOOLS (default ~/.cache/bakery-tools) as NAME-VERSION with a NAME
 # symlink, so a warm run costs nothing and a version bump rebuilds only that tool.
@@ -10,7 +10,8 @@ set -euo pipefail
 K6_VERSION=v1.8.1
 HELM_VERSION=v3.22.0
 KUBECTL_VALIDATE_VERSION=v0.0.4
-OTELCOL_BUILDER_VERSION=v0.124.0   # collector components v0.124.0, stable modules v1.30.0
+KUSTOMIZE_VERSION=v5.8.1           # builds k8s/ (generated ConfigMaps) for validation
+OTELCOL_BUILDER_VERSION=v0.150.0   # collector components v0.150.0, stable modules v1.56.0
 JAEGER_VERSION=v1.76.0             # v1 all-in-one: OTLP in, HTTP query API out, memory storage
 TILT_VERSION=v0.34.0
 
@@ -92,14 +93,17 @@ helm | all) goinstall helm "$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSI
 kubectl-validate | all)
 	goinstall kubectl-validate "$KUBECTL_VALIDATE_VERSION" \
 		"sigs.k8s.io/kubectl-validate@$KUBECTL_VALIDATE_VERSION" ;;&
+kustomize | all)
+	goinstall kustomize "$KUSTOMIZE_VERSION" \
+		"sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION" ;;&
 otelcol | all) build_otelcol ;;&
 jaeger | all)
 	goinstall jaeger "$JAEGER_VERSION" \
 		"github.com/jaegertracing/jaeger/cmd/all-in-one@$JAEGER_VERSION" ;;&
 tilt | all) build_tilt ;;&
-k6 | helm | kubectl-validate | otelcol | jaeger | tilt | all) ;;
+k6 | helm | kubectl-validate | kustomize | otelcol | jaeger | tilt | all) ;;
 *)
-	echo "usage: $0 [k6|helm|kubectl-validate|otelcol|jaeger|tilt|all]" >&2
+	echo "usage: $0 [k6|helm|kubectl-validate|kustomize|otelcol|jaeger|tilt|all]" >&2
 	exit 2
 	;;
 esac

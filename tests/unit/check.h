@@ -24,7 +24,7 @@ static int check_failed;
 		const char *check_a_ = (a), *check_b_ = (b);                                       \
 		if (!check_a_ || !check_b_ || strcmp(check_a_, check_b_) != 0) {                   \
 			fprintf(stderr, "  %s:%d: \"%s\" != \"%s\"\n", __FILE__, __LINE__,         \
-				check_a_ ? check_a_ : "(null)", check_b_ ? check_b_ : "(null)");   \
+			        check_a_ ? check_a_ : "(null)", check_b_ ? check_b_ : "(null)");   \
 			check_failures++;                                                          \
 		}                                                                                  \
 	} while (0)

@@ -1,0 +1,19 @@
+/* bake.h — the baking simulation: FNV-1a time per pastry and the occasional mistake. */
+#ifndef BAKERY_BAKE_H
+#define BAKERY_BAKE_H
+
+#include <stdint.h>
+
+#define BAKE_ROUNDS_MAX 10 /* mistakes stop being repeated after this many rounds */
+
+/* The 32-bit FNV-1a hash of the NUL-terminated string s. */
+uint32_t bake_fnv1a32(const char *s);
+
+/* Milliseconds one round of baking pastry takes at scale 1: fnv1a32(pastry) % 100. */
+unsigned bake_round_ms(const char *pastry);
+
+/* Bakes pastry: sleeps bake_round_ms(pastry) * scale per round and, with a 10% chance per
+ * round, makes a mistake and bakes again. Returns the number of rounds (>= 1). */
+int bake(const char *pastry, double scale);
+
+#endif

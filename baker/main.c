@@ -1,0 +1,83 @@
+/* main.c — baker: configuration, the consumer, the health endpoint and SIGTERM. */
+#include <civetweb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "config.h"
+#include "consumer.h"
+#include "health.h"
+#include "log.h"
+#include "metrics.h"
+#include "probe.h"
+
+struct baker {
+	struct consumer *consumer;
+	struct probe *probe; /* Redis only: the consumer's connection speaks for RabbitMQ */
+	sigset_t stop_signals;
+};
+
+static bool ready(void *arg)
+{
+	struct baker *b = arg;
+
+	return probe_ready(b->probe) && consumer_connected(b->consumer);
+}
+
+/* Waits for SIGTERM or SIGINT and asks the consumer to stop. */
+static void *signal_main(void *arg)
+{
+	struct baker *b = arg;
+	int sig;
+
+	sigwait(&b->stop_signals, &sig);
+	log_info("stopping", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	consumer_stop(b->consumer);
+	return NULL;
+}
+
+int main(void)
+{
+	struct baker b = {0};
+	struct health *health = NULL;
+	struct config cfg;
+	pthread_t signals;
+	char concurrency[16];
+	int rc = 1;
+
+	if (config_load(&cfg, "baker") < 0)
+		return 2;
+	log_init("baker", cfg.log_level);
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&b.stop_signals);
+	sigaddset(&b.stop_signals, SIGTERM);
+	sigaddset(&b.stop_signals, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &b.stop_signals, NULL);
+
+	mg_init_library(0);
+	b.consumer = consumer_new(&cfg);
+	b.probe = probe_start(&cfg, false);
+	if (!b.consumer || !b.probe) {
+		log_error("cannot start the consumer");
+		goto done;
+	}
+	health = health_start(cfg.health_port, ready, &b);
+	if (!health)
+		goto done;
+	if (pthread_create(&signals, NULL, signal_main, &b) != 0)
+		goto done;
+	snprintf(concurrency, sizeof(concurrency), "%d", cfg.baker_concurrency);
+	log_info("baker consuming", "queue", cfg.orders_queue, "concurrency", concurrency, "redis",
+	         cfg.db_host, "rabbitmq", cfg.rabbit_host);
+	rc = consumer_run(b.consumer);
+	pthread_join(signals, NULL);
+	log_info("baker stopped");
+done:
+	health_stop(health);
+	consumer_free(b.consumer);
+	probe_stop(b.probe);
+	metrics_free_all();
+	mg_exit_library();
+	return rc;
+}

@@ -1,0 +1,158 @@
+/* config.c — reads and validates the environment into one struct config. */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int bad(const char *var, const char *value, const char *why)
+{
+	fprintf(stderr, "config: %s=\"%s\": %s\n", var, value, why);
+	return -EINVAL;
+}
+
+int config_parse_hostport(const char *s, char *host, size_t cap, int *port)
+{
+	const char *colon, *hstart = s;
+	size_t hlen;
+	char *end;
+	long p;
+
+	if (!s || !*s)
+		return -EINVAL;
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		if (!close || close[1] != ':')
+			return -EINVAL;
+		hstart = s + 1;
+		hlen = (size_t)(close - hstart);
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || strchr(s, ':') != colon)
+			return -EINVAL;
+		hlen = (size_t)(colon - s);
+	}
+	if (hlen == 0 || hlen >= cap || memchr(hstart, ' ', hlen))
+		return -EINVAL;
+	errno = 0;
+	p = strtol(colon + 1, &end, 10);
+	if (errno || end == colon + 1 || *end || p < 1 || p > 65535)
+		return -EINVAL;
+	memcpy(host, hstart, hlen);
+	host[hlen] = '\0';
+	*port = (int)p;
+	return 0;
+}
+
+/* Reads an integer in [min, max] from var into *out; unset keeps the default. */
+static int env_int(const char *var, long min, long max, int *out)
+{
+	const char *v = getenv(var);
+	char *end, why[96];
+	long n;
+
+	if (!v)
+		return 0;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno || end == v || *end || n < min || n > max) {
+		snprintf(why, sizeof(why), "must be an integer from %ld to %ld", min, max);
+		return bad(var, v, why);
+	}
+	*out = (int)n;
+	return 0;
+}
+
+static int env_hostport(const char *var, char *host, size_t cap, int *port)
+{
+	const char *v = getenv(var);
+
+	if (!v)
+		return 0;
+	if (config_parse_hostport(v, host, cap, port) < 0)
+		return bad(var, v, "must be host:port with a port from 1 to 65535");
+	return 0;
+}
+
+/* Copies a non-empty string variable of fewer than cap bytes into out. */
+static int env_str(const char *var, char *out, size_t cap)
+{
+	const char *v = getenv(var);
+	size_t n;
+
+	if (!v)
+		return 0;
+	n = strlen(v);
+	if (n == 0 || n >= cap)
+		return bad(var, v, "must be a non-empty string of reasonable length");
+	memcpy(out, v, n + 1);
+	return 0;
+}
+
+static int env_scale(const char *var, double *out)
+{
+	const char *v = getenv(var);
+	char *end;
+	double d;
+
+	if (!v)
+		return 0;
+	errno = 0;
+	d = strtod(v, &end);
+	if (errno || end == v || *end || !isfinite(d) || d < 0 || d > 1000)
+		return bad(var, v, "must be a number from 0 to 1000");
+	*out = d;
+	return 0;
+}
+
+static int env_level(const char *var, enum log_level *out)
+{
+	const char *v = getenv(var);
+
+	if (!v)
+		return 0;
+	if (log_level_parse(v, out) < 0)
+		return bad(var, v, "must be one of debug, info, warn, error");
+	return 0;
+}
+
+int config_load(struct config *cfg, const char *service)
+{
+	int rc = 0;
+
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->service, sizeof(cfg->service), "%s", service);
+	strcpy(cfg->db_host, "127.0.0.1");
+	cfg->db_port = 6379;
+	strcpy(cfg->rabbit_host, "127.0.0.1");
+	cfg->rabbit_port = 5672;
+	strcpy(cfg->rabbit_username, "guest");
+	strcpy(cfg->rabbit_password, "guest");
+	strcpy(cfg->orders_queue, "orders");
+	cfg->port = 8000;
+	cfg->health_port = 8001;
+	cfg->baker_concurrency = 4;
+	cfg->bake_time_scale = 1.0;
+	cfg->log_level = LOG_INFO;
+
+	/* Check every variable so one run names all the bad ones. */
+	rc |= env_hostport("DB_HOST", cfg->db_host, sizeof(cfg->db_host), &cfg->db_port);
+	rc |= env_hostport("RABBIT_HOST", cfg->rabbit_host, sizeof(cfg->rabbit_host),
+	                   &cfg->rabbit_port);
+	rc |= env_str("RABBIT_USERNAME", cfg->rabbit_username, sizeof(cfg->rabbit_username));
+	rc |= env_str("RABBIT_PASSWORD", cfg->rabbit_password, sizeof(cfg->rabbit_password));
+	rc |= env_str("ORDERS_QUEUE", cfg->orders_queue, sizeof(cfg->orders_queue));
+	rc |= env_level("LOG_LEVEL", &cfg->log_level);
+	if (strcmp(service, "reception") == 0)
+		rc |= env_int("PORT", 1, 65535, &cfg->port);
+	if (strcmp(service, "baker") == 0) {
+		rc |= env_int("HEALTH_PORT", 1, 65535, &cfg->health_port);
+		rc |= env_int("BAKER_CONCURRENCY", 1, 256, &cfg->baker_concurrency);
+		rc |= env_scale("BAKE_TIME_SCALE", &cfg->bake_time_scale);
+	}
+	return rc ? -EINVAL : 0;
+}

@@ -1,0 +1,38 @@
+/* config.h — the services' configuration, read from the environment once at start. */
+#ifndef BAKERY_CONFIG_H
+#define BAKERY_CONFIG_H
+
+#include <stddef.h>
+
+#include "log.h"
+
+#define CONFIG_HOST_MAX  256
+#define CONFIG_CRED_MAX  128
+#define CONFIG_QUEUE_MAX 200 /* leaves room for ".dead" within AMQP's 255-byte names */
+
+/* Every setting of both services; strings are NUL-terminated copies. */
+struct config {
+	char service[32];
+	char db_host[CONFIG_HOST_MAX]; /* Redis host from DB_HOST */
+	int db_port;
+	char rabbit_host[CONFIG_HOST_MAX]; /* RabbitMQ host from RABBIT_HOST */
+	int rabbit_port;
+	char rabbit_username[CONFIG_CRED_MAX];
+	char rabbit_password[CONFIG_CRED_MAX];
+	char orders_queue[CONFIG_QUEUE_MAX];
+	int port;               /* reception's HTTP port (PORT) */
+	int health_port;        /* baker's /healthz, /readyz, /metrics port (HEALTH_PORT) */
+	int baker_concurrency;  /* orders baked at once (BAKER_CONCURRENCY) */
+	double bake_time_scale; /* multiplier of the simulated baking time (BAKE_TIME_SCALE) */
+	enum log_level log_level;
+};
+
+/* Fills *cfg with defaults, then with the environment for `service` ("reception" or "baker").
+ * Returns 0, or -EINVAL after printing to stderr which variable is bad and why. */
+int config_load(struct config *cfg, const char *service);
+
+/* Splits "host:port" (or "[v6]:port") into host (cap bytes) and *port (1..65535).
+ * Returns 0 or -EINVAL. */
+int config_parse_hostport(const char *s, char *host, size_t cap, int *port);
+
+#endif

@@ -1,0 +1,65 @@
+/* http.c — writes whole HTTP responses (headers and body) through civetweb. */
+#include "http.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "order.h"
+
+const char *http_reason(int status)
+{
+	switch (status) {
+	case 200:
+		return "OK";
+	case 202:
+		return "Accepted";
+	case 400:
+		return "Bad Request";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 413:
+		return "Content Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return "Unknown";
+	}
+}
+
+int http_send(struct mg_connection *c, int status, const char *content_type, const char *body,
+              size_t len, const char *extra_headers)
+{
+	char head[1024];
+	int n = snprintf(head, sizeof(head),
+	                 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+	                 "Cache-Control: no-store\r\n%s\r\n",
+	                 status, http_reason(status), content_type, len,
+	                 extra_headers ? extra_headers : "");
+
+	if (n < 0 || (size_t)n >= sizeof(head))
+		return -1;
+	if (mg_write(c, head, (size_t)n) != n)
+		return -1;
+	if (len && mg_write(c, body, len) != (int)len)
+		return -1;
+	return 0;
+}
+
+int http_send_error(struct mg_connection *c, int status, const char *message,
+                    const char *extra_headers)
+{
+	char *body = order_json_pair("error", message);
+	int rc;
+
+	if (!body)
+		return http_send(c, 500, "application/json", "{\"error\":\"out of memory\"}", 25,
+		                 NULL);
+	rc = http_send(c, status, "application/json", body, strlen(body), extra_headers);
+	free(body);
+	return rc;
+}

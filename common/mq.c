@@ -1,0 +1,514 @@
+/* mq.c — one librabbitmq connection and channel: declare, publish with confirm, consume. */
+#include "mq.h"
+
+#include <amqp.h>
+#include <amqp_framing.h>
+#include <amqp_tcp_socket.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+#define CHANNEL      1
+#define IO_TIMEOUT_S 2
+#define RETRY_MIN_MS 100
+#define RETRY_MAX_MS 2000
+#define NAME_MAX_    256
+
+struct mq {
+	char host[CONFIG_HOST_MAX];
+	int port;
+	char user[CONFIG_CRED_MAX];
+	char pass[CONFIG_CRED_MAX];
+	char queue[NAME_MAX_];
+	char dlx[NAME_MAX_];
+	char dead[NAME_MAX_];
+	int prefetch; /* > 0: consumer */
+	amqp_connection_state_t conn;
+	uint64_t next_seq; /* publisher confirm sequence of the next publish */
+	unsigned generation;
+	long long next_try_ms;
+	int retry_ms;
+	int down_logged;
+};
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct timeval ms_tv(long long ms)
+{
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+
+	return tv;
+}
+
+struct mq *mq_new(const struct config *cfg, int prefetch)
+{
+	struct mq *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	snprintf(m->host, sizeof(m->host), "%s", cfg->rabbit_host);
+	m->port = cfg->rabbit_port;
+	snprintf(m->user, sizeof(m->user), "%s", cfg->rabbit_username);
+	snprintf(m->pass, sizeof(m->pass), "%s", cfg->rabbit_password);
+	snprintf(m->queue, sizeof(m->queue), "%s", cfg->orders_queue);
+	snprintf(m->dlx, sizeof(m->dlx), "%s.dlx", cfg->orders_queue);
+	snprintf(m->dead, sizeof(m->dead), "%s.dead", cfg->orders_queue);
+	m->prefetch = prefetch;
+	m->retry_ms = RETRY_MIN_MS;
+	return m;
+}
+
+/* Forgets the connection without a closing handshake (it is broken or refused). */
+static void drop(struct mq *m)
+{
+	if (m->conn) {
+		amqp_destroy_connection(m->conn);
+		m->conn = NULL;
+	}
+}
+
+void mq_free(struct mq *m)
+{
+	if (!m)
+		return;
+	if (m->conn) {
+		amqp_channel_close(m->conn, CHANNEL, AMQP_REPLY_SUCCESS);
+		amqp_connection_close(m->conn, AMQP_REPLY_SUCCESS);
+	}
+	drop(m);
+	free(m);
+}
+
+bool mq_connected(const struct mq *m)
+{
+	return m->conn != NULL;
+}
+
+/* Describes a failed RPC reply into buf for the logs. */
+static const char *reply_text(amqp_rpc_reply_t r, char *buf, size_t cap)
+{
+	if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION)
+		return amqp_error_string2(r.library_error);
+	if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
+	    r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+		amqp_channel_close_t *c = r.reply.decoded;
+		snprintf(buf, cap, "channel closed %u: %.*s", c->reply_code, (int)c->reply_text.len,
+		         (char *)c->reply_text.bytes);
+		return buf;
+	}
+	if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
+	    r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+		amqp_connection_close_t *c = r.reply.decoded;
+		snprintf(buf, cap, "connection closed %u: %.*s", c->reply_code,
+		         (int)c->reply_text.len, (char *)c->reply_text.bytes);
+		return buf;
+	}
+	return "unexpected reply";
+}
+
+/* Checks the last RPC; on failure logs step and returns -1. */
+static int rpc_ok(struct mq *m, const char *step)
+{
+	amqp_rpc_reply_t r = amqp_get_rpc_reply(m->conn);
+	char buf[300];
+
+	if (r.reply_type == AMQP_RESPONSE_NORMAL)
+		return 0;
+	if (!m->down_logged) {
+		log_warn("rabbitmq unavailable", "addr", m->host, "step", step, "error",
+		         reply_text(r, buf, sizeof(buf)));
+		m->down_logged = 1;
+	}
+	return -1;
+}
+
+/* The same durable topology from every service: queue -> (dead letters) dlx -> dead. */
+static int declare(struct mq *m)
+{
+	amqp_table_entry_t arg = {
+	    .key = amqp_cstring_bytes("x-dead-letter-exchange"),
+	    .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes(m->dlx)}};
+	amqp_table_t args = {.num_entries = 1, .entries = &arg};
+
+	amqp_exchange_declare(m->conn, CHANNEL, amqp_cstring_bytes(m->dlx),
+	                      amqp_cstring_bytes("fanout"), 0, 1, 0, 0, amqp_empty_table);
+	if (rpc_ok(m, "declare dead-letter exchange") < 0)
+		return -1;
+	amqp_queue_declare(m->conn, CHANNEL, amqp_cstring_bytes(m->dead), 0, 1, 0, 0,
+	                   amqp_empty_table);
+	if (rpc_ok(m, "declare dead-letter queue") < 0)
+		return -1;
+	amqp_queue_bind(m->conn, CHANNEL, amqp_cstring_bytes(m->dead), amqp_cstring_bytes(m->dlx),
+	                amqp_empty_bytes, amqp_empty_table);
+	if (rpc_ok(m, "bind dead-letter queue") < 0)
+		return -1;
+	amqp_queue_declare(m->conn, CHANNEL, amqp_cstring_bytes(m->queue), 0, 1, 0, 0, args);
+	return rpc_ok(m, "declare queue");
+}
+
+static int open_connection(struct mq *m)
+{
+	struct timeval tv = {IO_TIMEOUT_S, 0};
+	amqp_socket_t *sock;
+	amqp_rpc_reply_t r;
+	char buf[300];
+	int rc;
+
+	m->conn = amqp_new_connection();
+	if (!m->conn)
+		return -1;
+	sock = amqp_tcp_socket_new(m->conn);
+	if (!sock)
+		return -1;
+	amqp_set_handshake_timeout(m->conn, &tv);
+	amqp_set_rpc_timeout(m->conn, &tv);
+	rc = amqp_socket_open_noblock(sock, m->host, m->port, &tv);
+	if (rc != AMQP_STATUS_OK) {
+		if (!m->down_logged) {
+			log_warn("rabbitmq unavailable", "addr", m->host, "step", "connect",
+			         "error", amqp_error_string2(rc));
+			m->down_logged = 1;
+		}
+		return -1;
+	}
+	r = amqp_login(m->conn, "/", 0, 131072, MQ_HEARTBEAT_S, AMQP_SASL_METHOD_PLAIN, m->user,
+	               m->pass);
+	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+		if (!m->down_logged) {
+			log_warn("rabbitmq unavailable", "addr", m->host, "step", "login", "error",
+			         reply_text(r, buf, sizeof(buf)));
+			m->down_logged = 1;
+		}
+		return -1;
+	}
+	amqp_channel_open(m->conn, CHANNEL);
+	if (rpc_ok(m, "open channel") < 0 || declare(m) < 0)
+		return -1;
+	if (m->prefetch > 0) {
+		amqp_basic_qos(m->conn, CHANNEL, 0, (uint16_t)m->prefetch, 0);
+		if (rpc_ok(m, "basic.qos") < 0)
+			return -1;
+		amqp_basic_consume(m->conn, CHANNEL, amqp_cstring_bytes(m->queue), amqp_empty_bytes,
+		                   0, 0, 0, amqp_empty_table);
+		if (rpc_ok(m, "basic.consume") < 0)
+			return -1;
+	} else {
+		amqp_confirm_select(m->conn, CHANNEL);
+		if (rpc_ok(m, "confirm.select") < 0)
+			return -1;
+		m->next_seq = 1;
+	}
+	return 0;
+}
+
+/* Ensures an open connection; returns 0 or MQ_UNAVAILABLE (also while backing off). */
+static int ensure(struct mq *m)
+{
+	long long now;
+
+	if (m->conn)
+		return 0;
+	now = now_ms();
+	if (now < m->next_try_ms)
+		return MQ_UNAVAILABLE;
+	if (open_connection(m) == 0) {
+		m->generation++;
+		m->retry_ms = RETRY_MIN_MS;
+		if (m->down_logged)
+			log_info("rabbitmq connected", "addr", m->host);
+		m->down_logged = 0;
+		return 0;
+	}
+	drop(m);
+	m->next_try_ms = now + m->retry_ms;
+	m->retry_ms = m->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : m->retry_ms * 2;
+	return MQ_UNAVAILABLE;
+}
+
+/* Drops the connection after a failure, logging why once. */
+static int lost(struct mq *m, const char *why)
+{
+	log_warn("rabbitmq connection lost", "addr", m->host, "error", why);
+	m->down_logged = 1;
+	drop(m);
+	return MQ_UNAVAILABLE;
+}
+
+/* Handles a method frame that is neither a delivery nor a confirm: a broker close ends the
+ * connection (returns MQ_UNAVAILABLE); a returned message is consumed (*returned set). */
+static int other_method(struct mq *m, const amqp_frame_t *f, bool *returned)
+{
+	amqp_message_t msg;
+	amqp_rpc_reply_t r;
+
+	switch (f->payload.method.id) {
+	case AMQP_CHANNEL_CLOSE_METHOD:
+	case AMQP_CONNECTION_CLOSE_METHOD:
+		return lost(m, "closed by the broker");
+	case AMQP_BASIC_RETURN_METHOD:
+		r = amqp_read_message(m->conn, f->channel, &msg, 0);
+		if (r.reply_type != AMQP_RESPONSE_NORMAL)
+			return lost(m, "reading a returned message");
+		amqp_destroy_message(&msg);
+		if (returned)
+			*returned = true;
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+/* Reads frames already waiting (heartbeats, a close) so a dead connection is noticed. */
+static int drain(struct mq *m)
+{
+	struct timeval zero = {0, 0};
+	amqp_frame_t f;
+
+	for (;;) {
+		int rc = amqp_simple_wait_frame_noblock(m->conn, &f, &zero);
+		if (rc == AMQP_STATUS_TIMEOUT)
+			return 0;
+		if (rc != AMQP_STATUS_OK)
+			return lost(m, amqp_error_string2(rc));
+		if (f.frame_type == AMQP_FRAME_METHOD && other_method(m, &f, NULL) < 0)
+			return MQ_UNAVAILABLE;
+	}
+}
+
+static int publish_once(struct mq *m, const char *message_id, const char *body, size_t len,
+                        const struct mq_header *headers, size_t nheaders, int timeout_ms)
+{
+	amqp_table_entry_t entries[MQ_HEADERS_MAX];
+	amqp_basic_properties_t p = {0};
+	amqp_bytes_t bytes = {len, (void *)body};
+	long long deadline = now_ms() + timeout_ms;
+	bool returned = false;
+	uint64_t seq;
+	size_t n = 0;
+	int rc;
+
+	for (size_t i = 0; i < nheaders && n < MQ_HEADERS_MAX; i++) {
+		if (!headers[i].key || !headers[i].value)
+			continue;
+		entries[n].key = amqp_cstring_bytes(headers[i].key);
+		entries[n].value.kind = AMQP_FIELD_KIND_UTF8;
+		entries[n].value.value.bytes = amqp_cstring_bytes(headers[i].value);
+		n++;
+	}
+	p._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
+	           AMQP_BASIC_MESSAGE_ID_FLAG | AMQP_BASIC_HEADERS_FLAG;
+	p.content_type = amqp_cstring_bytes("application/json");
+	p.delivery_mode = AMQP_DELIVERY_PERSISTENT;
+	p.message_id = amqp_cstring_bytes(message_id);
+	p.headers.num_entries = (int)n;
+	p.headers.entries = entries;
+
+	rc = amqp_basic_publish(m->conn, CHANNEL, amqp_empty_bytes, amqp_cstring_bytes(m->queue), 1,
+	                        0, &p, bytes);
+	if (rc != AMQP_STATUS_OK)
+		return lost(m, amqp_error_string2(rc));
+	seq = m->next_seq++;
+	for (;;) {
+		long long left = deadline - now_ms();
+		struct timeval tv = ms_tv(left > 0 ? left : 0);
+		amqp_frame_t f;
+
+		rc = amqp_simple_wait_frame_noblock(m->conn, &f, &tv);
+		if (rc == AMQP_STATUS_TIMEOUT) {
+			/* A late confirm would confuse the sequence: start afresh. */
+			log_warn("rabbitmq publish confirm timed out", "message_id", message_id);
+			drop(m);
+			return MQ_TIMEOUT;
+		}
+		if (rc != AMQP_STATUS_OK)
+			return lost(m, amqp_error_string2(rc));
+		if (f.frame_type != AMQP_FRAME_METHOD)
+			continue;
+		if (f.payload.method.id == AMQP_BASIC_ACK_METHOD) {
+			amqp_basic_ack_t *a = f.payload.method.decoded;
+			if (a->delivery_tag == seq || (a->multiple && a->delivery_tag > seq))
+				return returned ? MQ_NACKED : 0;
+		} else if (f.payload.method.id == AMQP_BASIC_NACK_METHOD) {
+			amqp_basic_nack_t *a = f.payload.method.decoded;
+			if (a->delivery_tag == seq || (a->multiple && a->delivery_tag > seq))
+				return MQ_NACKED;
+		} else if (other_method(m, &f, &returned) < 0) {
+			return MQ_UNAVAILABLE;
+		}
+	}
+}
+
+int mq_publish(struct mq *m, const char *message_id, const char *body, size_t len,
+               const struct mq_header *headers, size_t nheaders, int timeout_ms)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		bool reused = m->conn != NULL;
+		int rc;
+
+		if (ensure(m) < 0 || drain(m) < 0) {
+			if (reused)
+				continue; /* the idle connection had died: try a fresh one */
+			return MQ_UNAVAILABLE;
+		}
+		rc = publish_once(m, message_id, body, len, headers, nheaders, timeout_ms);
+		if (rc != MQ_UNAVAILABLE || !reused)
+			return rc;
+	}
+	return MQ_UNAVAILABLE;
+}
+
+int mq_ping(struct mq *m)
+{
+	if (ensure(m) < 0)
+		return MQ_UNAVAILABLE;
+	if (drain(m) < 0)
+		return MQ_UNAVAILABLE;
+	amqp_queue_declare(m->conn, CHANNEL, amqp_cstring_bytes(m->queue), 1, 0, 0, 0,
+	                   amqp_empty_table);
+	if (rpc_ok(m, "passive declare") < 0) {
+		drop(m);
+		return MQ_UNAVAILABLE;
+	}
+	return 0;
+}
+
+static char *dup_bytes(amqp_bytes_t b)
+{
+	char *s = malloc(b.len + 1);
+
+	if (s) {
+		if (b.len) /* an empty body may have no buffer at all */
+			memcpy(s, b.bytes, b.len);
+		s[b.len] = '\0';
+	}
+	return s;
+}
+
+/* Copies what the delivery needs out of the envelope (which the library reuses). */
+static int copy_envelope(const amqp_envelope_t *e, struct mq_delivery *d, unsigned gen)
+{
+	const amqp_basic_properties_t *p = &e->message.properties;
+
+	memset(d, 0, sizeof(*d));
+	d->tag = e->delivery_tag;
+	d->generation = gen;
+	d->redelivered = e->redelivered;
+	d->len = e->message.body.len;
+	d->body = dup_bytes(e->message.body);
+	if (!d->body)
+		return -1;
+	if ((p->_flags & AMQP_BASIC_MESSAGE_ID_FLAG) && !(d->message_id = dup_bytes(p->message_id)))
+		return -1;
+	if (!(p->_flags & AMQP_BASIC_HEADERS_FLAG))
+		return 0;
+	for (int i = 0; i < p->headers.num_entries && d->nheaders < MQ_HEADERS_MAX; i++) {
+		const amqp_table_entry_t *t = &p->headers.entries[i];
+		struct mq_header *h = &d->headers[d->nheaders];
+
+		if ((t->value.kind != AMQP_FIELD_KIND_UTF8 &&
+		     t->value.kind != AMQP_FIELD_KIND_BYTES) ||
+		    t->value.value.bytes.len > MQ_HEADER_VALUE_MAX)
+			continue;
+		h->key = dup_bytes(t->key);
+		h->value = dup_bytes(t->value.value.bytes);
+		d->nheaders++;
+		if (!h->key || !h->value)
+			return -1;
+	}
+	return 0;
+}
+
+int mq_next(struct mq *m, struct mq_delivery *d, int timeout_ms, int wake_fd)
+{
+	struct timeval tv = ms_tv(timeout_ms);
+	amqp_envelope_t env;
+	amqp_rpc_reply_t r;
+	amqp_frame_t f;
+	int rc;
+
+	if (ensure(m) < 0)
+		return MQ_UNAVAILABLE;
+	amqp_maybe_release_buffers(m->conn);
+	if (wake_fd >= 0 && !amqp_frames_enqueued(m->conn) && !amqp_data_in_buffer(m->conn)) {
+		/* Sleep on the socket and the wake fd; then let the library read without waiting
+		 * (it also sends heartbeats when due). */
+		struct pollfd p[2] = {{amqp_get_sockfd(m->conn), POLLIN, 0}, {wake_fd, POLLIN, 0}};
+		if (poll(p, 2, timeout_ms) < 0 && errno != EINTR)
+			return lost(m, strerror(errno));
+		tv = ms_tv(0);
+	}
+	r = amqp_consume_message(m->conn, &env, &tv, 0);
+	if (r.reply_type == AMQP_RESPONSE_NORMAL) {
+		rc = copy_envelope(&env, d, m->generation);
+		amqp_destroy_envelope(&env);
+		if (rc < 0) {
+			/* Out of memory: the broker redelivers it on the next connection. */
+			mq_delivery_clear(d);
+			return lost(m, "out of memory copying a delivery");
+		}
+		return 1;
+	}
+	if (r.reply_type != AMQP_RESPONSE_LIBRARY_EXCEPTION)
+		return lost(m, "unexpected reply while consuming");
+	if (r.library_error == AMQP_STATUS_TIMEOUT)
+		return 0;
+	if (r.library_error != AMQP_STATUS_UNEXPECTED_STATE)
+		return lost(m, amqp_error_string2(r.library_error));
+	/* A frame other than a delivery is waiting: read and handle it. */
+	rc = amqp_simple_wait_frame_noblock(m->conn, &f, &tv);
+	if (rc == AMQP_STATUS_TIMEOUT)
+		return 0;
+	if (rc != AMQP_STATUS_OK)
+		return lost(m, amqp_error_string2(rc));
+	if (f.frame_type == AMQP_FRAME_METHOD && other_method(m, &f, NULL) < 0)
+		return MQ_UNAVAILABLE;
+	return 0;
+}
+
+int mq_settle(struct mq *m, unsigned generation, uint64_t tag, bool dead_letter)
+{
+	int rc;
+
+	if (!m->conn || generation != m->generation)
+		return MQ_UNAVAILABLE;
+	if (dead_letter)
+		rc = amqp_basic_nack(m->conn, CHANNEL, tag, 0, 0);
+	else
+		rc = amqp_basic_ack(m->conn, CHANNEL, tag, 0);
+	if (rc != AMQP_STATUS_OK)
+		return lost(m, amqp_error_string2(rc));
+	return 0;
+}
+
+const char *mq_delivery_header(const struct mq_delivery *d, const char *key)
+{
+	for (size_t i = 0; i < d->nheaders; i++) {
+		if (d->headers[i].key && strcmp(d->headers[i].key, key) == 0)
+			return d->headers[i].value;
+	}
+	return NULL;
+}
+
+void mq_delivery_clear(struct mq_delivery *d)
+{
+	if (!d)
+		return;
+	free(d->body);
+	free(d->message_id);
+	for (size_t i = 0; i < d->nheaders; i++) {
+		free((char *)d->headers[i].key);
+		free((char *)d->headers[i].value);
+	}
+	memset(d, 0, sizeof(*d));
+}

@@ -1,0 +1,84 @@
+/* mq.h — RabbitMQ (librabbitmq): topology, confirmed publishes, consuming, ack and nack. */
+#ifndef BAKERY_MQ_H
+#define BAKERY_MQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+#define MQ_HEADERS_MAX      8    /* string headers kept per message (traceparent, ...) */
+#define MQ_HEADER_VALUE_MAX 4096 /* longer header values are not kept */
+#define MQ_HEARTBEAT_S      30
+
+/* Error codes of the mq_* functions (0 is success). */
+enum {
+	MQ_UNAVAILABLE = -1, /* not connected, connection lost, or the broker closed the channel */
+	MQ_NACKED = -2,      /* the broker refused (nack) or returned the message */
+	MQ_TIMEOUT = -3,     /* no publisher confirm in time */
+};
+
+/* A string header: trace context (traceparent, tracestate, baggage) travels in these. */
+struct mq_header {
+	const char *key;
+	const char *value;
+};
+
+/* One received message; every pointer is owned by the delivery (mq_delivery_clear). */
+struct mq_delivery {
+	uint64_t tag;        /* delivery tag on the connection of `generation` */
+	unsigned generation; /* which connection delivered it (see mq_ack) */
+	bool redelivered;
+	char *body; /* NUL-terminated copy; len excludes the NUL */
+	size_t len;
+	char *message_id; /* NULL when absent */
+	size_t nheaders;
+	struct mq_header headers[MQ_HEADERS_MAX]; /* malloc'd key and value strings */
+};
+
+/* One AMQP connection with one channel. Not thread-safe: one owner thread per mq. */
+struct mq;
+
+/* Returns an mq for cfg's broker and ORDERS_QUEUE that connects on first use (heartbeat
+ * MQ_HEARTBEAT_S, declaring the queue, its dead-letter exchange "<queue>.dlx" and queue
+ * "<queue>.dead") and reconnects with backoff after a failure; NULL when out of memory.
+ * A publisher enables publisher confirms; a consumer (prefetch > 0) sets basic.qos and
+ * consumes with manual acks. cfg is copied. Free with mq_free. */
+struct mq *mq_new(const struct config *cfg, int prefetch);
+
+/* Closes the connection politely and frees m; accepts NULL. */
+void mq_free(struct mq *m);
+
+/* Connects if needed and checks the broker with a passive declare of the queue.
+ * Returns 0 or MQ_UNAVAILABLE. */
+int mq_ping(struct mq *m);
+
+/* True while m holds an open connection. */
+bool mq_connected(const struct mq *m);
+
+/* Publishes body (len bytes) to the orders queue, persistent, content type
+ * application/json, with message_id and the nheaders string headers, and waits up to
+ * timeout_ms for the broker's confirm. A connection found dead is replaced once.
+ * Returns 0 once confirmed, MQ_NACKED, MQ_TIMEOUT or MQ_UNAVAILABLE. Copies nothing it keeps. */
+int mq_publish(struct mq *m, const char *message_id, const char *body, size_t len,
+               const struct mq_header *headers, size_t nheaders, int timeout_ms);
+
+/* Waits up to timeout_ms for the next delivery of a consumer mq and fills *d (clear it with
+ * mq_delivery_clear). When wake_fd >= 0, becoming readable ends the wait early (the caller
+ * drains it). Returns 1 with a delivery, 0 on timeout or wake-up, or MQ_UNAVAILABLE (the
+ * connection is dropped; the next call reconnects after a backoff). */
+int mq_next(struct mq *m, struct mq_delivery *d, int timeout_ms, int wake_fd);
+
+/* Acks (or with dead_letter nacks without requeue, so it goes to "<queue>.dead") the delivery
+ * tag of connection `generation`. A tag of an older connection is ignored: the broker
+ * redelivers it. Returns 0 or MQ_UNAVAILABLE. */
+int mq_settle(struct mq *m, unsigned generation, uint64_t tag, bool dead_letter);
+
+/* Returns the value of header key in d, or NULL. */
+const char *mq_delivery_header(const struct mq_delivery *d, const char *key);
+
+/* Frees what d owns and zeroes it; accepts NULL. */
+void mq_delivery_clear(struct mq_delivery *d);
+
+#endif

@@ -1,0 +1,210 @@
+/* order.c — order keys from the OS CSPRNG, request validation and JSON via jansson. */
+#include "order.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+int order_key_new(char key[ORDER_KEY_LEN + 1])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char raw[ORDER_KEY_LEN / 2];
+	size_t got = 0;
+
+	while (got < sizeof(raw)) {
+		ssize_t n = getrandom(raw + got, sizeof(raw) - got, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		got += (size_t)n;
+	}
+	for (size_t i = 0; i < sizeof(raw); i++) {
+		key[2 * i] = hex[raw[i] >> 4];
+		key[2 * i + 1] = hex[raw[i] & 15];
+	}
+	key[ORDER_KEY_LEN] = '\0';
+	return 0;
+}
+
+bool order_key_valid(const char *s)
+{
+	size_t i;
+
+	if (!s)
+		return false;
+	for (i = 0; i < ORDER_KEY_LEN; i++) {
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	}
+	return s[i] == '\0';
+}
+
+bool order_status_valid(const char *s)
+{
+	return s && (strcmp(s, "pending") == 0 || strcmp(s, "baking") == 0 ||
+	             strcmp(s, "finished") == 0 || strcmp(s, "failed") == 0);
+}
+
+int order_time_format(const struct timespec *ts, bool with_ns, char *buf, size_t cap)
+{
+	struct tm tm;
+	size_t n;
+	int m;
+
+	if (!gmtime_r(&ts->tv_sec, &tm))
+		return -EINVAL;
+	n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (n == 0)
+		return -ENOSPC;
+	if (with_ns)
+		m = snprintf(buf + n, cap - n, ".%09ldZ", ts->tv_nsec);
+	else
+		m = snprintf(buf + n, cap - n, "Z");
+	return (m < 0 || (size_t)m >= cap - n) ? -ENOSPC : 0;
+}
+
+/* Copies a required string member: present, a string, non-empty, <= 256 bytes (jansson
+ * already refused \u0000 since JSON_ALLOW_NUL is not set). */
+static int take_field(json_t *obj, const char *name, char *out, const char **why)
+{
+	json_t *v = json_object_get(obj, name);
+	size_t len;
+
+	if (!v || !json_is_string(v)) {
+		*why = strcmp(name, "customer") == 0 ? "customer must be a string"
+		                                     : "pastry must be a string";
+		return -EINVAL;
+	}
+	len = json_string_length(v);
+	if (len == 0) {
+		*why = strcmp(name, "customer") == 0 ? "customer must not be empty"
+		                                     : "pastry must not be empty";
+		return -EINVAL;
+	}
+	if (len > ORDER_FIELD_MAX) {
+		*why = strcmp(name, "customer") == 0 ? "customer is longer than 256 bytes"
+		                                     : "pastry is longer than 256 bytes";
+		return -EINVAL;
+	}
+	memcpy(out, json_string_value(v), len);
+	out[len] = '\0';
+	return 0;
+}
+
+/* True when arrays and objects in the JSON text nest at most ORDER_JSON_DEPTH_MAX deep
+ * (strings skipped). jansson parses recursively up to depth 2048, which can overflow a small
+ * server thread stack; this bounded scan runs first. */
+static bool nesting_ok(const char *s, size_t len)
+{
+	bool in_string = false;
+	int depth = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (in_string) {
+			if (s[i] == '\\')
+				i++;
+			else if (s[i] == '"')
+				in_string = false;
+		} else if (s[i] == '"') {
+			in_string = true;
+		} else if (s[i] == '[' || s[i] == '{') {
+			if (++depth > ORDER_JSON_DEPTH_MAX)
+				return false;
+		} else if (s[i] == ']' || s[i] == '}') {
+			depth--;
+		}
+	}
+	return true;
+}
+
+int order_parse_request(const char *body, size_t len, struct order *o, const char **why)
+{
+	json_error_t err;
+	json_t *root;
+	int rc = -EINVAL;
+
+	if (len > ORDER_BODY_MAX) {
+		*why = "request body is too large";
+		return -EINVAL;
+	}
+	if (!nesting_ok(body, len)) {
+		*why = "body is nested too deeply";
+		return -EINVAL;
+	}
+	/* jansson rejects invalid UTF-8, trailing garbage and nesting beyond its depth cap. */
+	root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
+	if (!root) {
+		*why = json_error_code(&err) == json_error_invalid_utf8 ? "body is not valid UTF-8"
+		                                                        : "body is not valid JSON";
+		return -EINVAL;
+	}
+	if (!json_is_object(root)) {
+		*why = "body must be a JSON object";
+		goto done;
+	}
+	if (take_field(root, "customer", o->customer, why) < 0 ||
+	    take_field(root, "pastry", o->pastry, why) < 0)
+		goto done;
+	rc = 0;
+done:
+	json_decref(root);
+	return rc;
+}
+
+char *order_to_json(const struct order *o)
+{
+	json_t *obj = json_pack("{s:s, s:s, s:s, s:s}", "pastry", o->pastry, "customer",
+	                        o->customer, "orderTime", o->order_time, "status", o->status);
+	char *s;
+
+	if (!obj)
+		return NULL;
+	s = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(obj);
+	return s;
+}
+
+char *order_json_pair(const char *name, const char *value)
+{
+	json_t *obj = json_pack("{s:s}", name, value);
+	char *s;
+
+	if (!obj)
+		return NULL;
+	s = json_dumps(obj, JSON_COMPACT);
+	json_decref(obj);
+	return s;
+}
+
+char *order_message_new(const char *key, const char *time_enqueued)
+{
+	json_t *obj = json_pack("{s:s, s:s}", "orderKey", key, "timeEnqueued", time_enqueued);
+	char *s;
+
+	if (!obj)
+		return NULL;
+	s = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(obj);
+	return s;
+}
+
+int order_message_parse(const char *body, size_t len, char key[ORDER_KEY_LEN + 1])
+{
+	json_t *root = nesting_ok(body, len) ? json_loadb(body, len, 0, NULL) : NULL;
+	const char *k;
+	int rc = -EINVAL;
+
+	if (!root)
+		return -EINVAL;
+	k = json_string_value(json_object_get(root, "orderKey"));
+	if (json_is_object(root) && order_key_valid(k)) {
+		memcpy(key, k, ORDER_KEY_LEN + 1);
+		rc = 0;
+	}
+	json_decref(root);
+	return rc;
+}

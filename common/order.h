@@ -1,0 +1,56 @@
+/* order.h — the order model: keys, validation limits, JSON in and out, timestamps. */
+#ifndef BAKERY_ORDER_H
+#define BAKERY_ORDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#define ORDER_BODY_MAX       (64 * 1024) /* largest request body accepted (bytes) */
+#define ORDER_FIELD_MAX      256         /* largest customer or pastry (bytes of UTF-8) */
+#define ORDER_KEY_LEN        32          /* lowercase hex digits of a 128-bit key */
+#define ORDER_TIME_MAX       40          /* room for an RFC 3339 timestamp with nanoseconds */
+#define ORDER_STATUS_MAX     16
+#define ORDER_JSON_DEPTH_MAX 32 /* deepest nesting of arrays/objects parsed */
+
+/* One order as stored in Redis (hash order:<key>). */
+struct order {
+	char customer[ORDER_FIELD_MAX + 1];
+	char pastry[ORDER_FIELD_MAX + 1];
+	char order_time[ORDER_TIME_MAX]; /* RFC 3339 UTC */
+	char status[ORDER_STATUS_MAX];   /* pending, baking, finished or failed */
+};
+
+/* Writes a new key of 128 bits from getrandom(2) as 32 lowercase hex digits plus NUL.
+ * Returns 0 or a negative errno. */
+int order_key_new(char key[ORDER_KEY_LEN + 1]);
+
+/* True when s is exactly 32 lowercase hex digits. */
+bool order_key_valid(const char *s);
+
+/* True for pending, baking, finished and failed. */
+bool order_status_valid(const char *s);
+
+/* Formats ts as RFC 3339 UTC: "2006-01-02T15:04:05Z", or with nanoseconds
+ * ("...05.123456789Z") when with_ns. Returns 0 or -ENOSPC. */
+int order_time_format(const struct timespec *ts, bool with_ns, char *buf, size_t cap);
+
+/* Parses a POST /orders body (len bytes, not NUL-terminated) into o->customer and o->pastry.
+ * Returns 0, or -EINVAL with *why set to a static message for the client. */
+int order_parse_request(const char *body, size_t len, struct order *o, const char **why);
+
+/* Returns the JSON {"pastry","customer","orderTime","status"} of o, malloc'd (caller frees),
+ * or NULL when out of memory. */
+char *order_to_json(const struct order *o);
+
+/* Returns the queue message {"orderKey","timeEnqueued"}, malloc'd (caller frees), or NULL. */
+char *order_message_new(const char *key, const char *time_enqueued);
+
+/* Parses a queue message (len bytes) and copies its orderKey into key.
+ * Returns 0, or -EINVAL when the JSON is malformed or the key is not a valid order key. */
+int order_message_parse(const char *body, size_t len, char key[ORDER_KEY_LEN + 1]);
+
+/* Returns {"<name>":"<value>"} malloc'd (caller frees), or NULL; for small replies. */
+char *order_json_pair(const char *name, const char *value);
+
+#endif

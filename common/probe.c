@@ -1,0 +1,94 @@
+/* probe.c — readiness: a thread pinging Redis and RabbitMQ and keeping one flag. */
+#include "probe.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "mq.h"
+#include "store.h"
+
+#define INTERVAL_MS 1000
+
+struct probe {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool stopping;
+	atomic_bool ready;
+	struct store *store;
+	struct mq *mq; /* NULL when RabbitMQ is not checked */
+};
+
+static void *run(void *arg)
+{
+	struct probe *p = arg;
+	struct timespec until;
+
+	pthread_mutex_lock(&p->lock);
+	while (!p->stopping) {
+		pthread_mutex_unlock(&p->lock);
+		bool ok = store_ping(p->store) == 0;
+		if (p->mq)
+			ok = mq_ping(p->mq) == 0 && ok;
+		atomic_store(&p->ready, ok);
+		pthread_mutex_lock(&p->lock);
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec += INTERVAL_MS / 1000;
+		while (!p->stopping && pthread_cond_timedwait(&p->wake, &p->lock, &until) == 0)
+			;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+struct probe *probe_start(const struct config *cfg, bool with_mq)
+{
+	struct probe *p = calloc(1, sizeof(*p));
+	pthread_condattr_t ca;
+
+	if (!p)
+		return NULL;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	p->store = store_new(cfg->db_host, cfg->db_port);
+	if (!p->store)
+		goto fail;
+	if (with_mq && !(p->mq = mq_new(cfg, 0)))
+		goto fail;
+	if (pthread_create(&p->thread, NULL, run, p) != 0)
+		goto fail;
+	return p;
+fail:
+	store_free(p->store);
+	mq_free(p->mq);
+	pthread_cond_destroy(&p->wake);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+	return NULL;
+}
+
+bool probe_ready(struct probe *p)
+{
+	return atomic_load(&p->ready);
+}
+
+void probe_stop(struct probe *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stopping = true;
+	pthread_cond_signal(&p->wake);
+	pthread_mutex_unlock(&p->lock);
+	pthread_join(p->thread, NULL);
+	store_free(p->store);
+	mq_free(p->mq);
+	pthread_cond_destroy(&p->wake);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}

@@ -1,0 +1,76 @@
+/* main.c — reception: configuration, the civetweb server, readiness probe and SIGTERM. */
+#include <civetweb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "config.h"
+#include "log.h"
+#include "metrics.h"
+#include "probe.h"
+#include "routes.h"
+
+#define HTTP_THREADS "16"
+
+int main(void)
+{
+	struct mg_callbacks callbacks = {.init_thread = routes_thread_init,
+	                                 .exit_thread = routes_thread_exit};
+	struct mg_context *ctx = NULL;
+	struct probe *probe = NULL;
+	struct config cfg;
+	char port[16];
+	sigset_t stop;
+	int sig, rc = 1;
+
+	if (config_load(&cfg, "reception") < 0)
+		return 2;
+	log_init("reception", cfg.log_level);
+	signal(SIGPIPE, SIG_IGN);
+	/* Every thread inherits the blocked stop signals; only sigwait below takes them. */
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+
+	mg_init_library(0);
+	probe = probe_start(&cfg, true);
+	if (!probe || routes_init(&cfg, probe) < 0) {
+		log_error("out of memory at start");
+		goto done;
+	}
+	snprintf(port, sizeof(port), "%d", cfg.port);
+	const char *options[] = {"listening_ports",
+	                         port,
+	                         "num_threads",
+	                         HTTP_THREADS,
+	                         "request_timeout_ms",
+	                         "10000",
+	                         "enable_keep_alive",
+	                         "yes",
+	                         "keep_alive_timeout_ms",
+	                         "5000",
+	                         NULL};
+	ctx = mg_start(&callbacks, NULL, options);
+	if (!ctx) {
+		log_error("cannot listen", "port", port);
+		goto done;
+	}
+	mg_set_request_handler(ctx, "/", routes_dispatch, NULL);
+	log_info("reception listening", "port", port, "redis", cfg.db_host, "rabbitmq",
+	         cfg.rabbit_host, "queue", cfg.orders_queue);
+
+	sigwait(&stop, &sig);
+	log_info("stopping: finishing in-flight requests");
+	mg_stop(ctx); /* closes the listener, then joins workers after their current request */
+	ctx = NULL;
+	rc = 0;
+	log_info("reception stopped");
+done:
+	if (ctx)
+		mg_stop(ctx);
+	probe_stop(probe);
+	metrics_free_all();
+	mg_exit_library();
+	return rc;
+}

@@ -1,0 +1,384 @@
+/* routes.c — reception's routes: one dispatch point, one handler per route. */
+#include "routes.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+#include "mq.h"
+#include "order.h"
+#include "store.h"
+
+#define PUBLISH_TIMEOUT_MS 5000
+#define RETRY_AFTER        "Retry-After: 1\r\n"
+
+/* What one worker thread owns: never shared, so never locked. */
+struct worker {
+	struct store *store;
+	struct mq *mq;
+};
+
+/* A request as the handlers see it; everything borrowed lives only during dispatch. */
+struct request {
+	struct mg_connection *conn;
+	const struct mg_request_info *info;
+	const char *key; /* the {key} of /orders/{key} */
+	struct worker *worker;
+};
+
+/* A response the dispatcher sends; body is malloc'd unless body_static. */
+struct response {
+	int status;
+	const char *content_type;
+	char *body;
+	size_t len;
+	bool body_static;
+	const char *headers; /* extra header lines or NULL */
+};
+
+struct route {
+	const char *name;   /* the path pattern, also the metrics label */
+	const char *method; /* the one method it serves */
+	void (*handler)(const struct request *req, struct response *res);
+};
+
+static const struct config *config;
+static struct probe *probe;
+static struct metric *m_requests, *m_duration, *m_accepted, *m_published, *m_publish_failed;
+
+static void reply_static(struct response *res, int status, const char *json)
+{
+	res->status = status;
+	res->content_type = "application/json";
+	res->body = (char *)json;
+	res->len = strlen(json);
+	res->body_static = true;
+}
+
+/* Sets a JSON {"error":message} response with optional extra header lines. */
+static void reply_error(struct response *res, int status, const char *message, const char *headers)
+{
+	char *body = order_json_pair("error", message);
+
+	if (!body) {
+		reply_static(res, 500, "{\"error\":\"out of memory\"}");
+		return;
+	}
+	res->status = status;
+	res->content_type = "application/json";
+	res->body = body;
+	res->len = strlen(body);
+	res->headers = headers;
+}
+
+static void reply_json(struct response *res, int status, char *body)
+{
+	if (!body) {
+		reply_static(res, 500, "{\"error\":\"out of memory\"}");
+		return;
+	}
+	res->status = status;
+	res->content_type = "application/json";
+	res->body = body;
+	res->len = strlen(body);
+}
+
+static void handle_root(const struct request *req, struct response *res)
+{
+	(void)req;
+	reply_static(res, 200, "{\"message\":\"reception is attended\"}");
+}
+
+static void handle_healthz(const struct request *req, struct response *res)
+{
+	(void)req;
+	reply_static(res, 200, "{\"status\":\"ok\"}");
+}
+
+static void handle_readyz(const struct request *req, struct response *res)
+{
+	(void)req;
+	if (probe_ready(probe))
+		reply_static(res, 200, "{\"status\":\"ready\"}");
+	else
+		reply_error(res, 503, "redis or rabbitmq unavailable", RETRY_AFTER);
+}
+
+static void handle_metrics(const struct request *req, struct response *res)
+{
+	size_t len;
+	char *text = metrics_render(&len);
+
+	(void)req;
+	if (!text) {
+		reply_static(res, 500, "{\"error\":\"out of memory\"}");
+		return;
+	}
+	res->status = 200;
+	res->content_type = "text/plain; version=0.0.4; charset=utf-8";
+	res->body = text;
+	res->len = len;
+}
+
+/* Reads the whole body into a malloc'd buffer of at most ORDER_BODY_MAX bytes.
+ * Returns 0, -EFBIG when larger, -EIO when the client went away, or -ENOMEM. */
+static int read_body(struct mg_connection *c, long long content_length, char **out, size_t *len)
+{
+	char *buf;
+	size_t n = 0;
+	int r;
+
+	if (content_length > ORDER_BODY_MAX)
+		return -EFBIG;
+	buf = malloc(ORDER_BODY_MAX + 1);
+	if (!buf)
+		return -ENOMEM;
+	while ((r = mg_read(c, buf + n, ORDER_BODY_MAX + 1 - n)) > 0) {
+		n += (size_t)r;
+		if (n > ORDER_BODY_MAX) {
+			free(buf);
+			return -EFBIG;
+		}
+	}
+	if (r < 0) {
+		free(buf);
+		return -EIO;
+	}
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+/* Publishes the order's message and waits for the broker's confirm. The trace context
+ * headers (traceparent, tracestate, baggage) go in headers. Returns an mq_* code. */
+static int publish_order(struct worker *w, const char *key)
+{
+	char enqueued[ORDER_TIME_MAX];
+	struct timespec now;
+	struct mq_header headers[3] = {{0}};
+	size_t nheaders = 0;
+	char *msg;
+	int rc;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	order_time_format(&now, true, enqueued, sizeof(enqueued));
+	msg = order_message_new(key, enqueued);
+	if (!msg)
+		return MQ_UNAVAILABLE;
+	rc = mq_publish(w->mq, key, msg, strlen(msg), headers, nheaders, PUBLISH_TIMEOUT_MS);
+	free(msg);
+	return rc;
+}
+
+static void handle_post_order(const struct request *req, struct response *res)
+{
+	char key[ORDER_KEY_LEN + 1];
+	struct timespec now;
+	struct order o = {0};
+	const char *why;
+	char *body = NULL;
+	size_t len = 0;
+	int rc;
+
+	rc = read_body(req->conn, req->info->content_length, &body, &len);
+	if (rc == -EFBIG) {
+		reply_error(res, 413, "request body is larger than 64 KiB",
+		            "Connection: close\r\n");
+		return;
+	}
+	if (rc < 0) {
+		reply_error(res, rc == -EIO ? 400 : 500, "could not read the request body", NULL);
+		return;
+	}
+	rc = order_parse_request(body, len, &o, &why);
+	free(body);
+	if (rc < 0) {
+		reply_error(res, 400, why, NULL);
+		return;
+	}
+	if (!req->worker || order_key_new(key) < 0) {
+		reply_error(res, 500, "internal error", NULL);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	order_time_format(&now, false, o.order_time, sizeof(o.order_time));
+	if (store_order_create(req->worker->store, key, &o) < 0) {
+		reply_error(res, 503, "order store unavailable", RETRY_AFTER);
+		return;
+	}
+	metrics_add(m_accepted, 1);
+	rc = publish_order(req->worker, key);
+	if (rc < 0) {
+		metrics_add(m_publish_failed, 1);
+		log_warn("publish failed, order marked failed", "order_key", key, "error",
+		         rc == MQ_NACKED    ? "nacked"
+		         : rc == MQ_TIMEOUT ? "confirm timeout"
+		                            : "rabbitmq unavailable");
+		/* No order stays pending forever: the client got no key, the order is failed. */
+		if (store_order_set_status(req->worker->store, key, "failed") == STORE_UNAVAILABLE)
+			log_error("could not mark order failed", "order_key", key);
+		reply_error(res, 503, "order queue unavailable", RETRY_AFTER);
+		return;
+	}
+	metrics_add(m_published, 1);
+	log_info("order accepted", "order_key", key);
+	reply_json(res, 202, order_json_pair("orderKey", key));
+}
+
+static void handle_get_order(const struct request *req, struct response *res)
+{
+	struct order o;
+	int rc;
+
+	if (!order_key_valid(req->key)) {
+		reply_error(res, 404, "order not found", NULL);
+		return;
+	}
+	if (!req->worker) {
+		reply_error(res, 500, "internal error", NULL);
+		return;
+	}
+	rc = store_order_get(req->worker->store, req->key, &o);
+	if (rc == STORE_NOT_FOUND)
+		reply_error(res, 404, "order not found", NULL);
+	else if (rc < 0)
+		reply_error(res, 503, "order store unavailable", RETRY_AFTER);
+	else
+		reply_json(res, 200, order_to_json(&o));
+}
+
+static const struct route routes[] = {
+    {"/", "GET", handle_root},
+    {"/orders", "POST", handle_post_order},
+    {"/orders/{key}", "GET", handle_get_order},
+    {"/healthz", "GET", handle_healthz},
+    {"/readyz", "GET", handle_readyz},
+    {"/metrics", "GET", handle_metrics},
+};
+
+/* Finds the route for path; sets *key for /orders/{key}. NULL when no route matches. */
+static const struct route *match(const char *path, const char **key)
+{
+	static const char prefix[] = "/orders/";
+
+	*key = NULL;
+	if (strncmp(path, prefix, sizeof(prefix) - 1) == 0) {
+		*key = path + sizeof(prefix) - 1;
+		return &routes[2];
+	}
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (strcmp(routes[i].name, path) == 0)
+			return &routes[i];
+	}
+	return NULL;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+int routes_dispatch(struct mg_connection *c, void *cbdata)
+{
+	struct request req = {.conn = c, .info = mg_get_request_info(c)};
+	struct response res = {0};
+	const struct route *route;
+	struct timespec t0;
+	char allow[64], code[8];
+	const char *label;
+
+	(void)cbdata;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	req.worker = mg_get_thread_pointer(c);
+	route = match(req.info->local_uri, &req.key);
+	label = route ? route->name : "unmatched";
+	if (!route) {
+		reply_error(&res, 404, "no such route", NULL);
+	} else if (strcmp(req.info->request_method, route->method) != 0) {
+		snprintf(allow, sizeof(allow), "Allow: %s\r\n", route->method);
+		reply_error(&res, 405, "method not allowed", allow);
+	} else {
+		route->handler(&req, &res);
+	}
+	http_send(c, res.status, res.content_type, res.body, res.len, res.headers);
+	if (!res.body_static)
+		free(res.body);
+
+	snprintf(code, sizeof(code), "%d", res.status);
+	metrics_add(m_requests, 1, label, req.info->request_method, code);
+	metrics_add(m_duration, seconds_since(&t0), label);
+	if (res.status >= 500)
+		log_warn("request failed", "method", req.info->request_method, "route", label,
+		         "status", code);
+	else
+		log_debug("request", "method", req.info->request_method, "route", label, "status",
+		          code);
+	return res.status;
+}
+
+void *routes_thread_init(const struct mg_context *ctx, int thread_type)
+{
+	struct worker *w;
+
+	(void)ctx;
+	if (thread_type != 1)
+		return NULL;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return NULL;
+	w->store = store_new(config->db_host, config->db_port);
+	w->mq = mq_new(config, 0);
+	if (!w->store || !w->mq) {
+		routes_thread_exit(ctx, thread_type, w);
+		return NULL;
+	}
+	return w;
+}
+
+void routes_thread_exit(const struct mg_context *ctx, int thread_type, void *state)
+{
+	struct worker *w = state;
+
+	(void)ctx;
+	(void)thread_type;
+	if (!w)
+		return;
+	store_free(w->store);
+	mq_free(w->mq);
+	free(w);
+}
+
+int routes_init(const struct config *cfg, struct probe *p)
+{
+	static const char *const request_labels[] = {"route", "method", "code", NULL};
+	static const char *const route_label[] = {"route", NULL};
+	static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+	                                0.1,   0.25,   0.5,   1,    2.5,   5};
+
+	config = cfg;
+	probe = p;
+	m_requests =
+	    metrics_counter("reception_http_requests_total",
+	                    "HTTP requests by route, method and status code.", request_labels);
+	m_duration = metrics_histogram("reception_http_request_duration_seconds",
+	                               "HTTP request latency by route.", route_label, bounds,
+	                               sizeof(bounds) / sizeof(bounds[0]));
+	m_accepted = metrics_counter("reception_orders_accepted_total",
+	                             "Valid orders stored as pending.", NULL);
+	m_published = metrics_counter("reception_orders_published_total",
+	                              "Orders published and confirmed by RabbitMQ.", NULL);
+	m_publish_failed = metrics_counter("reception_publish_failures_total",
+	                                   "Orders whose publish failed (answered 503).", NULL);
+	if (!m_requests || !m_duration || !m_accepted || !m_published || !m_publish_failed)
+		return -ENOMEM;
+	return 0;
+}

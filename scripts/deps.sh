@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Bakery builds, runs and tests with; a no-op when all are present.
+#
+#   scripts/deps.sh
+#
+# Idempotent: apt-get runs only for what `dpkg -s` reports missing. Root, or sudo when not root.
+# Go (for scripts/tools.sh) is expected at /usr/local/go/bin: Debian's golang is too old.
+set -euo pipefail
+
+PACKAGES=(
+	make gcc clang pkg-config libclang-rt-14-dev
+	libhiredis-dev librabbitmq-dev libcivetweb-dev libcurl4-openssl-dev libjansson-dev zlib1g-dev
+	redis-server redis-tools rabbitmq-server amqp-tools
+	clang-format python3 python3-pytest debootstrap jq curl ca-certificates
+)
+
+# One dpkg-query lists what is installed; the rest is missing.
+declare -A installed
+while read -r status name; do
+	[ "$status" = ii ] && installed[$name]=1
+done < <(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n')
+missing=()
+for p in "${PACKAGES[@]}"; do
+	[ -n "${installed[$p]:-}" ] || missing+=("$p")
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+	sudo=
+	[ "$(id -u)" -eq 0 ] || sudo=sudo
+	echo "deps: installing ${missing[*]}" >&2
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+		"${missing[@]}"
+fi
+
+export PATH=$PATH:/usr/local/go/bin
+if ! command -v go >/dev/null; then
+	echo "deps: warning: no Go toolchain on PATH or in /usr/local/go/bin;" \
+		"scripts/tools.sh needs Go >= 1.23" >&2
+fi

@@ -1,0 +1,130 @@
+"""The Helm chart: lint, render with every CI values file, validate against the Kubernetes
+schemas, reject bad values, and carry the production defaults the issue asks for."""
+
+import glob
+import os
+import re
+
+import pytest
+
+from conftest import CHART, KUBE_VERSION, OFFLINE, by_kind_name, documents, helm_template, run, tool_path, validate
+
+CI_VALUES = sorted(glob.glob(os.path.join(CHART, "ci", "*-values.yaml")))
+CASES = [None] + CI_VALUES
+
+
+def case_id(values):
+    return "default" if values is None else os.path.basename(values)
+
+
+def values_args(values):
+    return [] if values is None else ["-f", values]
+
+
+@pytest.mark.parametrize("values", CASES, ids=case_id)
+def test_helm_lint_strict(values):
+    out = run([tool_path("helm"), "lint", "--strict", CHART, *values_args(values)]).stdout
+    assert "0 chart(s) failed" in out
+
+
+@pytest.mark.parametrize("values", CASES, ids=case_id)
+def test_rendered_manifests_pass_kubernetes_schemas(values, tmp_path):
+    text = helm_template(*values_args(values)).stdout
+    docs = documents(text)
+    assert len(docs) >= 6, text
+    for i, doc in enumerate(docs):  # one file per object: errors then name the object
+        (tmp_path / f"{i:02d}.yaml").write_text(doc)
+    validate([tmp_path])
+
+
+def test_validator_rejects_an_invalid_manifest(tmp_path):
+    """kubectl-validate really checks: a wrong type and an unknown field both fail."""
+    text = helm_template().stdout
+    deployment = by_kind_name(text)[("Deployment", "bakery-reception")]
+    (tmp_path / "type.yaml").write_text(deployment.replace("replicas: 2", 'replicas: "two"'))
+    (tmp_path / "field.yaml").write_text(deployment.replace("livenessProbe:", "livenesProbe:"))
+    p = run([tool_path("kubectl-validate"), "--version", KUBE_VERSION, str(tmp_path)],
+            check=False, env=OFFLINE)
+    assert p.returncode != 0
+    assert "spec.replicas" in p.stdout + p.stderr
+    assert "livenesProbe" in p.stdout + p.stderr
+
+
+def test_schema_rejects_bad_values(tmp_path):
+    bad = tmp_path / "bad-values.yaml"
+    bad.write_text("baker:\n  concurrency: 0\n"
+                   "redis:\n  address: redis-without-port\n"
+                   "otel:\n  endpoint: otel-collector:4318\n  sampler: sometimes\n"
+                   "reception:\n  replicas: 3\n")
+    p = helm_template("-f", str(bad), check=False)
+    assert p.returncode != 0
+    for what in ("/baker/concurrency", "/redis/address", "/otel/endpoint", "/otel/sampler",
+                 "'replicas' not allowed"):
+        assert what in p.stderr, p.stderr
+
+
+def test_services_run_hardened_with_probes_and_downward_api():
+    objs = by_kind_name(helm_template().stdout)
+    for name, port, probe_port in (("reception", "8000", "http"), ("baker", "8001", "health")):
+        d = objs[("Deployment", f"bakery-{name}")]
+        for needle in (
+            "runAsNonRoot: true", "runAsUser: 10001", "type: RuntimeDefault",
+            "allowPrivilegeEscalation: false", "readOnlyRootFilesystem: true",
+            "drop:\n              - ALL", "automountServiceAccountToken: false",
+            f"livenessProbe:\n            httpGet:\n              path: /healthz\n"
+            f"              port: {probe_port}",
+            f"readinessProbe:\n            httpGet:\n              path: /readyz\n"
+            f"              port: {probe_port}",
+            "fieldPath: metadata.name", "fieldPath: metadata.namespace",
+            "fieldPath: spec.nodeName", "name: K8S_POD_NAME", "name: K8S_NAMESPACE_NAME",
+            "name: K8S_NODE_NAME", f"name: OTEL_SERVICE_NAME\n              value: {name}",
+            f'prometheus.io/port: "{port}"', "checksum/config: ", "requests:",
+            f"image: bakery/{name}:0.1.0",
+        ):
+            assert needle in d, f"{name}: {needle!r} missing in\n{d}"
+        assert ("PodDisruptionBudget", f"bakery-{name}") in objs
+        assert ("HorizontalPodAutoscaler", f"bakery-{name}") not in objs
+        assert ("NetworkPolicy", f"bakery-{name}") not in objs
+    baker = objs[("Deployment", "bakery-baker")]
+    assert 'name: BAKER_CONCURRENCY\n              value: "4"' in baker
+    assert 'name: HEALTH_PORT\n              value: "8001"' in baker
+    config = objs[("ConfigMap", "bakery")]
+    for needle in ('DB_HOST: "redis:6379"', 'RABBIT_HOST: "rabbitmq:5672"',
+                   'OTEL_EXPORTER_OTLP_ENDPOINT: "http://otel-collector:4318"',
+                   'OTEL_TRACES_SAMPLER: "parentbased_always_on"'):
+        assert needle in config
+    secret = objs[("Secret", "bakery")]
+    assert "rabbitmq-username:" in secret and "rabbitmq-password:" in secret
+    # The helm test hook posts an order (files/test-order.sh, tested for real elsewhere).
+    test_pod = objs[("Pod", "bakery-test-order")]
+    assert "helm.sh/hook: test" in test_pod
+    assert re.search(r"image: curlimages/curl:8\.\d+\.\d+\n", test_pod)
+    assert "BASE_URL\n          value: http://bakery-reception:8000" in test_pod
+
+
+def test_production_values_turn_on_hpa_netpol_and_existing_secret():
+    objs = by_kind_name(helm_template("-f", os.path.join(CHART, "ci",
+                                                         "production-values.yaml")).stdout)
+    assert ("Secret", "bakery") not in objs  # the user's bakery-credentials instead
+    for name in ("reception", "baker"):
+        d = objs[("Deployment", f"bakery-{name}")]
+        assert "name: bakery-credentials" in d
+        assert "\n  replicas:" not in d  # the HPA owns the replica count
+        assert ("HorizontalPodAutoscaler", f"bakery-{name}") in objs
+        netpol = objs[("NetworkPolicy", f"bakery-{name}")]
+        for port in ("6380", "5672", "443", "53"):  # redis, rabbitmq, https OTLP, DNS
+            assert f"port: {port}\n" in netpol, netpol
+    config = objs[("ConfigMap", "bakery")]
+    assert 'OTEL_TRACES_SAMPLER_ARG: "0.1"' in config
+    assert 'OTEL_EXPORTER_OTLP_PROTOCOL: "http/json"' in config
+
+
+def test_checksum_changes_when_configuration_or_secret_changes():
+    def checksum(*args):
+        d = by_kind_name(helm_template(*args).stdout)[("Deployment", "bakery-baker")]
+        return re.search(r"checksum/config: (\w+)", d).group(1)
+
+    base = checksum()
+    assert checksum() == base
+    assert checksum("--set", "rabbitmq.password=other") != base
+    assert checksum("--set", "logLevel=debug") != base

@@ -1,0 +1,74 @@
+"""The Tiltfile's live update contract, for real in Docker: the reception image's `dev` stage
+(the Tiltfile's target) runs scripts/dev-run.sh; a source file synced the way Tilt syncs it
+(tar through exec, to the live_update sync() destination) plus `touch /tmp/.restart` gets the
+new code serving without an image build. Timing is not asserted (see the README's figure)."""
+
+import io
+import os
+import secrets
+import shutil
+import subprocess
+import tarfile
+import time
+
+import pytest
+
+from conftest import ROOT, run
+
+from harness import http_get, wait_until  # tests/harness.py, on sys.path via tests/conftest.py
+
+IMAGE = "bakery/reception:dev-test"
+
+
+def docker(*args, check=True, **kw):
+    return run(["docker", *args], check=check, **kw)
+
+
+@pytest.fixture
+def dev_container():
+    if shutil.which("docker") is None:
+        pytest.fail("docker is required (scripts/deps.sh)")
+    docker("build", "-q", "--target", "dev", "-f", "Dockerfiles/reception.Dockerfile",
+           "-t", IMAGE, ".", timeout=1200)
+    name = f"bakery-k8s-dev-{secrets.token_hex(4)}"
+    docker("network", "create", name)
+    try:
+        docker("run", "-d", "--name", name, "--network", name, "-p", "127.0.0.1::8000",
+               "-e", "OTEL_SDK_DISABLED=true", IMAGE)
+        port = docker("port", name, "8000/tcp").stdout.splitlines()[0].rsplit(":", 1)[1]
+        yield name, f"http://127.0.0.1:{port}"
+    finally:
+        docker("rm", "-f", name, check=False)
+        docker("network", "rm", name, check=False)
+
+
+def sync(container, path, content):
+    """What Tilt's sync() does: a tar of the changed file extracted in the container."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        data = content.encode()
+        info = tarfile.TarInfo(path.lstrip("/"))
+        info.size = len(data)
+        info.mode = 0o644
+        info.mtime = time.time()  # make rebuilds what is newer than its object
+        tar.addfile(info, io.BytesIO(data))
+    subprocess.run(["docker", "exec", "-i", container, "tar", "-C", "/", "-xf", "-"],
+                   input=buf.getvalue(), check=True, timeout=60)
+
+
+def test_synced_change_is_rebuilt_and_served(dev_container):
+    container, url = dev_container
+    first = wait_until(lambda: http_get(url + "/").status == 200 and http_get(url + "/"),
+                       timeout=120, what="reception in the dev container")
+    assert "reception is attended" in first.text
+    source = open(os.path.join(ROOT, "reception", "routes.c")).read()
+    marker = f"attended by live update {secrets.token_hex(3)}"
+    changed = source.replace("reception is attended", f"reception is {marker}")
+    assert changed != source
+    # The Tiltfile's live_update: sync('reception/', '/src/reception/'), run('touch ...').
+    sync(container, "/src/reception/routes.c", changed)
+    docker("exec", container, "touch", "/tmp/.restart")
+    wait_until(lambda: marker in http_get(url + "/").text, timeout=120,
+               what="the changed code serving")
+    logs = docker("logs", container).stderr
+    assert "change detected: rebuilding reception" in logs

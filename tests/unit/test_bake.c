@@ -1,0 +1,52 @@
+/* test_bake.c — the baking simulation: FNV-1a, round time, scale 0, bounded mistakes. */
+#include <time.h>
+
+#include "../../baker/bake.c" /* baker/ is not in libbakery.a */
+#include "check.h"
+
+static void test_fnv(void)
+{
+	/* Reference values of 32-bit FNV-1a. */
+	CHECK(bake_fnv1a32("") == 0x811c9dc5u);
+	CHECK(bake_fnv1a32("a") == 0xe40c292cu);
+	CHECK(bake_fnv1a32("foobar") == 0xbf9cf968u);
+	CHECK(bake_round_ms("foobar") == 0xbf9cf968u % 100);
+	CHECK(bake_round_ms("la bombe") < 100);
+}
+
+static void test_bake_rounds(void)
+{
+	int total = 0, most = 0;
+
+	for (int i = 0; i < 2000; i++) {
+		int r = bake("croissant", 0);
+		CHECK(r >= 1 && r <= BAKE_ROUNDS_MAX);
+		total += r;
+		most = r > most ? r : most;
+	}
+	/* About 10% mistakes: the mean is near 1.11 rounds; some mistakes happen. */
+	CHECK(total > 2000 && total < 2600);
+	CHECK(most >= 2);
+}
+
+static void test_bake_sleeps(void)
+{
+	struct timespec a, b;
+	const char *p = "foobar"; /* 0xbf9cf968 % 100 = 20 ms a round */
+	double ms;
+	int r;
+
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	r = bake(p, 0.5);
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+	CHECK(ms >= 10.0 * r); /* at least 20 ms * 0.5 per round */
+}
+
+int main(void)
+{
+	RUN(test_fnv);
+	RUN(test_bake_rounds);
+	RUN(test_bake_sleeps);
+	return CHECK_DONE();
+}

@@ -1,0 +1,150 @@
+/* test_config.c — environment parsing: defaults, every variable, and bad values. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "check.h"
+#include "config.h"
+
+static const char *const vars[] = {
+    "DB_HOST", "RABBIT_HOST", "RABBIT_USERNAME",   "RABBIT_PASSWORD", "ORDERS_QUEUE",
+    "PORT",    "HEALTH_PORT", "BAKER_CONCURRENCY", "BAKE_TIME_SCALE", "LOG_LEVEL",
+    NULL};
+
+static void clear_env(void)
+{
+	for (int i = 0; vars[i]; i++)
+		unsetenv(vars[i]);
+}
+
+static void test_defaults(void)
+{
+	struct config c;
+
+	clear_env();
+	CHECK(config_load(&c, "baker") == 0);
+	CHECK_STR(c.db_host, "127.0.0.1");
+	CHECK(c.db_port == 6379);
+	CHECK_STR(c.rabbit_host, "127.0.0.1");
+	CHECK(c.rabbit_port == 5672);
+	CHECK_STR(c.rabbit_username, "guest");
+	CHECK_STR(c.rabbit_password, "guest");
+	CHECK_STR(c.orders_queue, "orders");
+	CHECK(c.port == 8000);
+	CHECK(c.health_port == 8001);
+	CHECK(c.baker_concurrency == 4);
+	CHECK(c.bake_time_scale == 1.0);
+	CHECK(c.log_level == LOG_INFO);
+}
+
+static void test_values(void)
+{
+	struct config c;
+
+	clear_env();
+	setenv("DB_HOST", "redis.default.svc:6380", 1);
+	setenv("RABBIT_HOST", "[::1]:5673", 1);
+	setenv("RABBIT_USERNAME", "baker", 1);
+	setenv("RABBIT_PASSWORD", "s3cret", 1);
+	setenv("ORDERS_QUEUE", "orders-test", 1);
+	setenv("PORT", "18000", 1);
+	setenv("HEALTH_PORT", "18001", 1);
+	setenv("BAKER_CONCURRENCY", "16", 1);
+	setenv("BAKE_TIME_SCALE", "0", 1);
+	setenv("LOG_LEVEL", "debug", 1);
+	CHECK(config_load(&c, "baker") == 0);
+	CHECK_STR(c.db_host, "redis.default.svc");
+	CHECK(c.db_port == 6380);
+	CHECK_STR(c.rabbit_host, "::1");
+	CHECK(c.rabbit_port == 5673);
+	CHECK_STR(c.rabbit_username, "baker");
+	CHECK_STR(c.rabbit_password, "s3cret");
+	CHECK_STR(c.orders_queue, "orders-test");
+	CHECK(c.health_port == 18001);
+	CHECK(c.baker_concurrency == 16);
+	CHECK(c.bake_time_scale == 0.0);
+	CHECK(c.log_level == LOG_DEBUG);
+	CHECK(config_load(&c, "reception") == 0);
+	CHECK(c.port == 18000);
+	clear_env();
+}
+
+/* Each bad value alone makes config_load fail. */
+static void test_bad_values(void)
+{
+	static const char *const bad[][2] = {
+	    {"DB_HOST", "localhost"},
+	    {"DB_HOST", "host:0"},
+	    {"DB_HOST", "host:65536"},
+	    {"DB_HOST", ":6379"},
+	    {"DB_HOST", "host:63x"},
+	    {"RABBIT_HOST", "a:b:5672"},
+	    {"RABBIT_HOST", "[::1]5672"},
+	    {"RABBIT_USERNAME", ""},
+	    {"ORDERS_QUEUE", ""},
+	    {"PORT", "abc"},
+	    {"PORT", "70000"},
+	    {"PORT", "-1"},
+	    {"HEALTH_PORT", "0"},
+	    {"BAKER_CONCURRENCY", "0"},
+	    {"BAKER_CONCURRENCY", "4.5"},
+	    {"BAKER_CONCURRENCY", "99999999999999999999"},
+	    {"BAKE_TIME_SCALE", "-0.5"},
+	    {"BAKE_TIME_SCALE", "nan"},
+	    {"BAKE_TIME_SCALE", "1x"},
+	    {"BAKE_TIME_SCALE", ""},
+	    {"LOG_LEVEL", "verbose"},
+	};
+	struct config c;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		clear_env();
+		setenv(bad[i][0], bad[i][1], 1);
+		int rc = config_load(&c, strcmp(bad[i][0], "PORT") == 0 ? "reception" : "baker");
+		if (rc != -EINVAL)
+			fprintf(stderr, "  accepted %s=%s\n", bad[i][0], bad[i][1]);
+		CHECK(rc == -EINVAL);
+	}
+	clear_env();
+}
+
+static void test_hostport(void)
+{
+	char host[16];
+	int port = 0;
+
+	CHECK(config_parse_hostport("h:1", host, sizeof(host), &port) == 0);
+	CHECK_STR(host, "h");
+	CHECK(port == 1);
+	CHECK(config_parse_hostport("[fe80::1]:65535", host, sizeof(host), &port) == 0);
+	CHECK_STR(host, "fe80::1");
+	CHECK(port == 65535);
+	CHECK(config_parse_hostport("a-very-long-host-name:1", host, sizeof(host), &port) < 0);
+	CHECK(config_parse_hostport("", host, sizeof(host), &port) < 0);
+	CHECK(config_parse_hostport("h:", host, sizeof(host), &port) < 0);
+	CHECK(config_parse_hostport("h p:1", host, sizeof(host), &port) < 0);
+}
+
+/* The service-specific variables are only read by their service. */
+static void test_per_service(void)
+{
+	struct config c;
+
+	clear_env();
+	setenv("BAKER_CONCURRENCY", "0", 1);
+	CHECK(config_load(&c, "reception") == 0);
+	setenv("PORT", "nope", 1);
+	CHECK(config_load(&c, "baker") == -EINVAL); /* BAKER_CONCURRENCY still bad */
+	unsetenv("BAKER_CONCURRENCY");
+	CHECK(config_load(&c, "baker") == 0);
+	clear_env();
+}
+
+int main(void)
+{
+	RUN(test_defaults);
+	RUN(test_values);
+	RUN(test_bad_values);
+	RUN(test_hostport);
+	RUN(test_per_service);
+	return CHECK_DONE();
+}

@@ -1,0 +1,427 @@
+/* test_otlp.c — OTLP encoders: protobuf read back with a minimal decoder, JSON field names, gzip.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <zlib.h>
+
+#include "check.h"
+#include "otlp.h"
+
+/* ---- a minimal protobuf reader ------------------------------------------------------- */
+
+struct field {
+	unsigned wire;
+	uint64_t v;       /* varint and fixed values */
+	const uint8_t *p; /* length-delimited */
+	size_t len;
+};
+
+static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	*v = 0;
+	for (int shift = 0; *p < end && shift < 64; shift += 7) {
+		uint8_t b = *(*p)++;
+		*v |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80))
+			return 0;
+	}
+	return -1;
+}
+
+/* Finds the index-th occurrence of field in the message [p, p + n). Returns 1, 0 (absent), or
+ * -1 when the message is malformed. */
+static int pb_get(const uint8_t *p, size_t n, unsigned field, int index, struct field *out)
+{
+	const uint8_t *end = p + n;
+
+	while (p < end) {
+		uint64_t tag, v = 0, len = 0;
+		const uint8_t *data = NULL;
+		if (read_varint(&p, end, &tag) < 0)
+			return -1;
+		switch (tag & 7) {
+		case 0:
+			if (read_varint(&p, end, &v) < 0)
+				return -1;
+			break;
+		case 1:
+		case 5: {
+			int k = (tag & 7) == 1 ? 8 : 4;
+			if (end - p < k)
+				return -1;
+			for (int i = 0; i < k; i++)
+				v |= (uint64_t)p[i] << (8 * i);
+			p += k;
+			break;
+		}
+		case 2:
+			if (read_varint(&p, end, &len) < 0 || len > (uint64_t)(end - p))
+				return -1;
+			data = p;
+			p += len;
+			break;
+		default:
+			return -1;
+		}
+		if ((tag >> 3) == field && index-- == 0) {
+			*out = (struct field){(unsigned)(tag & 7), v, data, (size_t)len};
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* The index-th sub-message (or bytes) of field in f, checked to be length-delimited. */
+static struct field sub(struct field f, unsigned field, int index)
+{
+	struct field out = {0};
+
+	if (pb_get(f.p, f.len, field, index, &out) != 1 || out.wire != 2)
+		memset(&out, 0, sizeof(out));
+	return out;
+}
+
+static uint64_t num(struct field f, unsigned field)
+{
+	struct field out = {0};
+
+	return pb_get(f.p, f.len, field, 0, &out) == 1 ? out.v : 0;
+}
+
+static bool str_is(struct field f, const char *s)
+{
+	return f.p && f.len == strlen(s) && memcmp(f.p, s, f.len) == 0;
+}
+
+/* The AnyValue of the attribute named key among the KeyValues in field of msg. */
+static struct field attr(struct field msg, unsigned field, const char *key)
+{
+	struct field kv, none = {0};
+
+	for (int i = 0; (kv = sub(msg, field, i)).p; i++)
+		if (str_is(sub(kv, 1, 0), key))
+			return sub(kv, 2, 0);
+	return none;
+}
+
+/* ---- a span to encode ---------------------------------------------------------------- */
+
+static const uint8_t TID[16] = {0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6,
+                                0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36};
+static const uint8_t SID[8] = {0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7};
+static const uint8_t PID[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+
+static void make_span(struct otlp_span *s, const char *name)
+{
+	struct trace_context link = {
+	    .trace_id = {9, 9}, .span_id = {7}, .flags = 1, .remote = true};
+	struct trace_attr ev[] = {TRACE_STR("why", "burnt"), TRACE_INT("attempt", 2)};
+
+	memset(s, 0, sizeof(*s));
+	memcpy(s->trace_id, TID, 16);
+	memcpy(s->span_id, SID, 8);
+	memcpy(s->parent_span_id, PID, 8);
+	s->has_parent = true;
+	s->flags = 1 | OTLP_FLAG_HAS_IS_REMOTE | OTLP_FLAG_IS_REMOTE;
+	s->trace_state = otlp_strdup("congo=t61");
+	s->name = otlp_strdup(name);
+	s->kind = TRACE_KIND_CLIENT;
+	s->start_ns = 1700000000123456789ull;
+	s->end_ns = 1700000000223456789ull;
+	otlp_attrs_set(&s->attrs, &TRACE_STR("db.system", "redis"));
+	otlp_attrs_set(&s->attrs, &TRACE_INT("server.port", -5));
+	otlp_attrs_set(&s->attrs, &TRACE_DOUBLE("ratio", 0.25));
+	otlp_attrs_set(&s->attrs, &TRACE_BOOL("baker.mistake", true));
+	otlp_attrs_set(&s->attrs, &TRACE_BOOL("off", false));
+	otlp_span_add_event(s, 1700000000200000000ull, "baker made mistake, redoing", ev, 2);
+	strcpy(link.tracestate, "a=b");
+	otlp_span_add_link(s, &link, &TRACE_STR("rel", "producer"), 1);
+	s->error = true;
+	s->status_message = otlp_strdup("redis down");
+}
+
+static struct otlp_resource make_resource(void)
+{
+	struct otlp_resource r = {.scope_name = "bakery", .scope_version = "1.0.0"};
+
+	otlp_attrs_set(&r.attrs, &TRACE_STR("service.name", "reception"));
+	return r;
+}
+
+static void test_protobuf(void)
+{
+	struct otlp_resource r = make_resource();
+	struct otlp_span s, *spans[] = {&s};
+	struct otlp_buf b = {0};
+	struct field req, rs, res, ss, scope, span, v, ev, link, status;
+	double d;
+
+	make_span(&s, "read-order");
+	CHECK(otlp_encode_protobuf(&r, spans, 1, &b) == 0);
+	req = (struct field){2, 0, b.data, b.len};
+	rs = sub(req, 1, 0);
+	res = sub(rs, 1, 0);
+	CHECK(str_is(sub(attr(res, 1, "service.name"), 1, 0), "reception"));
+	ss = sub(rs, 2, 0);
+	scope = sub(ss, 1, 0);
+	CHECK(str_is(sub(scope, 1, 0), "bakery"));
+	CHECK(str_is(sub(scope, 2, 0), "1.0.0"));
+	span = sub(ss, 2, 0);
+	CHECK(sub(ss, 2, 1).p == NULL);
+	CHECK(sub(span, 1, 0).len == 16 && memcmp(sub(span, 1, 0).p, TID, 16) == 0);
+	CHECK(sub(span, 2, 0).len == 8 && memcmp(sub(span, 2, 0).p, SID, 8) == 0);
+	CHECK(str_is(sub(span, 3, 0), "congo=t61"));
+	CHECK(sub(span, 4, 0).len == 8 && memcmp(sub(span, 4, 0).p, PID, 8) == 0);
+	CHECK(str_is(sub(span, 5, 0), "read-order"));
+	CHECK(num(span, 6) == 3);
+	CHECK(num(span, 7) == 1700000000123456789ull);
+	CHECK(num(span, 8) == 1700000000223456789ull);
+	CHECK(num(span, 16) == (1 | 0x100 | 0x200));
+	CHECK(str_is(sub(attr(span, 9, "db.system"), 1, 0), "redis"));
+	CHECK((int64_t)num(attr(span, 9, "server.port"), 3) == -5);
+	v = attr(span, 9, "ratio");
+	uint64_t bits = num(v, 4);
+	memcpy(&d, &bits, 8);
+	CHECK(d == 0.25);
+	CHECK(num(attr(span, 9, "baker.mistake"), 2) == 1);
+	/* false is still present as a oneof member */
+	struct field fb;
+	CHECK(pb_get(attr(span, 9, "off").p, attr(span, 9, "off").len, 2, 0, &fb) == 1);
+	ev = sub(span, 11, 0);
+	CHECK(num(ev, 1) == 1700000000200000000ull);
+	CHECK(str_is(sub(ev, 2, 0), "baker made mistake, redoing"));
+	CHECK(str_is(sub(attr(ev, 3, "why"), 1, 0), "burnt"));
+	CHECK(num(attr(ev, 3, "attempt"), 3) == 2);
+	link = sub(span, 13, 0);
+	CHECK(sub(link, 1, 0).len == 16 && sub(link, 1, 0).p[0] == 9);
+	CHECK(sub(link, 2, 0).len == 8 && sub(link, 2, 0).p[0] == 7);
+	CHECK(str_is(sub(link, 3, 0), "a=b"));
+	CHECK(str_is(sub(attr(link, 4, "rel"), 1, 0), "producer"));
+	CHECK(num(link, 6) == (1 | 0x100 | 0x200));
+	status = sub(span, 15, 0);
+	CHECK(str_is(sub(status, 2, 0), "redis down"));
+	CHECK(num(status, 3) == 2);
+
+	otlp_span_clear(&s);
+	otlp_buf_free(&b);
+	otlp_attrs_free(&r.attrs);
+}
+
+/* Many spans with long strings: nested lengths need 2- and 3-byte varints. */
+static void test_protobuf_large(void)
+{
+	struct otlp_resource r = make_resource();
+	enum { N = 100 };
+	struct otlp_span s[N], *spans[N];
+	struct otlp_buf b = {0};
+	char *big = malloc(5000);
+	struct field req, ss, span;
+	int count = 0;
+
+	memset(big, 'x', 4999);
+	big[4999] = '\0';
+	for (int i = 0; i < N; i++) {
+		make_span(&s[i], "span");
+		otlp_attrs_set(&s[i].attrs, &TRACE_STR("big", big));
+		otlp_attrs_set(&s[i].attrs, &TRACE_INT("i", i));
+		spans[i] = &s[i];
+	}
+	CHECK(otlp_encode_protobuf(&r, spans, N, &b) == 0);
+	CHECK(b.len > N * 4096);
+	req = (struct field){2, 0, b.data, b.len};
+	ss = sub(sub(req, 1, 0), 2, 0);
+	for (int i = 0; (span = sub(ss, 2, i)).p; i++) {
+		CHECK((int)num(attr(span, 9, "i"), 3) == i);
+		CHECK(sub(attr(span, 9, "big"), 1, 0).len == OTLP_STRING_MAX);
+		count++;
+	}
+	CHECK(count == N);
+	for (int i = 0; i < N; i++)
+		otlp_span_clear(&s[i]);
+	otlp_buf_free(&b);
+	otlp_attrs_free(&r.attrs);
+	free(big);
+}
+
+static json_t *attr_json(json_t *attrs, const char *key)
+{
+	size_t i;
+	json_t *a;
+
+	json_array_foreach(attrs, i, a) if (strcmp(json_string_value(json_object_get(a, "key")),
+	                                           key) == 0) return json_object_get(a, "value");
+	return NULL;
+}
+
+static void test_json(void)
+{
+	struct otlp_resource r = make_resource();
+	struct otlp_span s, *spans[] = {&s};
+	struct otlp_buf b = {0};
+	json_error_t err;
+	json_t *doc, *rs, *span, *attrs, *ev, *link;
+
+	make_span(&s, "publish-order");
+	otlp_attrs_set(&s.attrs, &TRACE_DOUBLE("nan", 0.0 / 0.0));
+	CHECK(otlp_encode_json(&r, spans, 1, &b) == 0);
+	doc = json_loadb((const char *)b.data, b.len, 0, &err);
+	CHECK(doc != NULL);
+	if (!doc)
+		goto out;
+	rs = json_array_get(json_object_get(doc, "resourceSpans"), 0);
+	CHECK_STR(json_string_value(json_object_get(
+	              attr_json(json_object_get(json_object_get(rs, "resource"), "attributes"),
+	                        "service.name"),
+	              "stringValue")),
+	          "reception");
+	json_t *ss = json_array_get(json_object_get(rs, "scopeSpans"), 0);
+	CHECK_STR(json_string_value(json_object_get(json_object_get(ss, "scope"), "name")),
+	          "bakery");
+	span = json_array_get(json_object_get(ss, "spans"), 0);
+	CHECK_STR(json_string_value(json_object_get(span, "traceId")),
+	          "4bf92f3577b34da6a3ce929d0e0e4736");
+	CHECK_STR(json_string_value(json_object_get(span, "spanId")), "00f067aa0ba902b7");
+	CHECK_STR(json_string_value(json_object_get(span, "parentSpanId")), "0102030405060708");
+	CHECK_STR(json_string_value(json_object_get(span, "traceState")), "congo=t61");
+	CHECK_STR(json_string_value(json_object_get(span, "name")), "publish-order");
+	CHECK(json_integer_value(json_object_get(span, "kind")) == 3);
+	CHECK(json_integer_value(json_object_get(span, "flags")) == 0x301);
+	CHECK_STR(json_string_value(json_object_get(span, "startTimeUnixNano")),
+	          "1700000000123456789");
+	CHECK_STR(json_string_value(json_object_get(span, "endTimeUnixNano")),
+	          "1700000000223456789");
+	attrs = json_object_get(span, "attributes");
+	CHECK_STR(json_string_value(json_object_get(attr_json(attrs, "db.system"), "stringValue")),
+	          "redis");
+	CHECK_STR(json_string_value(json_object_get(attr_json(attrs, "server.port"), "intValue")),
+	          "-5");
+	CHECK(json_real_value(json_object_get(attr_json(attrs, "ratio"), "doubleValue")) == 0.25);
+	CHECK(json_is_true(json_object_get(attr_json(attrs, "baker.mistake"), "boolValue")));
+	CHECK(json_is_false(json_object_get(attr_json(attrs, "off"), "boolValue")));
+	CHECK_STR(json_string_value(json_object_get(attr_json(attrs, "nan"), "doubleValue")),
+	          "NaN");
+	ev = json_array_get(json_object_get(span, "events"), 0);
+	CHECK_STR(json_string_value(json_object_get(ev, "name")), "baker made mistake, redoing");
+	CHECK_STR(json_string_value(json_object_get(ev, "timeUnixNano")), "1700000000200000000");
+	link = json_array_get(json_object_get(span, "links"), 0);
+	CHECK_STR(json_string_value(json_object_get(link, "traceId")),
+	          "09090000000000000000000000000000");
+	CHECK_STR(json_string_value(json_object_get(link, "spanId")), "0700000000000000");
+	CHECK(json_integer_value(json_object_get(link, "flags")) == 0x301);
+	CHECK(json_integer_value(json_object_get(json_object_get(span, "status"), "code")) == 2);
+	CHECK_STR(json_string_value(json_object_get(json_object_get(span, "status"), "message")),
+	          "redis down");
+	json_decref(doc);
+out:
+	otlp_span_clear(&s);
+	otlp_buf_free(&b);
+	otlp_attrs_free(&r.attrs);
+}
+
+static void test_gzip(void)
+{
+	struct otlp_buf b = {0};
+	uint8_t out[4096];
+	z_stream z = {0};
+	const char *text = "hello hello hello hello hello hello hello hello";
+
+	b.data = (uint8_t *)strdup(text);
+	b.len = b.cap = strlen(text);
+	CHECK(otlp_gzip(&b) == 0);
+	CHECK(b.len > 10 && b.data[0] == 0x1f && b.data[1] == 0x8b);
+	CHECK(inflateInit2(&z, 15 + 16) == Z_OK);
+	z.next_in = b.data;
+	z.avail_in = (uInt)b.len;
+	z.next_out = out;
+	z.avail_out = sizeof(out);
+	CHECK(inflate(&z, Z_FINISH) == Z_STREAM_END);
+	CHECK(z.total_out == strlen(text) && memcmp(out, text, strlen(text)) == 0);
+	inflateEnd(&z);
+	otlp_buf_free(&b);
+}
+
+struct kv_seen {
+	int n;
+	char keys[4][32], values[4][32];
+};
+
+static int kv_collect(void *arg, const char *key, const char *value)
+{
+	struct kv_seen *s = arg;
+
+	if (s->n == 4)
+		return -ENOSPC;
+	snprintf(s->keys[s->n], 32, "%s", key);
+	snprintf(s->values[s->n], 32, "%s", value);
+	s->n++;
+	return 0;
+}
+
+static void test_kv_list(void)
+{
+	struct kv_seen s = {0};
+
+	CHECK(otlp_kv_list_parse("a=1, b = x%20y ,,c=%3D%2c,api-key=", kv_collect, &s) == 0);
+	CHECK(s.n == 4);
+	CHECK_STR(s.keys[0], "a");
+	CHECK_STR(s.values[0], "1");
+	CHECK_STR(s.keys[1], "b");
+	CHECK_STR(s.values[1], "x y");
+	CHECK_STR(s.values[2], "=,");
+	CHECK_STR(s.keys[3], "api-key");
+	CHECK_STR(s.values[3], "");
+	memset(&s, 0, sizeof(s));
+	CHECK(otlp_kv_list_parse("novalue", kv_collect, &s) == -EINVAL);
+	CHECK(otlp_kv_list_parse("=v", kv_collect, &s) == -EINVAL);
+	CHECK(otlp_kv_list_parse("k=%zz", kv_collect, &s) == -EINVAL);
+	CHECK(otlp_kv_list_parse("k=%2", kv_collect, &s) == -EINVAL);
+	CHECK(otlp_kv_list_parse("k=%00", kv_collect, &s) == -EINVAL);
+	CHECK(otlp_kv_list_parse("", kv_collect, &s) == 0);
+}
+
+static void test_strings_and_limits(void)
+{
+	struct otlp_attrs a = {0};
+	char *s, *big = malloc(OTLP_STRING_MAX + 10);
+	char key[16];
+
+	s = otlp_strdup("caf\xc3\xa9 \xff\xc3 ok \xed\xa0\x80");
+	CHECK_STR(s, "caf\xc3\xa9 ?? ok ???");
+	free(s);
+	/* Cut at the cap, never inside a character. */
+	memset(big, 'a', OTLP_STRING_MAX - 1);
+	strcpy(big + OTLP_STRING_MAX - 1, "\xc3\xa9zz");
+	s = otlp_strdup(big);
+	CHECK(strlen(s) == OTLP_STRING_MAX - 1);
+	free(s);
+	free(big);
+
+	CHECK(otlp_attrs_set(&a, &TRACE_STR("k", "one")) == 0);
+	CHECK(otlp_attrs_set(&a, &TRACE_INT("k", 2)) == 0);
+	CHECK(a.len == 1 && a.items[0].type == TRACE_ATTR_INT && a.items[0].v.i == 2);
+	for (int i = 0; i < OTLP_ATTRS_MAX + 1; i++) {
+		snprintf(key, sizeof(key), "key%d", i);
+		otlp_attrs_set(&a, &TRACE_BOOL(key, true));
+	}
+	CHECK(a.len == OTLP_ATTRS_MAX);
+	CHECK(a.dropped == 2);
+	otlp_attrs_free(&a);
+
+	struct otlp_span sp = {0};
+	for (int i = 0; i < OTLP_EVENTS_MAX + 3; i++)
+		otlp_span_add_event(&sp, 1, "e", NULL, 0);
+	CHECK(sp.n_events == OTLP_EVENTS_MAX && sp.dropped_events == 3);
+	otlp_span_clear(&sp);
+}
+
+int main(void)
+{
+	RUN(test_protobuf);
+	RUN(test_protobuf_large);
+	RUN(test_json);
+	RUN(test_gzip);
+	RUN(test_kv_list);
+	RUN(test_strings_and_limits);
+	return CHECK_DONE();
+}

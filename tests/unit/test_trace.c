@@ -1,0 +1,406 @@
+/* test_trace.c — the SDK: disabled no-ops, samplers, current span, propagation, queue-full drops.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "metrics.h"
+#include "trace.h"
+
+/* A header list for inject/extract: what an HTTP request or AMQP message carries. */
+struct headers {
+	int n;
+	char name[4][32];
+	char value[4][TRACECONTEXT_BAGGAGE_MAX + 1];
+};
+
+static const char *hget(void *carrier, const char *name, size_t *len)
+{
+	struct headers *h = carrier;
+
+	for (int i = 0; i < h->n; i++) {
+		if (strcmp(h->name[i], name) == 0) {
+			*len = strlen(h->value[i]);
+			return h->value[i];
+		}
+	}
+	return NULL;
+}
+
+static int hset(void *carrier, const char *name, const char *value)
+{
+	struct headers *h = carrier;
+
+	if (h->n == 4)
+		return -ENOSPC;
+	snprintf(h->name[h->n], sizeof(h->name[0]), "%s", name);
+	snprintf(h->value[h->n], sizeof(h->value[0]), "%s", value);
+	h->n++;
+	return 0;
+}
+
+/* A loopback port nobody listens on: bound, then closed. */
+static int dead_port(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	bind(fd, (struct sockaddr *)&a, sizeof(a));
+	getsockname(fd, (struct sockaddr *)&a, &len);
+	port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+/* Sets the environment for one trace_init: an unreachable Collector, no surprises. */
+static void env_reset(const char *sampler, const char *arg)
+{
+	char url[64];
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", dead_port());
+	setenv("OTEL_EXPORTER_OTLP_ENDPOINT", url, 1);
+	unsetenv("OTEL_SDK_DISABLED");
+	unsetenv("OTEL_BSP_MAX_QUEUE_SIZE");
+	unsetenv("OTEL_BSP_SCHEDULE_DELAY");
+	setenv("OTEL_BSP_EXPORT_TIMEOUT", "300", 1); /* bounds each shutdown's flush */
+	setenv("OTEL_TRACES_SAMPLER", sampler, 1);
+	if (arg)
+		setenv("OTEL_TRACES_SAMPLER_ARG", arg, 1);
+	else
+		unsetenv("OTEL_TRACES_SAMPLER_ARG");
+}
+
+static void test_disabled(void)
+{
+	struct trace_context ctx;
+	struct headers h = {0};
+	char tid[33], sid[17];
+	trace_span *s;
+
+	env_reset("always_on", NULL);
+	setenv("OTEL_SDK_DISABLED", "true", 1);
+	CHECK(trace_init("test", "1") == 0);
+	CHECK(!trace_enabled());
+	s = trace_span_start("x", TRACE_KIND_SERVER, NULL);
+	CHECK(s == NULL);
+	/* Every call takes NULL. */
+	trace_span_set_str(s, "k", "v");
+	trace_span_set_int(s, "k", 1);
+	trace_span_set_double(s, "k", 1.0);
+	trace_span_set_bool(s, "k", true);
+	trace_span_add_event(s, "e", NULL, 0);
+	trace_span_add_link(s, TRACE_ROOT, NULL, 0);
+	trace_span_set_error(s, "boom");
+	CHECK(!trace_span_is_recording(s));
+	CHECK(trace_span_context(s, &ctx) == -EINVAL);
+	CHECK(trace_inject(s, hset, &h) == -EINVAL && h.n == 0);
+	CHECK(trace_current() == NULL);
+	CHECK(trace_current_ids(tid, sid) == 0);
+	trace_span_end(s);
+	trace_shutdown();
+	unsetenv("OTEL_SDK_DISABLED");
+}
+
+static void test_bad_env(void)
+{
+	env_reset("always_on", NULL);
+	setenv("OTEL_BSP_MAX_QUEUE_SIZE", "lots", 1);
+	CHECK(trace_init("test", "1") == -EINVAL);
+	CHECK(!trace_enabled());
+	env_reset("sometimes", NULL);
+	CHECK(trace_init("test", "1") == -EINVAL);
+	env_reset("traceidratio", "1.5");
+	CHECK(trace_init("test", "1") == -EINVAL);
+	env_reset("always_on", NULL);
+	setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", 1);
+	CHECK(trace_init("test", "1") == -EINVAL);
+	unsetenv("OTEL_EXPORTER_OTLP_PROTOCOL");
+	setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4318", 1);
+	CHECK(trace_init("test", "1") == -EINVAL);
+	env_reset("always_on", NULL);
+	CHECK(trace_init("test", "1") == 0);
+	CHECK(trace_init("test", "1") == -EALREADY);
+	trace_shutdown();
+}
+
+static void test_ratio_rule(void)
+{
+	uint8_t id[16] = {0};
+
+	/* Last 8 bytes 0x00.. -> 0: sampled by any ratio above 0. */
+	CHECK(trace_ratio_sampled(id, 0.0001));
+	CHECK(!trace_ratio_sampled(id, 0.0));
+	/* 0x80 00.. >> 1 = 2^62: exactly the bound for 0.5, so not sampled; 0.5000001 is. */
+	id[8] = 0x80;
+	CHECK(!trace_ratio_sampled(id, 0.5));
+	CHECK(trace_ratio_sampled(id, 0.5000001));
+	memset(id + 8, 0xff, 8);
+	CHECK(!trace_ratio_sampled(id, 0.999999));
+	CHECK(trace_ratio_sampled(id, 1.0));
+	/* The first 8 bytes do not matter. */
+	memset(id, 0xff, 8);
+	memset(id + 8, 0, 8);
+	CHECK(trace_ratio_sampled(id, 0.01));
+}
+
+/* Fraction of n new roots that are sampled under the current sampler. */
+static double sampled_fraction(int n)
+{
+	int hits = 0;
+
+	for (int i = 0; i < n; i++) {
+		trace_span *s = trace_span_start("r", TRACE_KIND_INTERNAL, TRACE_ROOT);
+		CHECK(s != NULL);
+		hits += trace_span_is_recording(s);
+		trace_span_end(s);
+	}
+	return (double)hits / n;
+}
+
+static void test_samplers(void)
+{
+	struct trace_context sampled = {
+	    .trace_id = {1}, .span_id = {2}, .flags = 1, .remote = true};
+	struct trace_context unsampled = sampled;
+	struct trace_context ctx;
+	double f;
+	trace_span *s;
+
+	unsampled.flags = 0;
+	env_reset("traceidratio", "0.25");
+	CHECK(trace_init("test", "1") == 0);
+	f = sampled_fraction(40000); /* sd ~ 0.002: 0.02 is 10 sd */
+	CHECK(f > 0.23 && f < 0.27);
+	/* traceidratio ignores the parent's flag. */
+	s = trace_span_start("c", TRACE_KIND_SERVER, &sampled);
+	trace_span_context(s, &ctx);
+	CHECK(trace_span_is_recording(s) == trace_ratio_sampled(sampled.trace_id, 0.25));
+	trace_span_end(s);
+	trace_shutdown();
+
+	env_reset("parentbased_traceidratio", "0.1");
+	CHECK(trace_init("test", "1") == 0);
+	f = sampled_fraction(40000);
+	CHECK(f > 0.08 && f < 0.12);
+	s = trace_span_start("c", TRACE_KIND_SERVER, &sampled);
+	CHECK(trace_span_is_recording(s));
+	trace_span_end(s);
+	s = trace_span_start("c", TRACE_KIND_SERVER, &unsampled);
+	CHECK(s != NULL && !trace_span_is_recording(s));
+	/* Not recorded, but the context still travels: same trace, flags 00, a new span id. */
+	trace_span_context(s, &ctx);
+	CHECK(memcmp(ctx.trace_id, unsampled.trace_id, 16) == 0);
+	CHECK(ctx.flags == 0 && tracecontext_is_valid(&ctx));
+	CHECK(memcmp(ctx.span_id, unsampled.span_id, 8) != 0);
+	/* A local child follows its unsampled parent. */
+	trace_span *child = trace_span_start("child", TRACE_KIND_INTERNAL, NULL);
+	CHECK(child != NULL && !trace_span_is_recording(child));
+	trace_span_end(child);
+	trace_span_end(s);
+	trace_shutdown();
+
+	env_reset("parentbased_always_off", NULL);
+	CHECK(trace_init("test", "1") == 0);
+	CHECK(sampled_fraction(100) == 0.0);
+	s = trace_span_start("c", TRACE_KIND_SERVER, &sampled);
+	CHECK(trace_span_is_recording(s));
+	trace_span_end(s);
+	trace_shutdown();
+
+	env_reset("always_off", NULL);
+	CHECK(trace_init("test", "1") == 0);
+	s = trace_span_start("c", TRACE_KIND_SERVER, &sampled);
+	CHECK(s != NULL && !trace_span_is_recording(s));
+	trace_span_end(s);
+	trace_shutdown();
+
+	env_reset("always_on", NULL);
+	CHECK(trace_init("test", "1") == 0);
+	CHECK(sampled_fraction(100) == 1.0);
+	s = trace_span_start("c", TRACE_KIND_SERVER, &unsampled);
+	CHECK(trace_span_is_recording(s));
+	trace_span_end(s);
+	trace_shutdown();
+
+	/* The default is parentbased_always_on. */
+	env_reset("always_on", NULL);
+	unsetenv("OTEL_TRACES_SAMPLER");
+	CHECK(trace_init("test", "1") == 0);
+	CHECK(sampled_fraction(100) == 1.0);
+	s = trace_span_start("c", TRACE_KIND_SERVER, &unsampled);
+	CHECK(!trace_span_is_recording(s));
+	trace_span_end(s);
+	trace_shutdown();
+}
+
+static void test_current_and_propagation(void)
+{
+	struct headers in = {0}, out = {0};
+	struct trace_context remote, ctx_a, ctx_b, ctx_c;
+	char tid[33], sid[17], tp[56];
+	trace_span *a, *b, *c;
+	size_t len;
+
+	env_reset("always_on", NULL);
+	CHECK(trace_init("test", "1") == 0);
+	CHECK(trace_current() == NULL);
+
+	hset(&in, "traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+	hset(&in, "tracestate", "congo=t61rcWkgMzE, rojo=1");
+	hset(&in, "baggage", "userId=alice");
+	CHECK(trace_extract(hget, &in, &remote) == 0);
+	CHECK(remote.remote && remote.flags == 1);
+	CHECK_STR(remote.tracestate, "congo=t61rcWkgMzE,rojo=1");
+	CHECK_STR(remote.baggage, "userId=alice");
+
+	a = trace_span_start("server", TRACE_KIND_SERVER, &remote);
+	CHECK(trace_current() == a);
+	b = trace_span_start("client", TRACE_KIND_CLIENT, NULL);
+	CHECK(trace_current() == b);
+	trace_span_context(a, &ctx_a);
+	trace_span_context(b, &ctx_b);
+	CHECK(memcmp(ctx_a.trace_id, remote.trace_id, 16) == 0);
+	CHECK(memcmp(ctx_b.trace_id, remote.trace_id, 16) == 0);
+	CHECK(memcmp(ctx_a.span_id, ctx_b.span_id, 8) != 0);
+	CHECK(trace_current_ids(tid, sid) == 1);
+	CHECK_STR(tid, "4bf92f3577b34da6a3ce929d0e0e4736");
+	tracecontext_hex(ctx_b.span_id, 8, tp);
+	CHECK_STR(sid, tp);
+
+	/* Inject from the child: same trace, its span id, tracestate and baggage passed on. */
+	CHECK(trace_inject(b, hset, &out) == 0);
+	CHECK(out.n == 3);
+	tracecontext_format_traceparent(&ctx_b, tp);
+	CHECK_STR(hget(&out, "traceparent", &len), tp);
+	CHECK_STR(hget(&out, "tracestate", &len), "congo=t61rcWkgMzE,rojo=1");
+	CHECK_STR(hget(&out, "baggage", &len), "userId=alice");
+
+	/* A forced new root while b is current, linking to b: the baker's CONSUMER shape. */
+	c = trace_span_start("consumer", TRACE_KIND_CONSUMER, TRACE_ROOT);
+	trace_span_add_link(c, &ctx_b, &TRACE_STR("k", "v"), 1);
+	trace_span_context(c, &ctx_c);
+	CHECK(memcmp(ctx_c.trace_id, remote.trace_id, 16) != 0);
+	CHECK(ctx_c.baggage[0] == '\0');
+	trace_span_end(c);
+	CHECK(trace_current() == b);
+	/* Out-of-order end: a ends first, b stays current, then nothing is. */
+	trace_span_end(a);
+	CHECK(trace_current() == b);
+	trace_span_end(b);
+	CHECK(trace_current() == NULL);
+	CHECK(trace_current_ids(tid, sid) == 0);
+
+	/* Malformed traceparent: a new root, never a crash; baggage still kept. */
+	memset(&in, 0, sizeof(in));
+	hset(&in, "traceparent", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01");
+	hset(&in, "baggage", "k=v");
+	CHECK(trace_extract(hget, &in, &remote) == -EINVAL);
+	CHECK(!tracecontext_is_valid(&remote));
+	a = trace_span_start("server", TRACE_KIND_SERVER, &remote);
+	CHECK(a != NULL && trace_span_is_recording(a));
+	trace_span_context(a, &ctx_a);
+	CHECK(tracecontext_is_valid(&ctx_a));
+	CHECK_STR(ctx_a.baggage, "k=v");
+	trace_span_end(a);
+	memset(&in, 0, sizeof(in));
+	CHECK(trace_extract(hget, &in, &remote) == -ENOENT);
+
+	/* Spans on another thread do not see this thread's current span. */
+	trace_shutdown();
+}
+
+/* Each thread has its own current span; ends from many threads all reach the queue. */
+static void *spans_thread(void *arg)
+{
+	struct trace_context ctx_a, ctx_b;
+	long bad = 0;
+
+	(void)arg;
+	for (int i = 0; i < 500; i++) {
+		trace_span *a = trace_span_start("a", TRACE_KIND_SERVER, NULL);
+		trace_span *b = trace_span_start("b", TRACE_KIND_CLIENT, NULL);
+		trace_span_set_int(b, "i", i);
+		trace_span_context(a, &ctx_a);
+		trace_span_context(b, &ctx_b);
+		bad += trace_current() != b || memcmp(ctx_a.trace_id, ctx_b.trace_id, 16) != 0;
+		trace_span_end(b);
+		bad += trace_current() != a;
+		trace_span_end(a);
+		bad += trace_current() != NULL;
+	}
+	return (void *)bad;
+}
+
+static void test_threads(void)
+{
+	struct trace_stats before, after;
+	pthread_t t[4];
+	void *bad;
+
+	env_reset("always_on", NULL);
+	CHECK(trace_init("test", "1") == 0);
+	trace_stats(&before);
+	for (int i = 0; i < 4; i++)
+		pthread_create(&t[i], NULL, spans_thread, NULL);
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], &bad);
+		CHECK(bad == NULL);
+	}
+	trace_shutdown();
+	trace_stats(&after);
+	CHECK(after.ended - before.ended == 4000);
+	CHECK(after.dropped - before.dropped == 4000); /* nobody listens */
+}
+
+static void test_queue_full_drops(void)
+{
+	struct trace_stats before, after;
+	struct timespec t0, t1;
+	struct metric *m;
+	double m_before;
+
+	env_reset("always_on", NULL);
+	setenv("OTEL_BSP_MAX_QUEUE_SIZE", "4", 1);
+	setenv("OTEL_BSP_SCHEDULE_DELAY", "60000", 1);
+	CHECK(trace_init("test", "1") == 0);
+	m = metrics_counter("otel_spans_dropped_total", "", (const char *const[]){"reason", NULL});
+	m_before = metrics_value(m, "queue_full");
+	trace_stats(&before);
+	/* Four fill the queue (and wake the exporter, which then retries a dead Collector);
+	 * of the next ten at most four fit. */
+	for (int i = 0; i < 14; i++) {
+		trace_span *s = trace_span_start("burst", TRACE_KIND_INTERNAL, NULL);
+		trace_span_set_int(s, "i", i);
+		trace_span_end(s);
+	}
+	trace_stats(&after);
+	CHECK(after.ended - before.ended == 14);
+	CHECK(after.dropped - before.dropped >= 6);
+	CHECK(metrics_value(m, "queue_full") - m_before >= 6);
+	/* Shutdown with the Collector down is bounded, and every span is accounted for. */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	trace_shutdown();
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	CHECK(t1.tv_sec - t0.tv_sec < 15); /* a hang guard, not a speed test */
+	trace_stats(&after);
+	CHECK(after.exported == before.exported);
+	CHECK(after.dropped - before.dropped == 14);
+}
+
+int main(void)
+{
+	RUN(test_disabled);
+	RUN(test_bad_env);
+	RUN(test_ratio_rule);
+	RUN(test_samplers);
+	RUN(test_current_and_propagation);
+	RUN(test_threads);
+	RUN(test_queue_full_drops);
+	return CHECK_DONE();
+}
