@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "config.h"
 #include "log.h"
@@ -10,7 +11,8 @@
 #include "probe.h"
 #include "routes.h"
 
-#define HTTP_THREADS "16"
+#define HTTP_THREADS     "16"
+#define DRAIN_TIMEOUT_MS 8000 /* in-flight requests get this long after SIGTERM */
 
 int main(void)
 {
@@ -62,7 +64,12 @@ int main(void)
 
 	sigwait(&stop, &sig);
 	log_info("stopping: finishing in-flight requests");
-	mg_stop(ctx); /* closes the listener, then joins workers after their current request */
+	/* civetweb's mg_stop cuts requests still reading or writing: first let the ones in
+	 * dispatch finish (new ones get 503), then stop the server. */
+	routes_drain();
+	for (int i = 0; i < DRAIN_TIMEOUT_MS / 10 && routes_in_flight() > 0; i++)
+		nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+	mg_stop(ctx);
 	ctx = NULL;
 	rc = 0;
 	log_info("reception stopped");

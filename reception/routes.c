@@ -2,6 +2,7 @@
 #include "routes.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,6 +50,8 @@ struct route {
 };
 
 static const struct config *config;
+static atomic_int in_flight;
+static atomic_bool draining;
 static struct probe *probe;
 static struct metric *m_requests, *m_duration, *m_accepted, *m_published, *m_publish_failed;
 
@@ -297,11 +300,14 @@ int routes_dispatch(struct mg_connection *c, void *cbdata)
 	const char *label;
 
 	(void)cbdata;
+	atomic_fetch_add(&in_flight, 1);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	req.worker = mg_get_thread_pointer(c);
 	route = match(req.info->local_uri, &req.key);
 	label = route ? route->name : "unmatched";
-	if (!route) {
+	if (atomic_load(&draining)) {
+		reply_error(&res, 503, "shutting down", "Connection: close\r\n" RETRY_AFTER);
+	} else if (!route) {
 		reply_error(&res, 404, "no such route", NULL);
 	} else if (strcmp(req.info->request_method, route->method) != 0) {
 		snprintf(allow, sizeof(allow), "Allow: %s\r\n", route->method);
@@ -322,7 +328,18 @@ int routes_dispatch(struct mg_connection *c, void *cbdata)
 	else
 		log_debug("request", "method", req.info->request_method, "route", label, "status",
 		          code);
+	atomic_fetch_sub(&in_flight, 1);
 	return res.status;
+}
+
+void routes_drain(void)
+{
+	atomic_store(&draining, true);
+}
+
+int routes_in_flight(void)
+{
+	return atomic_load(&in_flight);
 }
 
 void *routes_thread_init(const struct mg_context *ctx, int thread_type)

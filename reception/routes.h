@@ -15,6 +15,13 @@ int routes_init(const struct config *cfg, struct probe *probe);
  * response and records metrics and a log line. Returns the HTTP status sent. */
 int routes_dispatch(struct mg_connection *c, void *cbdata);
 
+/* Starts draining for shutdown: requests that arrive from now on get 503 and
+ * "Connection: close"; those already in dispatch finish normally. Thread-safe. */
+void routes_drain(void);
+
+/* The number of requests inside routes_dispatch right now. Thread-safe. */
+int routes_in_flight(void);
+
 /* civetweb init_thread callback: gives each worker thread (type 1) its own Redis context and
  * AMQP publisher (connected on first use). Returns the thread's state or NULL. */
 void *routes_thread_init(const struct mg_context *ctx, int thread_type);

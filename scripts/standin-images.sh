@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # STAND-IN IMAGES — used ONLY where no container registry is reachable (this CI).
 #
-#   scripts/standin-images.sh [redis|rabbitmq|otelcol|jaeger|k6|all]   (default: all)
+#   scripts/standin-images.sh [redis|rabbitmq|otelcol|jaeger|k6|all ...]   (default: all)
 #
 # The Compose stack and the load test use third-party images by their official names and
 # pinned tags. Where an image is missing and `docker pull` fails, this script builds a local
@@ -84,12 +84,16 @@ ensure() {
 }
 
 "$HERE/base-image.sh"
-want=${1:-all}
-case $want in
-all) for n in redis rabbitmq otelcol jaeger k6; do ensure "$n"; done ;;
-redis | rabbitmq | otelcol | jaeger | k6) ensure "$want" ;;
-*)
-	echo "usage: $0 [redis|rabbitmq|otelcol|jaeger|k6|all]" >&2
-	exit 2
-	;;
-esac
+names=("$@")
+if [ ${#names[@]} -eq 0 ] || [ "${names[0]}" = all ]; then
+	names=(redis rabbitmq otelcol jaeger k6)
+fi
+for n in "${names[@]}"; do
+	case $n in
+	redis | rabbitmq | otelcol | jaeger | k6) ensure "$n" ;;
+	*)
+		echo "usage: $0 [redis|rabbitmq|otelcol|jaeger|k6|all ...]" >&2
+		exit 2
+		;;
+	esac
+done

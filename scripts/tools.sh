@@ -58,32 +58,25 @@ build_otelcol() {
 	ln -sf "otelcol-$OTELCOL_BUILDER_VERSION" "$TOOLS/otelcol"
 }
 
-# Tilt's go.mod has replace directives, which go install refuses: build it from a wrapper
-# module that requires it and repeats them. Its checksum is not in the public sum database.
-build_tilt() {
-	have tilt "$TILT_VERSION" && return 0
-	log "building tilt $TILT_VERSION (cold: ~10 minutes)"
-	local work
+# wrapbuild NAME VERSION MODULE@VERSION PACKAGE REPLACE...: go install refuses modules whose
+# go.mod has replace directives (Tilt, Jaeger), so build them from a small wrapper module that
+# requires the module and repeats its replace block. Some of their pinned dependencies are
+# served by the module proxy but missing from the checksum database, so checksums are
+# recorded in the wrapper's go.sum without that lookup (GONOSUMDB for their module paths).
+wrapbuild() {
+	local name=$1 version=$2 req=$3 pkg=$4 work
+	shift 4
+	have "$name" "$version" && return 0
+	log "building $name $version (cold: several minutes)"
 	work=$(mktemp -d)
-	cat >"$work/go.mod" <<MOD
-module bakery.local/tilt
-
-go 1.23.0
-
-require github.com/tilt-dev/tilt $TILT_VERSION
-
-replace (
-	github.com/emicklei/go-restful/v3 => github.com/emicklei/go-restful/v3 v3.9.0
-	github.com/pkg/browser => github.com/tilt-dev/browser v0.0.1
-	k8s.io/apimachinery => github.com/tilt-dev/apimachinery v0.32.0-tilt-20250103
-)
-MOD
-	printf 'package main\nimport _ "github.com/tilt-dev/tilt/cmd/tilt"\n' >"$work/tools.go"
-	(cd "$work" && GONOSUMDB=github.com/tilt-dev GOFLAGS=-mod=mod go mod tidy >/dev/null 2>&1 || true
-	 cd "$work" && GONOSUMDB=github.com/tilt-dev GOFLAGS=-mod=mod \
-		go build -o "$TOOLS/tilt-$TILT_VERSION" github.com/tilt-dev/tilt/cmd/tilt)
+	{
+		printf 'module bakery.local/%s\n\ngo 1.24\n\nrequire %s\n' "$name" "${req/@/ }"
+		for r in "$@"; do printf 'replace %s\n' "$r"; done
+	} >"$work/go.mod"
+	printf '//go:build tools\n\npackage tools\n\nimport _ "%s"\n' "$pkg" >"$work/tools.go"
+	(cd "$work" && GOFLAGS=-mod=mod go mod tidy && GOFLAGS=-mod=mod go build -o "$TOOLS/$name-$version" "$pkg")
 	rm -rf "$work"
-	ln -sf "tilt-$TILT_VERSION" "$TOOLS/tilt"
+	ln -sf "$name-$version" "$TOOLS/$name"
 }
 
 want=${1:-all}
@@ -98,9 +91,18 @@ kustomize | all)
 		"sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION" ;;&
 otelcol | all) build_otelcol ;;&
 jaeger | all)
-	goinstall jaeger "$JAEGER_VERSION" \
-		"github.com/jaegertracing/jaeger/cmd/all-in-one@$JAEGER_VERSION" ;;&
-tilt | all) build_tilt ;;&
+	GONOSUMDB=go.opentelemetry.io,github.com/open-telemetry,github.com/jaegertracing \
+		wrapbuild jaeger "$JAEGER_VERSION" "github.com/jaegertracing/jaeger@$JAEGER_VERSION" \
+		github.com/jaegertracing/jaeger/cmd/all-in-one \
+		'github.com/Shopify/sarama => github.com/Shopify/sarama v1.33.0' ;;&
+tilt | all)
+	# Tilt's Tiltfile parser (tree-sitter) needs cgo.
+	GONOSUMDB=github.com/tilt-dev CGO_ENABLED=1 \
+		wrapbuild tilt "$TILT_VERSION" "github.com/tilt-dev/tilt@$TILT_VERSION" \
+		github.com/tilt-dev/tilt/cmd/tilt \
+		'github.com/emicklei/go-restful/v3 => github.com/emicklei/go-restful/v3 v3.9.0' \
+		'github.com/pkg/browser => github.com/tilt-dev/browser v0.0.1' \
+		'k8s.io/apimachinery => github.com/tilt-dev/apimachinery v0.32.0-tilt-20250103' ;;&
 k6 | helm | kubectl-validate | kustomize | otelcol | jaeger | tilt | all) ;;
 *)
 	echo "usage: $0 [k6|helm|kubectl-validate|kustomize|otelcol|jaeger|tilt|all]" >&2

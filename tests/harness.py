@@ -75,6 +75,34 @@ def _default_build():
 BUILD_DIR = _default_build()
 
 
+# ---------------------------------------------------------------------------- the contract
+
+KEY_RE = re.compile(r"^[0-9a-f]{32}$")  # an orderKey
+RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+RFC3339_NS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}(Z|[+-]\d\d:\d\d)$")
+
+
+def assert_error(r, status):
+    """Asserts r has status and a JSON body {"error": "<non-empty string>"}."""
+    assert r.status == status, r
+    assert r.header("Content-Type", "").startswith("application/json"), r.headers
+    body = r.json()
+    assert isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"], r
+
+
+def fnv1a32(s):
+    """FNV-1a 32-bit of s's UTF-8, the hash the baker's simulated bake time comes from."""
+    h = 2166136261
+    for b in s.encode():
+        h = ((h ^ b) * 16777619) & 0xFFFFFFFF
+    return h
+
+
+def slow_pastry(min_ms, prefix="pastry"):
+    """A pastry name whose bake round takes at least min_ms (of at most 99) x BAKE_TIME_SCALE."""
+    return next(p for p in (f"{prefix}-{i}" for i in range(10000)) if fnv1a32(p) % 100 >= min_ms)
+
+
 # ---------------------------------------------------------------------------- small helpers
 
 

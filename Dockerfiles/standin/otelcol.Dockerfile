@@ -1,8 +1,9 @@
 # STAND-IN for the official otel/opentelemetry-collector-contrib:0.124.0 image, built by
 # scripts/standin-images.sh ONLY where no registry is reachable (this CI). Same layout as the
 # official image: static binary /otelcol-contrib, config /etc/otelcol-contrib/config.yaml,
-# user 10001, no shell. The binary is Bakery's own Collector build (scripts/otelcol-builder.yaml,
-# v0.124.0 components): it has the receivers/exporters Bakery uses, not every contrib one.
+# user 10001, no shell. The binary is Bakery's own Collector build (scripts/tools.sh with
+# scripts/otelcol-builder.yaml): it has the components Bakery's pipeline uses, not every
+# contrib one, and its version is the one scripts/tools.sh pins.
 FROM debian:bookworm-slim AS certs
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates \
@@ -13,7 +14,7 @@ COPY --from=certs /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certifica
 COPY otelcol /otelcol-contrib
 COPY config.yaml /etc/otelcol-contrib/config.yaml
 LABEL org.opencontainers.image.title="opentelemetry-collector-contrib (local stand-in)" \
-      org.opencontainers.image.description="Bakery's otelcol v0.124.0 build standing in for otel/opentelemetry-collector-contrib:0.124.0 where no registry is reachable"
+      org.opencontainers.image.description="Bakery's Collector build (scripts/tools.sh) standing in for otel/opentelemetry-collector-contrib:0.124.0 where no registry is reachable"
 USER 10001:10001
 EXPOSE 4317 4318 55678 55679
 ENTRYPOINT ["/otelcol-contrib"]

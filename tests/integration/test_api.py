@@ -7,8 +7,8 @@ import pytest
 
 import harness
 
-KEY_RE = re.compile(r"^[0-9a-f]{32}$")
-RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+from harness import KEY_RE, RFC3339_UTC, assert_error
+
 GOOD = {"customer": "homer", "pastry": "la bombe"}
 
 
@@ -28,14 +28,6 @@ def reception(stack):
     assert svc.alive(), "reception died in an earlier test:\n" + svc.output()[-3000:]
     yield svc
     assert svc.alive() and svc.healthy(), "reception died:\n" + svc.output()[-3000:]
-
-
-def assert_error(r, status):
-    """r is status with a JSON body {"error": "<non-empty string>"}."""
-    assert r.status == status, r
-    assert r.header("Content-Type", "").startswith("application/json"), r.headers
-    body = r.json()
-    assert isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"], r
 
 
 def test_root(reception):

@@ -4,7 +4,7 @@ import json
 import time
 
 import harness
-from test_orders import slow_pastry
+from harness import slow_pastry
 
 UNKNOWN_KEY = "0123456789abcdef0123456789abcdef"
 

@@ -4,7 +4,7 @@ import threading
 import time
 
 import harness
-from test_api import assert_error
+from harness import assert_error
 
 GOOD = {"customer": "homer", "pastry": "la bombe"}
 

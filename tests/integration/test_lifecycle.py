@@ -29,7 +29,9 @@ import harness
     ("baker", "HEALTH_PORT", "abc"),
     ("baker", "RABBIT_HOST", ":5672"),
 ])
-def test_bad_config_exits_nonzero_naming_the_variable(bakery, service, var, value):
+def test_bad_config_exits_nonzero_naming_the_variable(make_redis, make_rabbit, make_bakery,
+                                                      service, var, value):
+    bakery = make_bakery(make_redis(start=False), make_rabbit(start=False))  # never reached
     svc = bakery.start(service, wait=False, **{var: value})
     rc = svc.wait_exit(10)
     assert rc is not None, f"{service} with {var}={value!r} still running"

@@ -4,21 +4,7 @@ import json
 import re
 import time
 
-from test_api import KEY_RE, RFC3339_UTC
-
-RFC3339_NS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}(Z|[+-]\d\d:\d\d)$")
-
-
-def fnv1a32(s):
-    h = 2166136261
-    for b in s.encode():
-        h = ((h ^ b) * 16777619) & 0xFFFFFFFF
-    return h
-
-
-def slow_pastry(min_ms, prefix="pastry"):
-    """A pastry name whose simulated bake round takes at least min_ms (of at most 99)."""
-    return next(p for p in (f"{prefix}-{i}" for i in range(10000)) if fnv1a32(p) % 100 >= min_ms)
+from harness import KEY_RE, RFC3339_NS, RFC3339_UTC, fnv1a32, slow_pastry
 
 
 def test_fnv1a32_matches_the_original():

@@ -10,9 +10,9 @@ Jaeger      the v1 all-in-one (~/.cache/bakery-tools/jaeger), memory storage; ev
             its own free 127.0.0.1 port (OTLP gRPC/HTTP, query HTTP/gRPC, admin, collector
             HTTP/gRPC, Zipkin off). traces(service), trace(id), wait_traces(...).
 Collector   ~/.cache/bakery-tools/otelcol with THE pipeline k8s/otel-collector/config.yaml; its
-            OTLP receivers and health check on free ports (OTELCOL_*_LISTEN), exporting to the
-            Jaeger given (JAEGER_OTLP_ENDPOINT), its own telemetry off. stop()/start() for
-            "Collector down" tests.
+            OTLP receivers and own metrics on free ports (OTELCOL_{GRPC,HTTP}_LISTEN,
+            OTELCOL_METRICS_HOST/PORT), exporting to the Jaeger given (JAEGER_OTLP_ENDPOINT).
+            stop()/start() for "Collector down" tests.
 
 Each class writes its process's output to <workdir>/<name>.log and stops it at close; nothing
 here is a mock. Both binaries are built (and cached) by scripts/tools.sh.
@@ -203,7 +203,7 @@ class Collector(_Process):
         self.jaeger_endpoint = jaeger.otlp_grpc_endpoint if isinstance(jaeger, Jaeger) else jaeger
         self.grpc_port = free_port()
         self.http_port = free_port()
-        self.health_port = free_port()
+        self.metrics_port = free_port()
         if start:
             self.start()
 
@@ -220,18 +220,17 @@ class Collector(_Process):
             "HOME": self.workdir,
             "OTELCOL_GRPC_LISTEN": f"127.0.0.1:{self.grpc_port}",
             "OTELCOL_HTTP_LISTEN": f"127.0.0.1:{self.http_port}",
-            "OTELCOL_HEALTH_LISTEN": f"127.0.0.1:{self.health_port}",
+            "OTELCOL_METRICS_HOST": "127.0.0.1",
+            "OTELCOL_METRICS_PORT": str(self.metrics_port),
             "JAEGER_OTLP_ENDPOINT": self.jaeger_endpoint,
         }
-        argv = [
-            OTELCOL_BIN,
-            f"--config={COLLECTOR_CONFIG}",
-            # The Collector's own metrics would listen on :8888; tests run side by side.
-            "--config=yaml:service::telemetry::metrics::level: none",
-        ]
-        self._spawn(argv, env)
-        self._wait(lambda: http_get(f"http://127.0.0.1:{self.health_port}/").status == 200
-                   and port_open(self.http_port), "collector health check and OTLP/HTTP")
+        self._spawn([OTELCOL_BIN, f"--config={COLLECTOR_CONFIG}"], env)
+        self._wait(lambda: http_get(f"http://127.0.0.1:{self.metrics_port}/metrics").status == 200
+                   and port_open(self.http_port), "collector metrics and OTLP/HTTP")
+
+    def metrics(self):
+        """The Collector's own Prometheus metrics text."""
+        return http_get(f"http://127.0.0.1:{self.metrics_port}/metrics").text
 
 
 def jaeger_tags(obj):
