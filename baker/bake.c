@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "trace.h"
+
 uint32_t bake_fnv1a32(const char *s)
 {
 	uint32_t h = 2166136261u;
@@ -35,10 +37,12 @@ int bake(const char *pastry, double scale)
 	double ms = bake_round_ms(pastry) * scale;
 	int rounds = 0;
 
-	do {
+	for (;;) {
 		if (ms > 0)
 			sleep_ms(ms);
-		rounds++;
-	} while (rounds < BAKE_ROUNDS_MAX && arc4random_uniform(10) == 0);
-	return rounds;
+		if (++rounds == BAKE_ROUNDS_MAX || arc4random_uniform(10) != 0)
+			return rounds;
+		trace_span_add_event(trace_current(), "baker made mistake, redoing", NULL, 0);
+		trace_span_set_bool(trace_current(), "baker.mistake", true);
+	}
 }

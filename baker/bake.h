@@ -13,7 +13,9 @@ uint32_t bake_fnv1a32(const char *s);
 unsigned bake_round_ms(const char *pastry);
 
 /* Bakes pastry: sleeps bake_round_ms(pastry) * scale per round and, with a 10% chance per
- * round, makes a mistake and bakes again. Returns the number of rounds (>= 1). */
+ * round, makes a mistake and bakes again; each mistake is an event "baker made mistake,
+ * redoing" and baker.mistake=true on the calling thread's current span (if any). Returns the
+ * number of rounds (>= 1). */
 int bake(const char *pastry, double scale);
 
 #endif

@@ -2,6 +2,7 @@
 #include "consumer.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -18,6 +19,7 @@
 #include "mq.h"
 #include "order.h"
 #include "store.h"
+#include "trace.h"
 
 #define ATTEMPTS_MAX    8 /* tries of a transient (Redis) failure (~16 s) before dead-lettering */
 #define RETRY_FIRST_MS  250
@@ -30,12 +32,15 @@ enum outcome {
 	LEAVE,       /* stopping mid-retry: leave unacked; the broker redelivers it */
 };
 
+static const char *const outcome_names[] = {"ack", "dead-letter", "leave"};
+
 /* A delivery on its way to a worker, then its outcome on its way back to the owner. */
 struct job {
 	struct mq_delivery d;
 	unsigned generation;
 	uint64_t tag;
 	enum outcome outcome;
+	struct trace_context trace; /* receive-order's, the parent of settle-order */
 	struct job *next;
 };
 
@@ -88,10 +93,50 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* One attempt at an order: skip it when finished, else baking -> bake -> finished.
- * Returns 0 when the order is finished, or a store_* error. */
-static int bake_order(struct worker *w, const char *key)
+static double epoch_ms(void)
 {
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* The message's timeEnqueued ("2006-01-02T15:04:05.999999999Z") in ms since the epoch, or -1
+ * when it is missing or malformed. */
+static double enqueued_ms(const struct mq_delivery *d)
+{
+	json_t *root = json_loadb(d->body, d->len, 0, NULL);
+	const char *s = json_string_value(json_object_get(root, "timeEnqueued")), *p;
+	double ms = -1, frac = 0, digit = 100;
+	struct tm tm = {0};
+
+	if (s && (p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm))) {
+		if (*p == '.')
+			for (p++; *p >= '0' && *p <= '9'; p++, digit /= 10)
+				frac += (*p - '0') * digit;
+		if (p[0] == 'Z' && p[1] == '\0')
+			ms = (double)timegm(&tm) * 1e3 + frac;
+	}
+	json_decref(root);
+	return ms;
+}
+
+/* Marks span failed with an event named what and the order key (a failure path). */
+static void span_fail(trace_span *span, const char *what, const char *key)
+{
+	struct trace_attr a = TRACE_STR("bakery.order_key", key);
+
+	trace_span_add_event(span, what, &a, key ? 1 : 0);
+	trace_span_set_error(span, what);
+}
+
+/* One attempt at an order: skip it when finished, else baking -> bake -> finished, the bake in
+ * an INTERNAL span "baking". span (processing-order) gets baker.time_to_completion_ms, the
+ * time since sent_ms (the message's timeEnqueued; < 0 unknown). Returns 0 when the order is
+ * finished, or a store_* error. */
+static int bake_order(struct worker *w, const char *key, trace_span *span, double sent_ms)
+{
+	trace_span *baking;
 	struct order o;
 	double t0;
 	char rounds[16];
@@ -103,6 +148,7 @@ static int bake_order(struct worker *w, const char *key)
 	if (strcmp(o.status, "finished") == 0) {
 		metrics_add(m_already, 1);
 		log_info("order already finished, not baking again", "order_key", key);
+		trace_span_add_event(span, "order already finished, not baking again", NULL, 0);
 		return 0;
 	}
 	rc = store_order_set_status(w->store, key, "baking");
@@ -110,22 +156,32 @@ static int bake_order(struct worker *w, const char *key)
 		return 0; /* finished meanwhile by another delivery */
 	if (rc < 0)
 		return rc;
+	baking = trace_span_start("baking", TRACE_KIND_INTERNAL, NULL);
+	trace_span_set_str(baking, "baker.pastry", o.pastry);
 	log_info("baking order", "order_key", key, "pastry", o.pastry);
 	t0 = now_s();
-	n = bake(o.pastry, w->c->cfg.bake_time_scale);
+	n = bake(o.pastry, w->c->cfg.bake_time_scale); /* mistakes: events on baking */
 	metrics_add(m_duration, now_s() - t0);
+	trace_span_set_int(baking, "baker.rounds", n);
+	trace_span_end(baking);
 	rc = store_order_set_status(w->store, key, "finished");
 	if (rc < 0 && rc != STORE_REFUSED)
 		return rc;
 	snprintf(rounds, sizeof(rounds), "%d", n);
 	metrics_add(m_baked, 1);
+	if (sent_ms >= 0)
+		trace_span_set_int(span, "baker.time_to_completion_ms",
+		                   (int64_t)(epoch_ms() - sent_ms));
 	log_info("order finished", "order_key", key, "rounds", rounds);
 	return 0;
 }
 
-/* Decides what becomes of one delivery. Transient failures are retried here with capped
- * exponential backoff; a bad message or an unknown order is dead-lettered at once. */
-static enum outcome process(struct worker *w, const struct mq_delivery *d)
+/* Decides what becomes of one delivery, inside span (processing-order): every failure path
+ * sets its error status with an event. Transient failures are retried here with capped
+ * exponential backoff (an event per retry; the failed Redis span is the error); a bad message
+ * or an unknown order is dead-lettered at once. */
+static enum outcome process(struct worker *w, const struct mq_delivery *d, trace_span *span,
+                            double sent_ms)
 {
 	char key[ORDER_KEY_LEN + 1];
 	int delay = RETRY_FIRST_MS;
@@ -135,32 +191,96 @@ static enum outcome process(struct worker *w, const struct mq_delivery *d)
 	if (order_message_parse(d->body, d->len, key) < 0) {
 		log_warn("malformed message, dead-lettering", "message_id", d->message_id);
 		metrics_add(m_dead, 1, "malformed");
+		span_fail(span, "malformed message, dead-lettered", NULL);
 		return DEAD_LETTER;
 	}
+	trace_span_set_str(span, "bakery.order_key", key);
 	for (int attempt = 1;; attempt++) {
-		int rc = bake_order(w, key);
+		int rc = bake_order(w, key, span, sent_ms);
 		if (rc == 0)
 			return ACK;
 		if (rc == STORE_NOT_FOUND) {
 			log_warn("unknown order, dead-lettering", "order_key", key);
 			metrics_add(m_dead, 1, "unknown_order");
+			span_fail(span, "unknown order, dead-lettered", key);
 			return DEAD_LETTER;
 		}
 		if (atomic_load(&w->c->stop)) {
 			log_warn("stopping during a retry, leaving the order to redelivery",
 			         "order_key", key);
+			span_fail(span, "stopping during a retry, left to redelivery", key);
 			return LEAVE;
 		}
 		if (attempt == ATTEMPTS_MAX) {
 			log_error("redis unavailable, giving up on order", "order_key", key);
 			store_order_set_status(w->store, key, "failed");
 			metrics_add(m_dead, 1, "store_unavailable");
+			span_fail(span, "redis unavailable, gave up, dead-lettered", key);
 			return DEAD_LETTER;
 		}
 		metrics_add(m_retries, 1);
+		trace_span_add_event(span, "redis unavailable, retrying",
+		                     (struct trace_attr[]){TRACE_INT("bakery.attempt", attempt),
+		                                           TRACE_INT("bakery.retry_in_ms", delay)},
+		                     2);
 		sleep_unless_stopped(w->c, delay);
 		delay = delay * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : delay * 2;
 	}
+}
+
+/* trace_extract's view of a delivery's AMQP headers. */
+static const char *amqp_header_get(void *carrier, const char *name, size_t *len)
+{
+	const char *v = mq_delivery_header(carrier, name);
+
+	if (v)
+		*len = strlen(v);
+	return v;
+}
+
+/* Handles one delivery in a CONSUMER span receive-order that starts a new trace linked to the
+ * publisher's span (from the message's traceparent), with processing-order inside. The span
+ * ends here, on the worker thread that made it: the ack happens later on the channel's owner
+ * thread, which records it in a child span settle-order from the context kept in j->trace. */
+static enum outcome handle(struct worker *w, struct job *j)
+{
+	const struct mq_delivery *d = &j->d;
+	trace_span *span = trace_span_start("receive-order", TRACE_KIND_CONSUMER, TRACE_ROOT);
+	trace_span *processing;
+	double sent_ms = -1;
+	enum outcome out;
+
+	if (trace_span_is_recording(span)) {
+		struct trace_context producer;
+		if (trace_extract(amqp_header_get, (void *)d, &producer) == 0)
+			trace_span_add_link(span, &producer, NULL, 0);
+		trace_span_set_str(span, "messaging.system", "rabbitmq");
+		trace_span_set_str(span, "messaging.destination.name", w->c->cfg.orders_queue);
+		trace_span_set_str(span, "messaging.operation.type", "process");
+		trace_span_set_str(span, "messaging.operation.name", "receive");
+		if (d->message_id)
+			trace_span_set_str(span, "messaging.message.id", d->message_id);
+		trace_span_set_int(span, "messaging.message.body.size", (int64_t)d->len);
+		trace_span_set_int(span, "messaging.rabbitmq.message.delivery_tag",
+		                   (int64_t)d->tag);
+		trace_span_set_bool(span, "bakery.redelivered", d->redelivered);
+		trace_span_set_str(span, "server.address", w->c->cfg.rabbit_host);
+		trace_span_set_int(span, "server.port", w->c->cfg.rabbit_port);
+		if ((sent_ms = enqueued_ms(d)) >= 0)
+			trace_span_set_int(span, "queue.time_on_queue_ms",
+			                   (int64_t)(epoch_ms() - sent_ms));
+	}
+	processing = trace_span_start("processing-order", TRACE_KIND_INTERNAL, NULL);
+	out = process(w, d, processing, sent_ms);
+	trace_span_end(processing);
+	trace_span_add_event(span, "message processed",
+	                     &TRACE_STR("bakery.outcome", outcome_names[out]), 1);
+	if (out != ACK)
+		trace_span_set_error(span,
+		                     out == DEAD_LETTER ? "dead-lettered" : "left to redelivery");
+	trace_span_context(span, &j->trace);
+	trace_span_end(span);
+	return out;
 }
 
 static void *worker_main(void *arg)
@@ -182,7 +302,7 @@ static void *worker_main(void *arg)
 		c->busy++;
 		pthread_mutex_unlock(&c->lock);
 
-		j->outcome = process(w, &j->d);
+		j->outcome = handle(w, j);
 		mq_delivery_clear(&j->d);
 
 		pthread_mutex_lock(&c->lock);
@@ -236,6 +356,33 @@ static void purge_queue(struct consumer *c)
 	}
 }
 
+/* Acks or dead-letters j in a CLIENT span settle-order, a child of j's receive-order (ended
+ * by then on the worker's thread), with an event saying which. A failed settle is an error:
+ * the broker redelivers the message. */
+static void settle_one(struct consumer *c, struct job *j)
+{
+	bool dead = j->outcome == DEAD_LETTER;
+	trace_span *span = NULL;
+	int rc;
+
+	if (tracecontext_is_valid(&j->trace)) {
+		span = trace_span_start("settle-order", TRACE_KIND_CLIENT, &j->trace);
+		trace_span_set_str(span, "messaging.system", "rabbitmq");
+		trace_span_set_str(span, "messaging.destination.name", c->cfg.orders_queue);
+		trace_span_set_str(span, "messaging.operation.type", "settle");
+		trace_span_set_str(span, "messaging.operation.name", dead ? "nack" : "ack");
+		trace_span_set_int(span, "messaging.rabbitmq.message.delivery_tag",
+		                   (int64_t)j->tag);
+	}
+	rc = mq_settle(c->mq, j->generation, j->tag, dead);
+	if (rc < 0)
+		span_fail(span, "settle failed, the broker redelivers the message", NULL);
+	else
+		trace_span_add_event(span, dead ? "message dead-lettered" : "message acknowledged",
+		                     NULL, 0);
+	trace_span_end(span);
+}
+
 /* Acks or dead-letters every finished job on the owner's connection. */
 static void settle(struct consumer *c)
 {
@@ -251,7 +398,7 @@ static void settle(struct consumer *c)
 	while (j) {
 		struct job *next = j->next;
 		if (j->outcome != LEAVE)
-			mq_settle(c->mq, j->generation, j->tag, j->outcome == DEAD_LETTER);
+			settle_one(c, j);
 		free(j);
 		j = next;
 	}

@@ -11,6 +11,11 @@
 #include "log.h"
 #include "metrics.h"
 #include "probe.h"
+#include "trace.h"
+
+#ifndef BAKERY_VERSION
+#define BAKERY_VERSION "0.1.0" /* service.version */
+#endif
 
 struct baker {
 	struct consumer *consumer;
@@ -54,6 +59,10 @@ int main(void)
 	sigaddset(&b.stop_signals, SIGTERM);
 	sigaddset(&b.stop_signals, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &b.stop_signals, NULL);
+	/* After the mask: the export thread must not take the stop signals. OTEL_* configure
+	 * it; it also installs the log hook that adds trace_id and span_id to log lines. */
+	if (trace_init("baker", BAKERY_VERSION) < 0)
+		return 2;
 
 	mg_init_library(0);
 	b.consumer = consumer_new(&cfg);
@@ -77,6 +86,7 @@ done:
 	health_stop(health);
 	consumer_free(b.consumer);
 	probe_stop(b.probe);
+	trace_shutdown(); /* flushes the spans still queued (bounded) */
 	metrics_free_all();
 	mg_exit_library();
 	return rc;

@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "trace.h"
 
 #define CONNECT_TIMEOUT_MS 1000
 #define COMMAND_TIMEOUT_MS 2000
@@ -127,6 +128,32 @@ static void hash_key(char *buf, size_t cap, const char *key)
 	snprintf(buf, cap, "order:%s", key);
 }
 
+/* Starts the CLIENT span of one order operation (a child of the thread's current span);
+ * NULL when tracing is off. */
+static trace_span *span_start(const struct store *s, const char *name, const char *command)
+{
+	trace_span *span = trace_span_start(name, TRACE_KIND_CLIENT, NULL);
+
+	if (trace_span_is_recording(span)) {
+		trace_span_set_str(span, "db.system", "redis");
+		trace_span_set_str(span, "db.operation.name", command);
+		trace_span_set_str(span, "server.address", s->host);
+		trace_span_set_int(span, "server.port", s->port);
+	}
+	return span;
+}
+
+/* Ends span; an unavailable store marks it as an error with an event. Returns rc. */
+static int span_end(trace_span *span, int rc)
+{
+	if (rc == STORE_UNAVAILABLE) {
+		trace_span_add_event(span, "redis unavailable", NULL, 0);
+		trace_span_set_error(span, store_strerror(rc));
+	}
+	trace_span_end(span);
+	return rc;
+}
+
 int store_ping(struct store *s)
 {
 	const char *argv[] = {"PING"};
@@ -143,14 +170,15 @@ int store_order_create(struct store *s, const char *key, const struct order *o)
 	char hk[64];
 	const char *argv[] = {"HSET",    hk,          "customer",    o->customer, "pastry",
 	                      o->pastry, "orderTime", o->order_time, "status",    "pending"};
+	trace_span *span = span_start(s, "create-order", "HSET");
 	redisReply *r;
 
 	hash_key(hk, sizeof(hk), key);
 	r = run(s, 10, argv, NULL);
 	if (!r)
-		return STORE_UNAVAILABLE;
+		return span_end(span, STORE_UNAVAILABLE);
 	freeReplyObject(r);
-	return 0;
+	return span_end(span, 0);
 }
 
 static int copy_field(const redisReply *e, char *out, size_t cap)
@@ -166,13 +194,14 @@ int store_order_get(struct store *s, const char *key, struct order *o)
 {
 	char hk[64];
 	const char *argv[] = {"HMGET", hk, "customer", "pastry", "orderTime", "status"};
+	trace_span *span = span_start(s, "read-order", "HMGET");
 	redisReply *r;
 	int rc = STORE_NOT_FOUND;
 
 	hash_key(hk, sizeof(hk), key);
 	r = run(s, 6, argv, NULL);
 	if (!r)
-		return STORE_UNAVAILABLE;
+		return span_end(span, STORE_UNAVAILABLE);
 	if (r->type == REDIS_REPLY_ARRAY && r->elements == 4 &&
 	    copy_field(r->element[0], o->customer, sizeof(o->customer)) == 0 &&
 	    copy_field(r->element[1], o->pastry, sizeof(o->pastry)) == 0 &&
@@ -180,24 +209,26 @@ int store_order_get(struct store *s, const char *key, struct order *o)
 	    copy_field(r->element[3], o->status, sizeof(o->status)) == 0)
 		rc = 0;
 	freeReplyObject(r);
-	return rc;
+	return span_end(span, rc);
 }
 
 int store_order_set_status(struct store *s, const char *key, const char *status)
 {
 	char hk[64];
 	const char *argv[] = {"EVAL", set_status_lua, "1", hk, status};
+	trace_span *span = span_start(s, "update-order", "EVAL");
 	redisReply *r;
 	int rc = STORE_UNAVAILABLE;
 
 	hash_key(hk, sizeof(hk), key);
+	trace_span_set_str(span, "bakery.status", status);
 	r = run(s, 5, argv, NULL);
 	if (!r)
-		return STORE_UNAVAILABLE;
+		return span_end(span, STORE_UNAVAILABLE);
 	if (r->type == REDIS_REPLY_INTEGER)
 		rc = r->integer == 1 ? 0 : r->integer == 0 ? STORE_REFUSED : STORE_NOT_FOUND;
 	freeReplyObject(r);
-	return rc;
+	return span_end(span, rc);
 }
 
 int store_order_delete(struct store *s, const char *key)

@@ -11,7 +11,9 @@ enum {
 	STORE_REFUSED = -3,     /* status change refused: the order is already finished */
 };
 
-/* One Redis connection. Not thread-safe: use one per thread. */
+/* One Redis connection. Not thread-safe: use one per thread. The order operations below are
+ * traced as CLIENT spans (create-order, read-order, update-order) under the thread's current
+ * span. */
 struct store;
 
 /* Returns a store for host:port that connects on first use (connect and command timeouts of

@@ -10,6 +10,11 @@
 #include "metrics.h"
 #include "probe.h"
 #include "routes.h"
+#include "trace.h"
+
+#ifndef BAKERY_VERSION
+#define BAKERY_VERSION "0.1.0" /* service.version */
+#endif
 
 #define HTTP_THREADS     "16"
 #define DRAIN_TIMEOUT_MS 8000 /* in-flight requests get this long after SIGTERM */
@@ -34,6 +39,10 @@ int main(void)
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	/* After the mask: the export thread must not take the stop signals. OTEL_* configure
+	 * it; it also installs the log hook that adds trace_id and span_id to log lines. */
+	if (trace_init("reception", BAKERY_VERSION) < 0)
+		return 2;
 
 	mg_init_library(0);
 	probe = probe_start(&cfg, true);
@@ -77,6 +86,7 @@ done:
 	if (ctx)
 		mg_stop(ctx);
 	probe_stop(probe);
+	trace_shutdown(); /* flushes the spans still queued (bounded) */
 	metrics_free_all();
 	mg_exit_library();
 	return rc;

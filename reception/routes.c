@@ -15,6 +15,7 @@
 #include "mq.h"
 #include "order.h"
 #include "store.h"
+#include "trace.h"
 
 #define PUBLISH_TIMEOUT_MS 5000
 #define RETRY_AFTER        "Retry-After: 1\r\n"
@@ -31,6 +32,7 @@ struct request {
 	const struct mg_request_info *info;
 	const char *key; /* the {key} of /orders/{key} */
 	struct worker *worker;
+	trace_span *span; /* the request's SERVER span; NULL when tracing is off */
 };
 
 /* A response the dispatcher sends; body is malloc'd unless body_static. */
@@ -41,12 +43,14 @@ struct response {
 	size_t len;
 	bool body_static;
 	const char *headers; /* extra header lines or NULL */
+	const char *error;   /* the error message sent, or NULL */
 };
 
 struct route {
 	const char *name;   /* the path pattern, also the metrics label */
 	const char *method; /* the one method it serves */
 	void (*handler)(const struct request *req, struct response *res);
+	bool untraced; /* probes and scrapes: no span (they would drown the traces) */
 };
 
 static const struct config *config;
@@ -78,6 +82,7 @@ static void reply_error(struct response *res, int status, const char *message, c
 	res->body = body;
 	res->len = strlen(body);
 	res->headers = headers;
+	res->error = message;
 }
 
 static void reply_json(struct response *res, int status, char *body)
@@ -158,24 +163,83 @@ static int read_body(struct mg_connection *c, long long content_length, char **o
 	return 0;
 }
 
-/* Publishes the order's message and waits for the broker's confirm. The trace context
- * headers (traceparent, tracestate, baggage) go in headers. Returns an mq_* code. */
+static const char *publish_strerror(int rc)
+{
+	return rc == MQ_NACKED    ? "nacked"
+	       : rc == MQ_TIMEOUT ? "confirm timeout"
+	                          : "rabbitmq unavailable";
+}
+
+/* The AMQP headers of one message: trace_inject's carrier. Names and values are copied into
+ * buf, which fits a traceparent, the largest tracestate and the largest baggage. */
+struct amqp_carrier {
+	struct mq_header headers[3];
+	size_t n, used;
+	char buf[TRACECONTEXT_TRACEPARENT_LEN + TRACECONTEXT_STATE_MAX + TRACECONTEXT_BAGGAGE_MAX +
+	         64];
+};
+
+static const char *carrier_copy(struct amqp_carrier *c, const char *s)
+{
+	size_t len = strlen(s) + 1;
+	char *p = c->buf + c->used;
+
+	if (len > sizeof(c->buf) - c->used)
+		return NULL;
+	memcpy(p, s, len);
+	c->used += len;
+	return p;
+}
+
+static int carrier_set(void *carrier, const char *name, const char *value)
+{
+	struct amqp_carrier *c = carrier;
+	const char *k, *v;
+
+	if (c->n == sizeof(c->headers) / sizeof(c->headers[0]) || !(k = carrier_copy(c, name)) ||
+	    !(v = carrier_copy(c, value)))
+		return -ENOSPC;
+	c->headers[c->n++] = (struct mq_header){k, v};
+	return 0;
+}
+
+/* Publishes the order's message in a PRODUCER span publish-order whose context travels in
+ * the AMQP headers (traceparent, tracestate, baggage), and waits for the broker's confirm.
+ * Returns an mq_* code. */
 static int publish_order(struct worker *w, const char *key)
 {
+	trace_span *span = trace_span_start("publish-order", TRACE_KIND_PRODUCER, NULL);
 	char enqueued[ORDER_TIME_MAX];
+	struct amqp_carrier carrier;
 	struct timespec now;
-	struct mq_header headers[3] = {{0}};
-	size_t nheaders = 0;
 	char *msg;
-	int rc;
+	int rc = MQ_UNAVAILABLE;
 
+	carrier.n = carrier.used = 0;
 	clock_gettime(CLOCK_REALTIME, &now);
 	order_time_format(&now, true, enqueued, sizeof(enqueued));
 	msg = order_message_new(key, enqueued);
 	if (!msg)
-		return MQ_UNAVAILABLE;
-	rc = mq_publish(w->mq, key, msg, strlen(msg), headers, nheaders, PUBLISH_TIMEOUT_MS);
+		goto done;
+	if (trace_span_is_recording(span)) {
+		trace_span_set_str(span, "messaging.system", "rabbitmq");
+		trace_span_set_str(span, "messaging.destination.name", config->orders_queue);
+		trace_span_set_str(span, "messaging.operation.type", "publish");
+		trace_span_set_str(span, "messaging.operation.name", "publish");
+		trace_span_set_str(span, "messaging.message.id", key);
+		trace_span_set_int(span, "messaging.message.body.size", (int64_t)strlen(msg));
+		trace_span_set_str(span, "server.address", config->rabbit_host);
+		trace_span_set_int(span, "server.port", config->rabbit_port);
+	}
+	if (span && trace_inject(span, carrier_set, &carrier) < 0)
+		carrier.n = 0; /* cannot happen with buf's size; then publish without context */
+	rc = mq_publish(w->mq, key, msg, strlen(msg), carrier.headers, carrier.n,
+	                PUBLISH_TIMEOUT_MS);
 	free(msg);
+done:
+	if (rc < 0)
+		trace_span_set_error(span, publish_strerror(rc));
+	trace_span_end(span);
 	return rc;
 }
 
@@ -205,10 +269,13 @@ static void handle_post_order(const struct request *req, struct response *res)
 		reply_error(res, 400, why, NULL);
 		return;
 	}
+	trace_span_set_str(req->span, "bakery.customer", o.customer);
+	trace_span_set_str(req->span, "bakery.pastry", o.pastry);
 	if (!req->worker || order_key_new(key) < 0) {
 		reply_error(res, 500, "internal error", NULL);
 		return;
 	}
+	trace_span_set_str(req->span, "bakery.order_key", key);
 	clock_gettime(CLOCK_REALTIME, &now);
 	order_time_format(&now, false, o.order_time, sizeof(o.order_time));
 	if (store_order_create(req->worker->store, key, &o) < 0) {
@@ -220,9 +287,7 @@ static void handle_post_order(const struct request *req, struct response *res)
 	if (rc < 0) {
 		metrics_add(m_publish_failed, 1);
 		log_warn("publish failed, order marked failed", "order_key", key, "error",
-		         rc == MQ_NACKED    ? "nacked"
-		         : rc == MQ_TIMEOUT ? "confirm timeout"
-		                            : "rabbitmq unavailable");
+		         publish_strerror(rc));
 		/* No order stays pending forever: the client got no key, the order is failed. */
 		if (store_order_set_status(req->worker->store, key, "failed") == STORE_UNAVAILABLE)
 			log_error("could not mark order failed", "order_key", key);
@@ -243,6 +308,7 @@ static void handle_get_order(const struct request *req, struct response *res)
 		reply_error(res, 404, "order not found", NULL);
 		return;
 	}
+	trace_span_set_str(req->span, "bakery.order_key", req->key);
 	if (!req->worker) {
 		reply_error(res, 500, "internal error", NULL);
 		return;
@@ -257,12 +323,12 @@ static void handle_get_order(const struct request *req, struct response *res)
 }
 
 static const struct route routes[] = {
-    {"/", "GET", handle_root},
-    {"/orders", "POST", handle_post_order},
-    {"/orders/{key}", "GET", handle_get_order},
-    {"/healthz", "GET", handle_healthz},
-    {"/readyz", "GET", handle_readyz},
-    {"/metrics", "GET", handle_metrics},
+    {"/", "GET", handle_root, false},
+    {"/orders", "POST", handle_post_order, false},
+    {"/orders/{key}", "GET", handle_get_order, false},
+    {"/healthz", "GET", handle_healthz, true},
+    {"/readyz", "GET", handle_readyz, true},
+    {"/metrics", "GET", handle_metrics, true},
 };
 
 /* Finds the route for path; sets *key for /orders/{key}. NULL when no route matches. */
@@ -280,6 +346,76 @@ static const struct route *match(const char *path, const char **key)
 			return &routes[i];
 	}
 	return NULL;
+}
+
+/* trace_extract's view of the request headers; carrier is the mg_connection. */
+static const char *http_header_get(void *carrier, const char *name, size_t *len)
+{
+	const char *v = mg_get_header(carrier, name);
+
+	if (v)
+		*len = strlen(v);
+	return v;
+}
+
+/* The method as the semantic conventions know it, or NULL for anything else (_OTHER). */
+static const char *known_method(const char *m)
+{
+	static const char *const known[] = {"GET",     "POST",    "PUT",   "DELETE", "HEAD",
+	                                    "OPTIONS", "CONNECT", "PATCH", "TRACE"};
+
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+		if (strcmp(m, known[i]) == 0)
+			return known[i];
+	}
+	return NULL;
+}
+
+/* Starts the request's SERVER span "<method> <route>" (just "<method>" when no route
+ * matched), continuing the caller's traceparent/tracestate; NULL when tracing is off or the
+ * route is untraced. */
+static trace_span *server_span_start(struct mg_connection *c, const struct mg_request_info *info,
+                                     const struct route *route)
+{
+	const char *method = known_method(info->request_method), *ua;
+	struct trace_context parent;
+	char name[64];
+	trace_span *span;
+
+	if (!trace_enabled() || (route && route->untraced))
+		return NULL;
+	trace_extract(http_header_get, c, &parent); /* none or malformed: a new root */
+	if (route)
+		snprintf(name, sizeof(name), "%s %s", method ? method : "HTTP", route->name);
+	else
+		snprintf(name, sizeof(name), "%s", method ? method : "HTTP");
+	span = trace_span_start(name, TRACE_KIND_SERVER, &parent);
+	if (!trace_span_is_recording(span))
+		return span;
+	trace_span_set_str(span, "http.request.method", method ? method : "_OTHER");
+	if (!method)
+		trace_span_set_str(span, "http.request.method_original", info->request_method);
+	if (route)
+		trace_span_set_str(span, "http.route", route->name);
+	trace_span_set_str(span, "url.path", info->local_uri);
+	trace_span_set_str(span, "url.scheme", "http");
+	trace_span_set_str(span, "network.protocol.version", info->http_version);
+	trace_span_set_str(span, "client.address", info->remote_addr);
+	trace_span_set_int(span, "client.port", info->remote_port);
+	if ((ua = mg_get_header(c, "User-Agent")))
+		trace_span_set_str(span, "user_agent.original", ua);
+	return span;
+}
+
+/* Records the response on the request's span and ends it; 5xx is an error. */
+static void server_span_end(trace_span *span, const struct response *res, const char *code)
+{
+	trace_span_set_int(span, "http.response.status_code", res->status);
+	if (res->status >= 500) {
+		trace_span_set_str(span, "error.type", code);
+		trace_span_set_error(span, res->error);
+	}
+	trace_span_end(span);
 }
 
 static double seconds_since(const struct timespec *t0)
@@ -305,6 +441,7 @@ int routes_dispatch(struct mg_connection *c, void *cbdata)
 	req.worker = mg_get_thread_pointer(c);
 	route = match(req.info->local_uri, &req.key);
 	label = route ? route->name : "unmatched";
+	req.span = server_span_start(c, req.info, route);
 	if (atomic_load(&draining)) {
 		reply_error(&res, 503, "shutting down", "Connection: close\r\n" RETRY_AFTER);
 	} else if (!route) {
@@ -328,6 +465,7 @@ int routes_dispatch(struct mg_connection *c, void *cbdata)
 	else
 		log_debug("request", "method", req.info->request_method, "route", label, "status",
 		          code);
+	server_span_end(req.span, &res, code);
 	atomic_fetch_sub(&in_flight, 1);
 	return res.status;
 }

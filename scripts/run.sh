@@ -90,13 +90,18 @@ wait_port 6379 redis
 # Collector keeps 4317/4318; the Collector uses THE pipeline, k8s/otel-collector/config.yaml.
 otel=(OTEL_SDK_DISABLED=true)
 if [ -x "$TOOLS/otelcol" ] && [ -x "$TOOLS/jaeger" ]; then
-	start jaeger env COLLECTOR_OTLP_ENABLED=true \
-		COLLECTOR_OTLP_GRPC_HOST_PORT=127.0.0.1:14317 \
-		COLLECTOR_OTLP_HTTP_HOST_PORT=127.0.0.1:14318 \
-		"$TOOLS/jaeger" --query.http-server.host-port=127.0.0.1:16686
+	start jaeger env SPAN_STORAGE_TYPE=memory COLLECTOR_OTLP_ENABLED=true "$TOOLS/jaeger" \
+		--collector.otlp.grpc.host-port=127.0.0.1:14317 \
+		--collector.otlp.http.host-port=127.0.0.1:14318 \
+		--collector.http-server.host-port=127.0.0.1:14268 \
+		--collector.grpc-server.host-port=127.0.0.1:14250 \
+		--collector.zipkin.host-port= \
+		--query.http-server.host-port=127.0.0.1:16686 \
+		--query.grpc-server.host-port=127.0.0.1:16685 \
+		--admin.http.host-port=127.0.0.1:14269
 	start otelcol env JAEGER_OTLP_ENDPOINT=127.0.0.1:14317 \
 		OTELCOL_GRPC_LISTEN=127.0.0.1:4317 OTELCOL_HTTP_LISTEN=127.0.0.1:4318 \
-		OTELCOL_HEALTH_LISTEN=127.0.0.1:13133 \
+		OTELCOL_METRICS_HOST=127.0.0.1 \
 		"$TOOLS/otelcol" --config="$ROOT/k8s/otel-collector/config.yaml"
 	wait_port 16686 jaeger
 	wait_port 4318 otelcol

@@ -38,14 +38,17 @@ units() {
 	return $bad
 }
 
+san_units() {
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 units build/san/tests
+}
+
 step deps scripts/deps.sh
 step tools scripts/tools.sh all
 step check-format make -s check-format
 step "build + unit" make -s -j2 all unit
 step "unit tests" units build/tests
 step "build + unit (ASan+UBSan)" make -s -j2 SAN=1 all unit
-step "unit tests (ASan+UBSan)" env ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	units build/san/tests
+step "unit tests (ASan+UBSan)" san_units
 step "pytest tests/ (services: build/san)" env BAKERY_BUILD=build/san "$PY" -m pytest -ra tests/
 
 printf '\n==> summary\n'

@@ -31,15 +31,22 @@ Service          one reception or baker process: env, stdout/stderr captured to 
                  (SIGKILL), terminate() (SIGTERM, returns the exit code), log_records() (its
                  JSON log lines), check_sanitizers() (fails on any ASan/UBSan/LSan report).
 Bakery           launches services wired to one Redis and one RabbitMQ with a private queue
-                 name, so tests sharing servers do not see each other's messages.
+                 name, so tests sharing servers do not see each other's messages; place()
+                 posts an order, order(key) reads it from Redis, wait_status(keys, status).
 BUILD_DIR        where the binaries are: $BAKERY_BUILD, else build/san (ASan+UBSan) when it
                  holds both services, else build.
+Helpers          wait_until(fn, timeout); free_port(); port_open(); http_request/http_get/
+                 http_post (stdlib http.client) and raw_request (hand-made bytes) -> Response;
+                 parse_prometheus(text); the contract's KEY_RE, RFC3339_UTC, RFC3339_NS,
+                 assert_error(response, status); fnv1a32() and slow_pastry(min_ms), which pick
+                 a pastry whose simulated bake takes at least min_ms x BAKE_TIME_SCALE.
 
 Services get OTEL_SDK_DISABLED=true unless the caller passes OTEL_* variables (or
 OTEL_SDK_DISABLED=None: a None value removes a variable). The caller's own Bakery variables
 (DB_HOST, PORT, ...) and OTEL_* never leak into a service.
 """
 
+import atexit
 import http.client
 import json
 import os
@@ -50,6 +57,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.parse
 
@@ -241,6 +249,15 @@ def parse_prometheus(text):
 # ---------------------------------------------------------------------------- processes
 
 
+_live = set()  # every _Process not yet reaped: killed at interpreter exit as a last resort
+
+
+@atexit.register
+def _kill_leftovers():
+    for p in list(_live):
+        p.signal_group(signal.SIGKILL)
+
+
 class _Process:
     """A child in its own session, stdout/stderr to files; stop() always reaps it."""
 
@@ -252,6 +269,7 @@ class _Process:
             self.proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err, cwd=cwd,
                                          stdin=subprocess.DEVNULL, start_new_session=True)
         self.pid = self.proc.pid
+        _live.add(self)
 
     def alive(self):
         return self.proc.poll() is None
@@ -277,6 +295,7 @@ class _Process:
                 self.signal_group(signal.SIGKILL)
         rc = self.proc.wait()
         self.signal_group(signal.SIGKILL)  # stragglers in the group (e.g. erl_child_setup)
+        _live.discard(self)
         return rc
 
 
@@ -340,7 +359,6 @@ class RedisMonitor:
     """Records every command Redis executes (MONITOR) until stop(); lines() returns them."""
 
     def __init__(self, port):
-        import threading
         self._conn = _Resp(port, timeout=None)
         self._conn.send("MONITOR")
         self._conn.reply()
@@ -509,7 +527,8 @@ class RabbitServer:
 
         def up():
             if not self.proc.alive():
-                raise RuntimeError("rabbitmq-server exited:\n" + _read(self.proc.stdout_path)[-3000:])
+                out = _read(self.proc.stdout_path)[-3000:]
+                raise RuntimeError(f"rabbitmq-server exited:\n{out}")
             return port_open(self.port)
 
         wait_until(up, timeout, interval=0.25, what=f"rabbitmq {self.addr}")
@@ -739,7 +758,7 @@ def service_env(extra=None):
     """
     env = {k: v for k, v in os.environ.items()
            if k not in SERVICE_VARS and not k.startswith("OTEL_")}
-    env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:detect_stack_use_after_return=1")
+    env.setdefault("ASAN_OPTIONS", "detect_leaks=1:detect_stack_use_after_return=1")
     env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
     extra = dict(extra or {})
     if not any(k.startswith("OTEL_") for k in extra):

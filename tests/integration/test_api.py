@@ -1,12 +1,12 @@
 """reception's HTTP contract, black-box: every route, every bad input, status codes, bodies."""
 
+import http.client
 import json
 import re
 
 import pytest
 
 import harness
-
 from harness import KEY_RE, RFC3339_UTC, assert_error
 
 GOOD = {"customer": "homer", "pastry": "la bombe"}
@@ -226,7 +226,8 @@ def test_metrics_series_and_increase(stack, reception):
 
     def requests_for(samples, code):
         return sum(v for labels, v in _series(samples, req_name).items()
-                   if dict(labels).get("code") == code and "orders" in dict(labels).get("route", ""))
+                   if dict(labels).get("code") == code
+                   and "orders" in dict(labels).get("route", ""))
 
     assert requests_for(after, "202") >= requests_for(before, "202") + 1
     assert requests_for(after, "404") >= requests_for(before, "404") + 1
@@ -240,3 +241,23 @@ def test_metrics_series_and_increase(stack, reception):
     count = sum(_series(after, h + "_count").values())
     assert count > sum(_series(before, h + "_count").values())
     assert sum(_series(after, h + "_sum").values()) >= 0
+
+
+@pytest.mark.parametrize("data", [
+    b"GARBAGE\r\n\r\n",
+    b"\x00\xff\xfe" * 1000 + b"\r\n\r\n",
+    b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n{}",
+    b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n{}",
+    b"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n{}",
+    b"POST /orders HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100000 + b"\r\n\r\n",
+    b"GET /orders/%zz%00 HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"GET " + b"/orders/" * 2000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+], ids=lambda d: repr(d[:40]))
+def test_protocol_garbage_gets_4xx_or_a_close_and_harms_nothing(reception, data):
+    try:
+        r = harness.raw_request(reception.http_port, data, timeout=20)
+    except (OSError, ValueError, http.client.HTTPException):
+        r = None  # closing the connection is a fine answer to garbage
+    assert r is None or 400 <= r.status < 500, r
+    assert reception.get("/healthz").status == 200

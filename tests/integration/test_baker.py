@@ -90,8 +90,8 @@ def test_sigkill_mid_order_loses_nothing(bakery):
 
 def test_sigterm_finishes_in_flight_orders_and_exits_0(bakery):
     reception = bakery.reception()
-    baker = bakery.baker(BAKE_TIME_SCALE="30", BAKER_CONCURRENCY="2")  # >= 1.5 s per round
-    keys = [bakery.place(reception, f"c{i}", slow_pastry(50, f"q{i}")) for i in range(5)]
+    baker = bakery.baker(BAKE_TIME_SCALE="15", BAKER_CONCURRENCY="2")  # 0.9-1.5 s per round
+    keys = [bakery.place(reception, f"c{i}", slow_pastry(60, f"q{i}")) for i in range(5)]
     harness.wait_until(lambda: any(bakery.order(k)["status"] == "baking" for k in keys), 30,
                        what="an order baking")
     baking = [k for k in keys if bakery.order(k)["status"] == "baking"]

@@ -10,8 +10,7 @@ GOOD = {"customer": "homer", "pastry": "la bombe"}
 
 
 def _not_ready(svc):
-    r = svc.get("/readyz")
-    return r.status == 503
+    return svc.get("/readyz").status == 503
 
 
 def test_redis_down_is_503_and_recovers(make_redis, make_bakery, rabbit_server):
@@ -89,8 +88,7 @@ def test_rabbitmq_down_and_restarted_while_orders_flow(make_redis, make_rabbit, 
         return statuses
 
     statuses = harness.wait_until(settled, 60, what="every order finished or failed")
-    assert len(statuses) >= len(accepted)
-    assert any(s == "failed" for s in statuses.values()) or len(statuses) == len(accepted)
+    assert set(f"order:{k}" for k in accepted) <= set(statuses)
 
     samples = harness.parse_prometheus(reception.get("/metrics").text)
     failures = sum(v for (n, _), v in samples.items() if "publish_fail" in n)

@@ -28,6 +28,8 @@ import harness
     ("baker", "BAKE_TIME_SCALE", "nan"),
     ("baker", "HEALTH_PORT", "abc"),
     ("baker", "RABBIT_HOST", ":5672"),
+    ("baker", "ORDERS_QUEUE", ""),
+    ("reception", "RABBIT_USERNAME", ""),
 ])
 def test_bad_config_exits_nonzero_naming_the_variable(make_redis, make_rabbit, make_bakery,
                                                       service, var, value):
