@@ -13,6 +13,7 @@ See tests/harness.py for the classes.
 """
 
 import os
+import signal
 import sys
 
 import pytest
@@ -20,6 +21,14 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+# A SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C, so fixtures still stop their servers.
+signal.signal(signal.SIGTERM, _interrupt)
 
 
 @pytest.fixture(scope="session")

@@ -395,7 +395,11 @@ class RedisServer:
         self.dir = tempfile.mkdtemp(prefix="bakery-redis-")
         self.proc = None
         if start:
-            self.start()
+            try:
+                self.start()
+            except BaseException:
+                self.close()
+                raise
 
     def start(self, timeout=30.0):
         """Starts the server (keeping data saved by stop()) and waits until it answers PING."""
@@ -513,7 +517,11 @@ class RabbitServer:
             RABBITMQ_PID_FILE=os.path.join(self.dir, "rabbit.pid"),
         )
         if start:
-            self.start()
+            try:
+                self.start()
+            except BaseException:
+                self.close()
+                raise
 
     def start(self, timeout=120.0):
         """Starts the node (data dir kept across restarts) and waits until it has booted."""
@@ -552,10 +560,13 @@ class RabbitServer:
 
     def close(self):
         """Stops the node and its epmd for good and removes the data directory."""
-        self.stop()
-        if self.epmd is not None:
-            self.epmd.stop(signal.SIGKILL)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        try:
+            self.stop()
+        finally:
+            self.kill()  # if the graceful stop failed
+            if self.epmd is not None:
+                self.epmd.stop(signal.SIGKILL)
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self):
         return self

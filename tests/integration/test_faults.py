@@ -13,12 +13,32 @@ def _not_ready(svc):
     return svc.get("/readyz").status == 503
 
 
+def _burst(n, fn):
+    """Runs fn() n times at once (so many server worker threads take part); returns results."""
+    results = [None] * n
+
+    def run(i):
+        try:
+            results[i] = fn()
+        except Exception as e:
+            results[i] = e
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results
+
+
 def test_redis_down_is_503_and_recovers(make_redis, make_bakery, rabbit_server):
     redis = make_redis()
     bakery = make_bakery(redis, rabbit_server)
     reception, baker = bakery.reception(), bakery.baker()
     key = bakery.place(reception)
     bakery.wait_status(key)
+    # Many reception workers now hold a Redis connection that the restart will break.
+    assert all(r.status == 200 for r in _burst(16, lambda: reception.get(f"/orders/{key}")))
 
     redis.stop()
     for svc in (reception, baker):
@@ -33,7 +53,11 @@ def test_redis_down_is_503_and_recovers(make_redis, make_bakery, rabbit_server):
     baker.wait_ready(60)
     r = reception.get(f"/orders/{key}")
     assert r.status == 200 and r.json()["status"] == "finished", r  # saved across the restart
-    bakery.wait_status(bakery.place(reception), "finished", 30)
+    # Ready means ready: every request now succeeds, whichever worker thread serves it.
+    answers = _burst(16, lambda: reception.post("/orders", GOOD))
+    failed = [r for r in answers if getattr(r, "status", None) != 202]
+    assert not failed, f"{len(failed)} of 16 orders refused after /readyz said 200: {failed[:3]}"
+    bakery.wait_status([r.json()["orderKey"] for r in answers], "finished", 30)
 
 
 def test_rabbitmq_down_and_restarted_while_orders_flow(make_redis, make_rabbit, make_bakery):
@@ -73,6 +97,10 @@ def test_rabbitmq_down_and_restarted_while_orders_flow(make_redis, make_rabbit, 
         reception.wait_ready(90)
         baker.wait_ready(90)
         harness.wait_until(lambda: len(accepted) >= n + 10, 30, what="orders flowing again")
+        answers = _burst(16, lambda: reception.post("/orders", GOOD, timeout=30))
+        late = [r for r in answers if getattr(r, "status", None) != 202]
+        accepted.extend(r.json()["orderKey"] for r in answers if r not in late)
+        assert not late, f"{len(late)} of 16 orders refused after /readyz said 200: {late[:3]}"
     finally:
         stop.set()
         t.join(60)
