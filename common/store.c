@@ -14,7 +14,7 @@
 #define CONNECT_TIMEOUT_MS 1000
 #define COMMAND_TIMEOUT_MS 2000
 #define RETRY_MIN_MS       100
-#define RETRY_MAX_MS       2000
+#define RETRY_MAX_MS       1000
 
 /* Moves status unless the order is finished; 1 set, 0 refused, -1 no such order. */
 static const char set_status_lua[] =
@@ -102,14 +102,24 @@ static int ensure(struct store *s)
 }
 
 /* Runs one command; returns the reply (caller frees) or NULL after dropping a broken
- * connection. An error reply is freed and reported as NULL too. */
+ * connection. A connection found broken (Redis restarted while it sat idle) is replaced at
+ * once and the command sent once more: every command here is idempotent. An error reply is
+ * freed and reported as NULL too. */
 static redisReply *run(struct store *s, int argc, const char **argv, const size_t *lens)
 {
 	redisReply *r;
+	int reused = s->c != NULL;
 
 	if (ensure(s) < 0)
 		return NULL;
 	r = redisCommandArgv(s->c, argc, argv, lens);
+	if (!r && reused) {
+		drop(s);
+		s->next_try_ms = 0;
+		if (ensure(s) < 0)
+			return NULL;
+		r = redisCommandArgv(s->c, argc, argv, lens);
+	}
 	if (!r) {
 		log_warn("redis command failed", "command", argv[0], "error", s->c->errstr);
 		drop(s);

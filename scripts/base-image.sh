@@ -26,7 +26,7 @@ fi
 log "no registry: building $IMAGE with debootstrap from $MIRROR (a few minutes)"
 root=$(mktemp -d /tmp/bakery-rootfs.XXXXXX)
 trap 'rm -rf "$root"' EXIT
-debootstrap --variant=minbase --arch=amd64 "$SUITE" "$root" "$MIRROR" >&2
+debootstrap --variant=minbase --arch="$(dpkg --print-architecture)" "$SUITE" "$root" "$MIRROR" >&2
 
 # What the official slim image does: keep docs and locales out of later package installs too.
 cat >"$root/etc/dpkg/dpkg.cfg.d/docker" <<'EOF'
