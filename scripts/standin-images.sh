@@ -19,7 +19,7 @@ TOOLS=${BAKERY_TOOLS:-$HOME/.cache/bakery-tools}
 declare -A IMAGE=(
 	[redis]=redis:7.4.2
 	[rabbitmq]=rabbitmq:3.13.7-management
-	[otelcol]=otel/opentelemetry-collector-contrib:0.124.0
+	[otelcol]=otel/opentelemetry-collector-contrib:0.150.0
 	[jaeger]=jaegertracing/all-in-one:1.76.0
 	[k6]=grafana/k6:1.8.1
 )

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from conftest import CHART, KUBE_VERSION, OFFLINE, by_kind_name, documents, helm_template, run, tool_path, validate
+from k8stools import CHART, KUBE_VERSION, OFFLINE, by_kind_name, documents, helm_template, run, tool_path, validate
 
 CI_VALUES = sorted(glob.glob(os.path.join(CHART, "ci", "*-values.yaml")))
 CASES = [None] + CI_VALUES

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, run
+from k8stools import ROOT, run
 
 from harness import http_get, wait_until  # tests/harness.py, on sys.path via tests/conftest.py
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import ROOT
+from k8stools import ROOT
 
 MAKEFILE = """\
 build/reception: version.txt

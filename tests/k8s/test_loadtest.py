@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from conftest import CHART, ROOT, run, tool_path
+from k8stools import CHART, ROOT, run, tool_path
 
 SCRIPT = os.path.join(ROOT, "loadtest", "orders.js")
 

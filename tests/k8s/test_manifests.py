@@ -5,12 +5,12 @@ schemas, with pinned images, probes and resource requests."""
 import os
 import re
 
-from conftest import ROOT, by_kind_name, documents, kustomize, validate
+from k8stools import ROOT, by_kind_name, documents, kustomize, validate
 
 PINNED = {
     "redis": "redis:7.4.2",
     "rabbitmq": "rabbitmq:3.13.7-management",
-    "otel-collector": "otel/opentelemetry-collector-contrib:0.124.0",
+    "otel-collector": "otel/opentelemetry-collector-contrib:0.150.0",
     "jaeger": "jaegertracing/all-in-one:1.76.0",
 }
 

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from conftest import ROOT, TOOLS, run, tool_path
+from k8stools import ROOT, TOOLS, run, tool_path
 
 from harness import free_port  # tests/harness.py, on sys.path via tests/conftest.py
 
@@ -75,11 +75,26 @@ def test_k6_is_manual(result):
     assert "k6-script" in text and "grafana/k6:1.8.1" in text
 
 
-def test_port_forwards_and_live_update(result):
-    text = json.dumps(result)
-    for port in (8000, 16686, 15672):
-        assert f'"LocalPort": {port}' in text, port
-    for image in ("bakery/reception", "bakery/baker"):
-        assert image in text
-    assert "/tmp/.restart" in text
-    assert '"dev"' in text  # target='dev'
+def test_port_forwards_and_links(result):
+    ms = manifests(result)
+    for name, port in (("reception", 8000), ("baker", 8001), ("jaeger", 16686),
+                       ("rabbitmq", 15672)):
+        target = ms[name]["DeployTarget"]
+        forwards = target["portForwardTemplateSpec"]["forwards"]
+        assert {"localPort": port, "containerPort": port} in [
+            {k: f[k] for k in ("localPort", "containerPort")} for f in forwards], name
+        assert target["Links"], name
+
+
+@pytest.mark.parametrize("service", ["reception", "baker"])
+def test_dev_build_with_live_update(result, service):
+    (image,) = manifests(result)[service]["ImageTargets"]
+    assert image["BuildDetails"]["target"] == "dev"
+    assert image["BuildDetails"]["dockerfileContents"].startswith(f"# {service}'s images")
+    # only=: the build context is the Makefile, common/, the service and dev-run.sh.
+    assert ["**", "!Makefile", "!common", f"!{service}", "!scripts/dev-run.sh"] in [
+        i.get("patterns") for i in image["BuildDetails"]["contextIgnores"]]
+    live = image["LiveUpdateSpec"]
+    assert {(s["localPath"], s["containerPath"]) for s in live["syncs"]} == {
+        ("common", "/src/common/"), (service, f"/src/{service}/")}
+    assert [e["args"] for e in live["execs"]] == [["sh", "-c", "touch /tmp/.restart"]]
