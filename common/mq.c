@@ -269,21 +269,31 @@ static int other_method(struct mq *m, const amqp_frame_t *f, bool *returned)
 	}
 }
 
+/* Reads and handles one frame that is not a delivery (a heartbeat, a close...), waiting up to
+ * *tv. Returns 1 when one was handled, 0 when none came, or MQ_UNAVAILABLE (connection lost). */
+static int next_frame(struct mq *m, struct timeval *tv)
+{
+	amqp_frame_t f;
+	int rc = amqp_simple_wait_frame_noblock(m->conn, &f, tv);
+
+	if (rc == AMQP_STATUS_TIMEOUT)
+		return 0;
+	if (rc != AMQP_STATUS_OK)
+		return lost(m, amqp_error_string2(rc));
+	if (f.frame_type == AMQP_FRAME_METHOD && other_method(m, &f, NULL) < 0)
+		return MQ_UNAVAILABLE;
+	return 1;
+}
+
 /* Reads frames already waiting (heartbeats, a close) so a dead connection is noticed. */
 static int drain(struct mq *m)
 {
 	struct timeval zero = {0, 0};
-	amqp_frame_t f;
+	int rc;
 
-	for (;;) {
-		int rc = amqp_simple_wait_frame_noblock(m->conn, &f, &zero);
-		if (rc == AMQP_STATUS_TIMEOUT)
-			return 0;
-		if (rc != AMQP_STATUS_OK)
-			return lost(m, amqp_error_string2(rc));
-		if (f.frame_type == AMQP_FRAME_METHOD && other_method(m, &f, NULL) < 0)
-			return MQ_UNAVAILABLE;
-	}
+	while ((rc = next_frame(m, &zero)) > 0)
+		;
+	return rc;
 }
 
 static int publish_once(struct mq *m, const char *message_id, const char *body, size_t len,
@@ -434,7 +444,6 @@ int mq_next(struct mq *m, struct mq_delivery *d, int timeout_ms, int wake_fd)
 	struct timeval tv = ms_tv(timeout_ms);
 	amqp_envelope_t env;
 	amqp_rpc_reply_t r;
-	amqp_frame_t f;
 	int rc;
 
 	if (ensure(m) < 0)
@@ -466,14 +475,8 @@ int mq_next(struct mq *m, struct mq_delivery *d, int timeout_ms, int wake_fd)
 	if (r.library_error != AMQP_STATUS_UNEXPECTED_STATE)
 		return lost(m, amqp_error_string2(r.library_error));
 	/* A frame other than a delivery is waiting: read and handle it. */
-	rc = amqp_simple_wait_frame_noblock(m->conn, &f, &tv);
-	if (rc == AMQP_STATUS_TIMEOUT)
-		return 0;
-	if (rc != AMQP_STATUS_OK)
-		return lost(m, amqp_error_string2(rc));
-	if (f.frame_type == AMQP_FRAME_METHOD && other_method(m, &f, NULL) < 0)
-		return MQ_UNAVAILABLE;
-	return 0;
+	rc = next_frame(m, &tv);
+	return rc < 0 ? rc : 0;
 }
 
 int mq_settle(struct mq *m, unsigned generation, uint64_t tag, bool dead_letter)

@@ -155,10 +155,10 @@ done:
 	return rc;
 }
 
-char *order_to_json(const struct order *o)
+/* Serialises obj compactly, keys in insertion order, and releases it. Returns a malloc'd
+ * string, or NULL when obj is NULL (json_pack failed) or out of memory. */
+static char *dump(json_t *obj)
 {
-	json_t *obj = json_pack("{s:s, s:s, s:s, s:s}", "pastry", o->pastry, "customer",
-	                        o->customer, "orderTime", o->order_time, "status", o->status);
 	char *s;
 
 	if (!obj)
@@ -166,30 +166,22 @@ char *order_to_json(const struct order *o)
 	s = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	json_decref(obj);
 	return s;
+}
+
+char *order_to_json(const struct order *o)
+{
+	return dump(json_pack("{s:s, s:s, s:s, s:s}", "pastry", o->pastry, "customer", o->customer,
+	                      "orderTime", o->order_time, "status", o->status));
 }
 
 char *order_json_pair(const char *name, const char *value)
 {
-	json_t *obj = json_pack("{s:s}", name, value);
-	char *s;
-
-	if (!obj)
-		return NULL;
-	s = json_dumps(obj, JSON_COMPACT);
-	json_decref(obj);
-	return s;
+	return dump(json_pack("{s:s}", name, value));
 }
 
 char *order_message_new(const char *key, const char *time_enqueued)
 {
-	json_t *obj = json_pack("{s:s, s:s}", "orderKey", key, "timeEnqueued", time_enqueued);
-	char *s;
-
-	if (!obj)
-		return NULL;
-	s = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(obj);
-	return s;
+	return dump(json_pack("{s:s, s:s}", "orderKey", key, "timeEnqueued", time_enqueued));
 }
 
 int order_message_parse(const char *body, size_t len, char key[ORDER_KEY_LEN + 1])

@@ -68,23 +68,7 @@ static void reply_static(struct response *res, int status, const char *json)
 	res->body_static = true;
 }
 
-/* Sets a JSON {"error":message} response with optional extra header lines. */
-static void reply_error(struct response *res, int status, const char *message, const char *headers)
-{
-	char *body = order_json_pair("error", message);
-
-	if (!body) {
-		reply_static(res, 500, "{\"error\":\"out of memory\"}");
-		return;
-	}
-	res->status = status;
-	res->content_type = "application/json";
-	res->body = body;
-	res->len = strlen(body);
-	res->headers = headers;
-	res->error = message;
-}
-
+/* Sets a JSON response that takes ownership of body; a NULL body (out of memory) is a 500. */
 static void reply_json(struct response *res, int status, char *body)
 {
 	if (!body) {
@@ -95,6 +79,18 @@ static void reply_json(struct response *res, int status, char *body)
 	res->content_type = "application/json";
 	res->body = body;
 	res->len = strlen(body);
+}
+
+/* Sets a JSON {"error":message} response with optional extra header lines. */
+static void reply_error(struct response *res, int status, const char *message, const char *headers)
+{
+	char *body = order_json_pair("error", message);
+
+	reply_json(res, status, body);
+	if (body) {
+		res->headers = headers;
+		res->error = message;
+	}
 }
 
 static void handle_root(const struct request *req, struct response *res)
