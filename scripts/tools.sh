@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the pinned third-party tools Bakery is tested with, from the Go module proxy, into a cache.
 #
-#   scripts/tools.sh [k6|helm|kubectl-validate|kustomize|otelcol|jaeger|tilt|all]
+#   scripts/tools.sh [k6|helm|kubectl-validate|kustomize|otelcol|jaeger|tilt|all]...
 #
 # Binaries land in $BAKERY_TOOLS (default ~/.cache/bakery-tools) as NAME-VERSION with a NAME
 # symlink, so a warm run costs nothing and a version bump rebuilds only that tool.
@@ -79,34 +79,35 @@ wrapbuild() {
 	ln -sf "$name-$version" "$TOOLS/$name"
 }
 
-want=${1:-all}
-case $want in
-k6 | all) goinstall k6 "$K6_VERSION" "go.k6.io/k6@$K6_VERSION" ;;&
-helm | all) goinstall helm "$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" ;;&
-kubectl-validate | all)
-	goinstall kubectl-validate "$KUBECTL_VALIDATE_VERSION" \
-		"sigs.k8s.io/kubectl-validate@$KUBECTL_VALIDATE_VERSION" ;;&
-kustomize | all)
-	goinstall kustomize "$KUSTOMIZE_VERSION" \
-		"sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION" ;;&
-otelcol | all) build_otelcol ;;&
-jaeger | all)
-	GONOSUMDB=go.opentelemetry.io,github.com/open-telemetry,github.com/jaegertracing \
-		wrapbuild jaeger "$JAEGER_VERSION" "github.com/jaegertracing/jaeger@$JAEGER_VERSION" \
-		github.com/jaegertracing/jaeger/cmd/all-in-one \
-		'github.com/Shopify/sarama => github.com/Shopify/sarama v1.33.0' ;;&
-tilt | all)
-	# Tilt's Tiltfile parser (tree-sitter) needs cgo.
-	GONOSUMDB=github.com/tilt-dev CGO_ENABLED=1 \
-		wrapbuild tilt "$TILT_VERSION" "github.com/tilt-dev/tilt@$TILT_VERSION" \
-		github.com/tilt-dev/tilt/cmd/tilt \
-		'github.com/emicklei/go-restful/v3 => github.com/emicklei/go-restful/v3 v3.9.0' \
-		'github.com/pkg/browser => github.com/tilt-dev/browser v0.0.1' \
-		'k8s.io/apimachinery => github.com/tilt-dev/apimachinery v0.32.0-tilt-20250103' ;;&
-k6 | helm | kubectl-validate | kustomize | otelcol | jaeger | tilt | all) ;;
-*)
-	echo "usage: $0 [k6|helm|kubectl-validate|kustomize|otelcol|jaeger|tilt|all]" >&2
-	exit 2
-	;;
-esac
+for want in "${@:-all}"; do
+	case $want in
+	k6 | all) goinstall k6 "$K6_VERSION" "go.k6.io/k6@$K6_VERSION" ;;&
+	helm | all) goinstall helm "$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" ;;&
+	kubectl-validate | all)
+		goinstall kubectl-validate "$KUBECTL_VALIDATE_VERSION" \
+			"sigs.k8s.io/kubectl-validate@$KUBECTL_VALIDATE_VERSION" ;;&
+	kustomize | all)
+		goinstall kustomize "$KUSTOMIZE_VERSION" \
+			"sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION" ;;&
+	otelcol | all) build_otelcol ;;&
+	jaeger | all)
+		GONOSUMDB=go.opentelemetry.io,github.com/open-telemetry,github.com/jaegertracing \
+			wrapbuild jaeger "$JAEGER_VERSION" "github.com/jaegertracing/jaeger@$JAEGER_VERSION" \
+			github.com/jaegertracing/jaeger/cmd/all-in-one \
+			'github.com/Shopify/sarama => github.com/Shopify/sarama v1.33.0' ;;&
+	tilt | all)
+		# Tilt's Tiltfile parser (tree-sitter) needs cgo.
+		GONOSUMDB=github.com/tilt-dev CGO_ENABLED=1 \
+			wrapbuild tilt "$TILT_VERSION" "github.com/tilt-dev/tilt@$TILT_VERSION" \
+			github.com/tilt-dev/tilt/cmd/tilt \
+			'github.com/emicklei/go-restful/v3 => github.com/emicklei/go-restful/v3 v3.9.0' \
+			'github.com/pkg/browser => github.com/tilt-dev/browser v0.0.1' \
+			'k8s.io/apimachinery => github.com/tilt-dev/apimachinery v0.32.0-tilt-20250103' ;;&
+	k6 | helm | kubectl-validate | kustomize | otelcol | jaeger | tilt | all) ;;
+	*)
+		echo "usage: $0 [k6|helm|kubectl-validate|kustomize|otelcol|jaeger|tilt|all]" >&2
+		exit 2
+		;;
+	esac
+done
 echo "$TOOLS"
