@@ -87,8 +87,9 @@ static int env_str(const char *var, char *out, size_t cap)
 	if (!v)
 		return 0;
 	n = strlen(v);
-	if (n == 0 || n >= cap)
-		return bad(var, v, "must be a non-empty string of reasonable length");
+	if (n == 0 || n >= cap) /* never echo a password */
+		return bad(var, strstr(var, "PASSWORD") ? "(hidden)" : v,
+		           "must be a non-empty string of reasonable length");
 	memcpy(out, v, n + 1);
 	return 0;
 }

@@ -69,7 +69,8 @@ struct health *health_start(int port, health_ready_fn ready, void *arg)
 	snprintf(portstr, sizeof(portstr), "%d", port);
 	const char *options[] = {"listening_ports",    portstr, "num_threads", "2",
 	                         "request_timeout_ms", "5000",  NULL};
-	h->ctx = mg_start(NULL, NULL, options);
+	struct mg_callbacks callbacks = {.http_error = http_error_callback};
+	h->ctx = mg_start(&callbacks, NULL, options);
 	if (!h->ctx) {
 		log_error("cannot listen", "port", portstr);
 		free(h);

@@ -9,26 +9,7 @@
 
 const char *http_reason(int status)
 {
-	switch (status) {
-	case 200:
-		return "OK";
-	case 202:
-		return "Accepted";
-	case 400:
-		return "Bad Request";
-	case 404:
-		return "Not Found";
-	case 405:
-		return "Method Not Allowed";
-	case 413:
-		return "Content Too Large";
-	case 500:
-		return "Internal Server Error";
-	case 503:
-		return "Service Unavailable";
-	default:
-		return "Unknown";
-	}
+	return mg_get_response_code_text(NULL, status);
 }
 
 int http_send(struct mg_connection *c, int status, const char *content_type, const char *body,
@@ -62,4 +43,17 @@ int http_send_error(struct mg_connection *c, int status, const char *message,
 	rc = http_send(c, status, "application/json", body, strlen(body), extra_headers);
 	free(body);
 	return rc;
+}
+
+int http_error_callback(struct mg_connection *c, int status, const char *message)
+{
+	/* civetweb's message may quote the client's bytes: when it is not valid UTF-8, the
+	 * reason phrase says enough. */
+	char *body = order_json_pair("error", message && *message ? message : http_reason(status));
+
+	if (!body && !(body = order_json_pair("error", http_reason(status))))
+		return 1;
+	http_send(c, status, "application/json", body, strlen(body), "Connection: close\r\n");
+	free(body);
+	return 0;
 }

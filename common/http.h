@@ -14,7 +14,12 @@ int http_send(struct mg_connection *c, int status, const char *content_type, con
 int http_send_error(struct mg_connection *c, int status, const char *message,
                     const char *extra_headers);
 
-/* The standard reason phrase of status ("Not Found"), or "Unknown". */
+/* The standard reason phrase of status ("Not Found"), as civetweb knows it; never NULL. */
 const char *http_reason(int status);
+
+/* civetweb's http_error callback: sends the errors civetweb raises itself (a malformed request
+ * line, an unknown method, headers too large...) as {"error":"<message>"} too, with
+ * "Connection: close". Returns 0 (handled), or 1 when out of memory (civetweb's own page). */
+int http_error_callback(struct mg_connection *c, int status, const char *message);
 
 #endif

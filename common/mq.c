@@ -285,12 +285,15 @@ static int next_frame(struct mq *m, struct timeval *tv)
 	return 1;
 }
 
-/* Reads frames already waiting (heartbeats, a close) so a dead connection is noticed. */
+/* Frees what earlier replies decoded (librabbitmq keeps it in per-connection pools until
+ * told: without this a long-lived publisher grows with every confirm and RPC), then reads
+ * frames already waiting (heartbeats, a close) so a dead connection is noticed. */
 static int drain(struct mq *m)
 {
 	struct timeval zero = {0, 0};
 	int rc;
 
+	amqp_maybe_release_buffers(m->conn);
 	while ((rc = next_frame(m, &zero)) > 0)
 		;
 	return rc;

@@ -1,5 +1,4 @@
-/* otlp.c — OTLP trace export: span records, hand-written protobuf, jansson JSON, gzip, libcurl
- * POST. */
+/* otlp.c — OTLP trace export: span records, protobuf and JSON encoding, gzip, libcurl POST. */
 #include "otlp.h"
 
 #include <curl/curl.h>
@@ -521,7 +520,7 @@ static json_t *json_span(const struct otlp_span *s)
 	json_t *o = json_object(), *events = json_array(), *links = json_array();
 
 	for (uint32_t i = 0; i < s->n_events; i++)
-		json_array_append_new(events, json_pack("{s:o,s:s,s:o,s:i}", "timeUnixNano",
+		json_array_append_new(events, json_pack("{s:o,s:s,s:o,s:I}", "timeUnixNano",
 		                                        json_u64(s->events[i].time_ns), "name",
 		                                        s->events[i].name, "attributes",
 		                                        json_attrs(&s->events[i].attrs),
@@ -530,7 +529,7 @@ static json_t *json_span(const struct otlp_span *s)
 	for (uint32_t i = 0; i < s->n_links; i++) {
 		const struct otlp_link *l = &s->links[i];
 		json_array_append_new(
-		    links, json_pack("{s:o,s:o,s:s,s:o,s:i,s:I}", "traceId",
+		    links, json_pack("{s:o,s:o,s:s,s:o,s:I,s:I}", "traceId",
 		                     json_hex(l->trace_id, 16), "spanId", json_hex(l->span_id, 8),
 		                     "traceState", l->trace_state ? l->trace_state : "",
 		                     "attributes", json_attrs(&l->attrs), "droppedAttributesCount",
@@ -577,7 +576,7 @@ int otlp_encode_json(const struct otlp_resource *r, struct otlp_span *const *spa
 
 	for (size_t i = 0; arr && i < n; i++)
 		json_array_append_new(arr, json_span(spans[i]));
-	req = json_pack("{s:[{s:{s:o,s:i},s:[{s:{s:s,s:s},s:o}]}]}", "resourceSpans", "resource",
+	req = json_pack("{s:[{s:{s:o,s:I},s:[{s:{s:s,s:s},s:o}]}]}", "resourceSpans", "resource",
 	                "attributes", json_attrs(&r->attrs), "droppedAttributesCount",
 	                (json_int_t)r->attrs.dropped, "scopeSpans", "scope", "name", r->scope_name,
 	                "version", r->scope_version, "spans", arr);

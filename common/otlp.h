@@ -1,5 +1,4 @@
-/* otlp.h — OTLP trace export: the span records, their protobuf and JSON encodings, the HTTP
- * exporter. */
+/* otlp.h — OTLP trace export: span records, protobuf and JSON encodings, the HTTP exporter. */
 #ifndef BAKERY_OTLP_H
 #define BAKERY_OTLP_H
 

@@ -1,5 +1,4 @@
-/* trace.c — the tracing SDK: ids, sampler, per-thread current span, batch span processor, resource.
- */
+/* trace.c — tracing SDK: ids, sampler, per-thread current span, batch processor, resource. */
 #include "trace.h"
 
 #include <errno.h>

@@ -1,5 +1,4 @@
-/* tracecontext.h — W3C Trace Context and Baggage headers: strict, bounded parsing and formatting.
- */
+/* tracecontext.h — W3C traceparent, tracestate and baggage: bounded parsing and formatting. */
 #ifndef BAKERY_TRACECONTEXT_H
 #define BAKERY_TRACECONTEXT_H
 

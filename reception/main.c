@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "http.h"
 #include "log.h"
 #include "metrics.h"
 #include "probe.h"
@@ -22,7 +23,8 @@
 int main(void)
 {
 	struct mg_callbacks callbacks = {.init_thread = routes_thread_init,
-	                                 .exit_thread = routes_thread_exit};
+	                                 .exit_thread = routes_thread_exit,
+	                                 .http_error = http_error_callback};
 	struct mg_context *ctx = NULL;
 	struct probe *probe = NULL;
 	struct config cfg;
