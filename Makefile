@@ -66,7 +66,9 @@ deps:
 tools:
 	scripts/tools.sh all
 
-run: deps all
+# deps first, then a fresh make: the flags come from pkg-config, which needs the -dev packages.
+run: deps
+	$(MAKE) all
 	scripts/run.sh
 
 # The one test command: unit (plain and sanitized), integration, tracing, k8s, e2e.
