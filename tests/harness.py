@@ -386,7 +386,22 @@ class RedisMonitor:
         return self.lines()
 
 
-class RedisServer:
+class _Server:
+    """What the servers share: start() and stop() are theirs; kill() is a crash (SIGKILL:
+    Redis loses unsaved data; RabbitMQ keeps confirmed persistent messages)."""
+
+    proc = None
+
+    def kill(self):
+        if self.proc is not None:
+            self.proc.stop(signal.SIGKILL)
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+
+class RedisServer(_Server):
     """A private redis-server on a free loopback port; see the module docstring."""
 
     def __init__(self, start=True, port=None):
@@ -429,15 +444,6 @@ class RedisServer:
         self.proc.stop(signal.SIGTERM, timeout=10)
         wait_until(lambda: not port_open(self.port), 10, what="redis port closed")
 
-    def kill(self):
-        """SIGKILL: a crash; unsaved data is gone."""
-        if self.proc is not None:
-            self.proc.stop(signal.SIGKILL)
-
-    def restart(self):
-        self.stop()
-        return self.start()
-
     def close(self):
         """Stops the server for good and removes its directory."""
         if self.proc is not None:
@@ -477,7 +483,7 @@ class RedisServer:
 # ---------------------------------------------------------------------------- RabbitMQ
 
 
-class RabbitServer:
+class RabbitServer(_Server):
     """A private RabbitMQ node on free loopback ports; see the module docstring."""
 
     def __init__(self, start=True):
@@ -548,15 +554,6 @@ class RabbitServer:
         if self.proc is not None and self.proc.alive():
             self.proc.stop(signal.SIGTERM, timeout)
             wait_until(lambda: not port_open(self.port), 10, what="rabbitmq port closed")
-
-    def kill(self):
-        """SIGKILL the node: a crash. Confirmed persistent messages survive it."""
-        if self.proc is not None:
-            self.proc.stop(signal.SIGKILL)
-
-    def restart(self):
-        self.stop()
-        return self.start()
 
     def close(self):
         """Stops the node and its epmd for good and removes the data directory."""
