@@ -2,7 +2,6 @@
 #include "consumer.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -101,26 +100,6 @@ static double epoch_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
-/* The message's timeEnqueued ("2006-01-02T15:04:05.999999999Z") in ms since the epoch, or -1
- * when it is missing or malformed. */
-static double enqueued_ms(const struct mq_delivery *d)
-{
-	json_t *root = json_loadb(d->body, d->len, 0, NULL);
-	const char *s = json_string_value(json_object_get(root, "timeEnqueued")), *p;
-	double ms = -1, frac = 0, digit = 100;
-	struct tm tm = {0};
-
-	if (s && (p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm))) {
-		if (*p == '.')
-			for (p++; *p >= '0' && *p <= '9'; p++, digit /= 10)
-				frac += (*p - '0') * digit;
-		if (p[0] == 'Z' && p[1] == '\0')
-			ms = (double)timegm(&tm) * 1e3 + frac;
-	}
-	json_decref(root);
-	return ms;
-}
-
 /* Marks span failed with an event named what and the order key (a failure path). */
 static void span_fail(trace_span *span, const char *what, const char *key)
 {
@@ -179,24 +158,25 @@ static int bake_order(struct worker *w, const char *key, trace_span *span, doubl
 /* Decides what becomes of one delivery, inside span (processing-order): every failure path
  * sets its error status with an event. Transient failures are retried here with capped
  * exponential backoff (an event per retry; the failed Redis span is the error); a bad message
- * or an unknown order is dead-lettered at once. */
-static enum outcome process(struct worker *w, const struct mq_delivery *d, trace_span *span,
-                            double sent_ms)
+ * or an unknown order is dead-lettered at once. msg is the parsed message, NULL when malformed. */
+static enum outcome process(struct worker *w, const struct mq_delivery *d,
+                            const struct order_message *msg, trace_span *span)
 {
-	char key[ORDER_KEY_LEN + 1];
+	const char *key;
 	int delay = RETRY_FIRST_MS;
 
 	if (d->redelivered)
 		metrics_add(m_redelivered, 1);
-	if (order_message_parse(d->body, d->len, key) < 0) {
+	if (!msg) {
 		log_warn("malformed message, dead-lettering", "message_id", d->message_id);
 		metrics_add(m_dead, 1, "malformed");
 		span_fail(span, "malformed message, dead-lettered", NULL);
 		return DEAD_LETTER;
 	}
+	key = msg->key;
 	trace_span_set_str(span, "bakery.order_key", key);
 	for (int attempt = 1;; attempt++) {
-		int rc = bake_order(w, key, span, sent_ms);
+		int rc = bake_order(w, key, span, msg->enqueued_ms);
 		if (rc == 0)
 			return ACK;
 		if (rc == STORE_NOT_FOUND) {
@@ -247,7 +227,8 @@ static enum outcome handle(struct worker *w, struct job *j)
 	const struct mq_delivery *d = &j->d;
 	trace_span *span = trace_span_start("receive-order", TRACE_KIND_CONSUMER, TRACE_ROOT);
 	trace_span *processing;
-	double sent_ms = -1;
+	struct order_message msg;
+	bool parsed = order_message_parse(d->body, d->len, &msg) == 0;
 	enum outcome out;
 
 	if (trace_span_is_recording(span)) {
@@ -266,12 +247,12 @@ static enum outcome handle(struct worker *w, struct job *j)
 		trace_span_set_bool(span, "bakery.redelivered", d->redelivered);
 		trace_span_set_str(span, "server.address", w->c->cfg.rabbit_host);
 		trace_span_set_int(span, "server.port", w->c->cfg.rabbit_port);
-		if ((sent_ms = enqueued_ms(d)) >= 0)
+		if (parsed && msg.enqueued_ms >= 0)
 			trace_span_set_int(span, "queue.time_on_queue_ms",
-			                   (int64_t)(epoch_ms() - sent_ms));
+			                   (int64_t)(epoch_ms() - msg.enqueued_ms));
 	}
 	processing = trace_span_start("processing-order", TRACE_KIND_INTERNAL, NULL);
-	out = process(w, d, processing, sent_ms);
+	out = process(w, d, parsed ? &msg : NULL, processing);
 	trace_span_end(processing);
 	trace_span_add_event(span, "message processed",
 	                     &TRACE_STR("bakery.outcome", outcome_names[out]), 1);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 int order_key_new(char key[ORDER_KEY_LEN + 1])
 {
@@ -184,7 +185,24 @@ char *order_message_new(const char *key, const char *time_enqueued)
 	return dump(json_pack("{s:s, s:s}", "orderKey", key, "timeEnqueued", time_enqueued));
 }
 
-int order_message_parse(const char *body, size_t len, char key[ORDER_KEY_LEN + 1])
+/* An RFC 3339 UTC time ("2006-01-02T15:04:05.999999999Z") in ms since the epoch, or -1. */
+static double rfc3339_ms(const char *s)
+{
+	struct tm tm = {0};
+	double frac = 0, digit = 100;
+	const char *p;
+
+	if (!s || !(p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)))
+		return -1;
+	if (*p == '.')
+		for (p++; *p >= '0' && *p <= '9'; p++, digit /= 10)
+			frac += (*p - '0') * digit;
+	if (p[0] != 'Z' || p[1] != '\0')
+		return -1;
+	return (double)timegm(&tm) * 1e3 + frac;
+}
+
+int order_message_parse(const char *body, size_t len, struct order_message *msg)
 {
 	json_t *root = nesting_ok(body, len) ? json_loadb(body, len, 0, NULL) : NULL;
 	const char *k;
@@ -194,7 +212,9 @@ int order_message_parse(const char *body, size_t len, char key[ORDER_KEY_LEN + 1
 		return -EINVAL;
 	k = json_string_value(json_object_get(root, "orderKey"));
 	if (json_is_object(root) && order_key_valid(k)) {
-		memcpy(key, k, ORDER_KEY_LEN + 1);
+		memcpy(msg->key, k, ORDER_KEY_LEN + 1);
+		msg->enqueued_ms =
+		    rfc3339_ms(json_string_value(json_object_get(root, "timeEnqueued")));
 		rc = 0;
 	}
 	json_decref(root);

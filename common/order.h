@@ -46,9 +46,15 @@ char *order_to_json(const struct order *o);
 /* Returns the queue message {"orderKey","timeEnqueued"}, malloc'd (caller frees), or NULL. */
 char *order_message_new(const char *key, const char *time_enqueued);
 
-/* Parses a queue message (len bytes) and copies its orderKey into key.
- * Returns 0, or -EINVAL when the JSON is malformed or the key is not a valid order key. */
-int order_message_parse(const char *body, size_t len, char key[ORDER_KEY_LEN + 1]);
+/* A queue message as read back by the baker. */
+struct order_message {
+	char key[ORDER_KEY_LEN + 1];
+	double enqueued_ms; /* timeEnqueued in ms since the epoch; -1 when missing or malformed */
+};
+
+/* Parses a queue message (len bytes) into *msg. Returns 0, or -EINVAL when the JSON is
+ * malformed or orderKey is not a valid order key (a bad timeEnqueued only leaves -1). */
+int order_message_parse(const char *body, size_t len, struct order_message *msg);
 
 /* Returns {"<name>":"<value>"} malloc'd (caller frees), or NULL; for small replies. */
 char *order_json_pair(const char *name, const char *value);

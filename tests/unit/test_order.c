@@ -165,18 +165,23 @@ static void test_json_out(void)
 static void test_message(void)
 {
 	const char *key = "0123456789abcdef0123456789abcdef";
-	char out[ORDER_KEY_LEN + 1];
-	char *m = order_message_new(key, "2024-01-02T03:04:05.000000006Z");
+	const char *bad_time;
+	struct order_message out;
+	char *m = order_message_new(key, "2024-01-02T03:04:05.250000006Z");
 
 	CHECK_STR(m, "{\"orderKey\":\"0123456789abcdef0123456789abcdef\","
-	             "\"timeEnqueued\":\"2024-01-02T03:04:05.000000006Z\"}");
-	CHECK(order_message_parse(m, strlen(m), out) == 0);
-	CHECK_STR(out, key);
+	             "\"timeEnqueued\":\"2024-01-02T03:04:05.250000006Z\"}");
+	CHECK(order_message_parse(m, strlen(m), &out) == 0);
+	CHECK_STR(out.key, key);
+	CHECK(out.enqueued_ms > 1704164645249.9 && out.enqueued_ms < 1704164645250.1);
 	free(m);
-	CHECK(order_message_parse("{", 1, out) == -EINVAL);
-	CHECK(order_message_parse("{\"orderKey\":\"nope\"}", 19, out) == -EINVAL);
-	CHECK(order_message_parse("{\"orderKey\":7}", 14, out) == -EINVAL);
-	CHECK(order_message_parse("[\"0123456789abcdef0123456789abcdef\"]", 36, out) == -EINVAL);
+	bad_time = "{\"orderKey\":\"0123456789abcdef0123456789abcdef\",\"timeEnqueued\":\"now\"}";
+	CHECK(order_message_parse(bad_time, strlen(bad_time), &out) == 0);
+	CHECK(out.enqueued_ms == -1);
+	CHECK(order_message_parse("{", 1, &out) == -EINVAL);
+	CHECK(order_message_parse("{\"orderKey\":\"nope\"}", 19, &out) == -EINVAL);
+	CHECK(order_message_parse("{\"orderKey\":7}", 14, &out) == -EINVAL);
+	CHECK(order_message_parse("[\"0123456789abcdef0123456789abcdef\"]", 36, &out) == -EINVAL);
 }
 
 static void test_time(void)
