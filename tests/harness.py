@@ -400,6 +400,14 @@ class _Server:
         self.stop()
         return self.start()
 
+    def _boot(self):
+        """start(), or close() (nothing left behind) when it fails."""
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+
 
 class RedisServer(_Server):
     """A private redis-server on a free loopback port; see the module docstring."""
@@ -410,11 +418,7 @@ class RedisServer(_Server):
         self.dir = tempfile.mkdtemp(prefix="bakery-redis-")
         self.proc = None
         if start:
-            try:
-                self.start()
-            except BaseException:
-                self.close()
-                raise
+            self._boot()
 
     def start(self, timeout=30.0):
         """Starts the server (keeping data saved by stop()) and waits until it answers PING."""
@@ -523,11 +527,7 @@ class RabbitServer(_Server):
             RABBITMQ_PID_FILE=os.path.join(self.dir, "rabbit.pid"),
         )
         if start:
-            try:
-                self.start()
-            except BaseException:
-                self.close()
-                raise
+            self._boot()
 
     def start(self, timeout=120.0):
         """Starts the node (data dir kept across restarts) and waits until it has booted."""
