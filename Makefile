@@ -30,7 +30,8 @@ BAKER_OBJ     := $(BAKER_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN      := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all clean unit run test test-unit test-integration format check-format \
-        images up down e2e loadtest validate bench tools deps
+        images push up down e2e loadtest validate bench tools deps cluster-up cluster-down \
+        test-cluster fuzz trace
 all: $(BUILD)/reception $(BUILD)/baker
 
 $(BUILD)/obj/%.o: %.c
@@ -84,9 +85,19 @@ check-format:
 clean:
 	rm -rf build
 
+# libFuzzer targets fuzz/*_fuzz.c with ASan+UBSan, FUZZ_SECONDS each (a crash fails).
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh
+
 # Containers: images from Dockerfiles/, the Compose stack, its end-to-end test.
 images:
 	scripts/images.sh
+
+# The images, pushed as $(REGISTRY)/bakery/<svc>:<appVersion>, the chart's default reference.
+REGISTRY ?= localhost:5000
+push:
+	scripts/images.sh --push "$(REGISTRY)"
 
 up:
 	scripts/up.sh
@@ -101,6 +112,18 @@ e2e:
 loadtest:
 	scripts/loadtest.sh
 
+# One order's journey (its traces joined through their links) from Jaeger's query API, drawn in
+# the terminal: make trace KEY=<orderKey>, make trace <orderKey>, or make trace (the latest
+# order). JAEGER_URL and RECEPTION_URL aim it elsewhere.
+ifeq (trace,$(firstword $(MAKECMDGOALS)))
+TRACE_ARGS := $(wordlist 2,$(words $(MAKECMDGOALS)),$(MAKECMDGOALS))
+ifneq ($(TRACE_ARGS),)
+$(eval $(TRACE_ARGS):;@:)
+endif
+endif
+trace:
+	@/usr/bin/python3 scripts/trace.py $(or $(KEY),$(TRACE_ARGS))
+
 # Helm lint, rendered chart and k8s/ against the Kubernetes schemas, the Tiltfile under Tilt.
 validate:
 	/usr/bin/python3 -m pytest -v tests/k8s
@@ -108,3 +131,14 @@ validate:
 # Reception throughput with tracing on versus OTEL_SDK_DISABLED=true, as a ratio.
 bench:
 	scripts/bench.sh
+
+# A real single-node Kubernetes on this machine (scripts/cluster.sh), and the flows the
+# README's Kubernetes section promises, run on it: helm, tilt, k6, chaos (tests/cluster).
+cluster-up:
+	scripts/cluster.sh up
+
+cluster-down:
+	scripts/cluster.sh down
+
+test-cluster:
+	scripts/test-cluster.sh

@@ -2,6 +2,7 @@
 #include "bake.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -23,23 +24,39 @@ unsigned bake_round_ms(const char *pastry)
 	return bake_fnv1a32(pastry) % 100;
 }
 
-static void sleep_ms(double ms)
+/* Sleeps ms milliseconds in slices of at most BAKE_CANCEL_POLL_MS; returns false as soon as
+ * *cancel is true (when cancel is not NULL), true after sleeping it all. */
+static bool sleep_ms(double ms, const atomic_bool *cancel)
 {
-	struct timespec ts = {(time_t)(ms / 1000),
-	                      (long)((ms - (double)(time_t)(ms / 1000) * 1000) * 1e6)};
+	struct timespec start, now;
 
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		double left, slice;
+		struct timespec ts;
+
+		if (cancel && atomic_load(cancel))
+			return false;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = ms - ((double)(now.tv_sec - start.tv_sec) * 1e3 +
+		             (double)(now.tv_nsec - start.tv_nsec) / 1e6);
+		if (left <= 0)
+			return true;
+		slice = left < BAKE_CANCEL_POLL_MS ? left : BAKE_CANCEL_POLL_MS;
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long)(slice * 1e6);
+		nanosleep(&ts, NULL); /* EINTR: the loop measures what is left */
+	}
 }
 
-int bake(const char *pastry, double scale)
+int bake(const char *pastry, double scale, const atomic_bool *cancel)
 {
 	double ms = bake_round_ms(pastry) * scale;
 	int rounds = 0;
 
 	for (;;) {
-		if (ms > 0)
-			sleep_ms(ms);
+		if (ms > 0 && !sleep_ms(ms, cancel))
+			return -ECANCELED;
 		if (++rounds == BAKE_ROUNDS_MAX || arc4random_uniform(10) != 0)
 			return rounds;
 		trace_span_add_event(trace_current(), "baker made mistake, redoing", NULL, 0);

@@ -20,18 +20,19 @@
 #include "store.h"
 #include "trace.h"
 
-#define ATTEMPTS_MAX    8 /* tries of a transient (Redis) failure (~16 s) before dead-lettering */
-#define RETRY_FIRST_MS  250
-#define RETRY_MAX_MS    4000
-#define DRAIN_TIMEOUT_S 7 /* how long a stop waits for in-flight orders */
+#define RETRY_FIRST_MS    250
+#define RETRY_MAX_MS      2000 /* a transient (Redis) failure is retried this often, forever */
+#define RETRY_LOG_EVERY   15   /* a warning on the first retry of an order and every 15th */
+#define DRAIN_TIMEOUT_S   6    /* how long a stop lets in-flight orders finish */
+#define ABANDON_TIMEOUT_S 3    /* then how long cancelled bakes get to hand their jobs back */
 
 enum outcome {
-	ACK,         /* done (or already done) */
-	DEAD_LETTER, /* nack without requeue: to "<queue>.dead" */
-	LEAVE,       /* stopping mid-retry: leave unacked; the broker redelivers it */
+	ACK,         /* done (or already done, or failed for good) */
+	DEAD_LETTER, /* nack without requeue: to "<queue>.dead"; the message can never be done */
+	REQUEUE,     /* nack with requeue: stopping before the order was done */
 };
 
-static const char *const outcome_names[] = {"ack", "dead-letter", "leave"};
+static const char *const outcome_names[] = {"ack", "dead-letter", "requeue"};
 
 /* A delivery on its way to a worker, then its outcome on its way back to the owner. */
 struct job {
@@ -39,14 +40,17 @@ struct job {
 	unsigned generation;
 	uint64_t tag;
 	enum outcome outcome;
-	struct trace_context trace; /* receive-order's, the parent of settle-order */
+	char key[ORDER_KEY_LEN + 1]; /* the order ("" when the message was malformed) */
+	struct trace_context trace;  /* receive-order's, the parent of settle-order */
 	struct job *next;
 };
 
 struct worker {
 	struct consumer *c;
 	pthread_t thread;
-	struct store *store; /* this worker's own Redis connection */
+	struct store *store;         /* this worker's own Redis connection */
+	char key[ORDER_KEY_LEN + 1]; /* the order it is processing ("": none); under c->lock */
+	atomic_bool cancel; /* its bake stops: stopping, or its delivery's connection is gone */
 };
 
 struct consumer {
@@ -54,7 +58,9 @@ struct consumer {
 	struct mq *mq; /* owned by the thread in consumer_run */
 	int wake;      /* eventfd: results are ready, or stop was asked */
 	atomic_bool stop;
+	atomic_bool abandon; /* the drain timed out: bakes stop, their orders are requeued */
 	atomic_bool connected;
+	atomic_int store_waits; /* workers retrying an order while Redis is unavailable */
 	pthread_mutex_t lock;
 	pthread_cond_t work;
 	struct job *queue, *queue_tail; /* deliveries waiting for a worker */
@@ -65,7 +71,8 @@ struct consumer {
 	struct worker *workers;
 };
 
-static struct metric *m_baked, *m_duration, *m_dead, *m_redelivered, *m_already, *m_retries;
+static struct metric *m_baked, *m_duration, *m_dead, *m_redelivered, *m_already, *m_elsewhere,
+    *m_retries, *m_failed, *m_requeued;
 
 static void wake(struct consumer *c)
 {
@@ -109,11 +116,32 @@ static void span_fail(trace_span *span, const char *what, const char *key)
 	trace_span_set_error(span, what);
 }
 
-/* One attempt at an order: skip it when finished, else baking -> bake -> finished, the bake in
- * an INTERNAL span "baking". span (processing-order) gets baker.time_to_completion_ms, the
- * time since sent_ms (the message's timeEnqueued; < 0 unknown). Returns 0 when the order is
- * finished, or a store_* error. */
-static int bake_order(struct worker *w, const char *key, trace_span *span, double sent_ms)
+/* Links span (receive-order) to the context stored with order o by the reception (its
+ * creating span): the fallback for a message that arrived without trace headers. */
+static void link_stored(trace_span *span, const struct order *o)
+{
+	struct trace_context ctx = {0};
+
+	if (tracecontext_parse_traceparent(o->traceparent, strlen(o->traceparent), &ctx) < 0)
+		return;
+	if (tracecontext_parse_tracestate(o->tracestate, strlen(o->tracestate), ctx.tracestate,
+	                                  sizeof(ctx.tracestate)) < 0)
+		ctx.tracestate[0] = '\0';
+	ctx.remote = true;
+	trace_span_add_link(span, &ctx, &TRACE_STR("bakery.link", "order created"), 1);
+}
+
+/* One attempt at an order: skip it when finished or failed, else baking -> bake -> finished,
+ * the bake in an INTERNAL span "baking"; *baked (its rounds, -1 until the bake is done) lets a
+ * retry after a failed final write only write. span (processing-order) gets
+ * baker.time_to_completion_ms, the time since sent_ms (the message's timeEnqueued; < 0 unknown).
+ * *fresh (a first delivery that has not written "baking" yet) skips an order already baking:
+ * another delivery of it holds it, and should that one's baker die, its message comes back
+ * redelivered. *unlinked (receive-order, when its message carried no trace context; else NULL) gets
+ * a link to the context stored with the order once it is read, and is then set NULL. Returns 0 when
+ * nothing is left to do, -ECANCELED when the bake was cancelled (stopping), or a store_* error. */
+static int bake_order(struct worker *w, const char *key, trace_span *span, double sent_ms,
+                      int *baked, bool *fresh, trace_span **unlinked)
 {
 	trace_span *baking;
 	struct order o;
@@ -121,32 +149,65 @@ static int bake_order(struct worker *w, const char *key, trace_span *span, doubl
 	char rounds[16];
 	int rc, n;
 
+	if (*baked >= 0)
+		goto finish;
 	rc = store_order_get(w->store, key, &o);
 	if (rc < 0)
 		return rc;
+	if (*unlinked) {
+		link_stored(*unlinked, &o);
+		*unlinked = NULL;
+	}
 	if (strcmp(o.status, "finished") == 0) {
 		metrics_add(m_already, 1);
 		log_info("order already finished, not baking again", "order_key", key);
 		trace_span_add_event(span, "order already finished, not baking again", NULL, 0);
 		return 0;
 	}
+	if (strcmp(o.status, "failed") == 0) {
+		/* Failed is final (e.g. never queued by its deadline): the client was told so. */
+		metrics_add(m_failed, 1);
+		log_warn("order failed, not baking", "order_key", key);
+		trace_span_add_event(span, "order failed, not baking", NULL, 0);
+		return 0;
+	}
+	if (*fresh && strcmp(o.status, "baking") == 0) {
+		metrics_add(m_elsewhere, 1);
+		log_info("order being baked by another delivery, not baking again", "order_key",
+		         key);
+		trace_span_add_event(span, "order being baked by another delivery", NULL, 0);
+		return 0;
+	}
 	rc = store_order_set_status(w->store, key, "baking");
 	if (rc == STORE_REFUSED)
-		return 0; /* finished meanwhile by another delivery */
+		return 0; /* finished or failed meanwhile */
 	if (rc < 0)
 		return rc;
+	*fresh = false; /* "baking" is ours now */
 	baking = trace_span_start("baking", TRACE_KIND_INTERNAL, NULL);
+	trace_span_set_str(baking, "bakery.order_key", key);
 	trace_span_set_str(baking, "baker.pastry", o.pastry);
 	log_info("baking order", "order_key", key, "pastry", o.pastry);
 	t0 = now_s();
-	n = bake(o.pastry, w->c->cfg.bake_time_scale); /* mistakes: events on baking */
+	n = bake(o.pastry, w->c->cfg.bake_time_scale, &w->cancel); /* mistakes: events */
+	if (n < 0) {
+		trace_span_add_event(baking, "baking cancelled", NULL, 0);
+		trace_span_end(baking);
+		return n;
+	}
 	metrics_add(m_duration, now_s() - t0);
 	trace_span_set_int(baking, "baker.rounds", n);
 	trace_span_end(baking);
+	*baked = n;
+finish:
 	rc = store_order_set_status(w->store, key, "finished");
-	if (rc < 0 && rc != STORE_REFUSED)
+	if (rc == STORE_REFUSED) {
+		log_warn("order failed while baking, left failed", "order_key", key);
+		return 0;
+	}
+	if (rc < 0)
 		return rc;
-	snprintf(rounds, sizeof(rounds), "%d", n);
+	snprintf(rounds, sizeof(rounds), "%d", *baked);
 	metrics_add(m_baked, 1);
 	if (sent_ms >= 0)
 		trace_span_set_int(span, "baker.time_to_completion_ms",
@@ -155,15 +216,37 @@ static int bake_order(struct worker *w, const char *key, trace_span *span, doubl
 	return 0;
 }
 
+/* Makes key (NULL: none) the order w processes, unless another worker of this process is
+ * processing it already (a duplicate delivery): returns false then. */
+static bool claim(struct worker *w, const char *key)
+{
+	bool ok = true;
+
+	pthread_mutex_lock(&w->c->lock);
+	for (int i = 0; key && i < w->c->nworkers && ok; i++)
+		ok = &w->c->workers[i] == w || strcmp(w->c->workers[i].key, key) != 0;
+	if (ok)
+		snprintf(w->key, sizeof(w->key), "%s", key ? key : "");
+	pthread_mutex_unlock(&w->c->lock);
+	return ok;
+}
+
 /* Decides what becomes of one delivery, inside span (processing-order): every failure path
- * sets its error status with an event. Transient failures are retried here with capped
- * exponential backoff (an event per retry; the failed Redis span is the error); a bad message
- * or an unknown order is dead-lettered at once. msg is the parsed message, NULL when malformed. */
+ * sets its error status with an event. A message that can never be done (malformed, unknown
+ * order, a key that is not an order) is dead-lettered at once. A transient failure (Redis
+ * unavailable, loading, failing over) is never dead-lettered: the worker holds the delivery
+ * and retries with capped exponential backoff for as long as it takes (an event per retry;
+ * the baker is not ready meanwhile, and with every worker waiting the prefetch is full, so
+ * no more deliveries come); stopping hands it back to the queue. msg is the parsed message,
+ * NULL when malformed; unlinked as for bake_order. */
 static enum outcome process(struct worker *w, const struct mq_delivery *d,
-                            const struct order_message *msg, trace_span *span)
+                            const struct order_message *msg, trace_span *span, trace_span *unlinked)
 {
 	const char *key;
 	int delay = RETRY_FIRST_MS;
+	int baked = -1;
+	bool waiting = false, fresh = !d->redelivered;
+	enum outcome out;
 
 	if (d->redelivered)
 		metrics_add(m_redelivered, 1);
@@ -175,29 +258,64 @@ static enum outcome process(struct worker *w, const struct mq_delivery *d,
 	}
 	key = msg->key;
 	trace_span_set_str(span, "bakery.order_key", key);
+	if (!claim(w, key)) {
+		/* Another worker here holds a delivery of this order. Acking this one now would be
+		 * unsafe when that one's connection has gone (a Redis outage across a broker
+		 * restart: its ack can no longer land, and this is the message that remains), so
+		 * wait for it, then look again: normally the order is finished and this is acked.
+		 */
+		log_info("order held by another delivery here, waiting for it", "order_key", key);
+		trace_span_add_event(span, "order held by another delivery, waiting", NULL, 0);
+		while (!claim(w, key)) {
+			if (atomic_load(&w->c->stop)) {
+				span_fail(span, "stopping, requeued", key);
+				return REQUEUE;
+			}
+			sleep_unless_stopped(w->c, 50);
+		}
+	}
 	for (int attempt = 1;; attempt++) {
-		int rc = bake_order(w, key, span, msg->enqueued_ms);
-		if (rc == 0)
-			return ACK;
-		if (rc == STORE_NOT_FOUND) {
-			log_warn("unknown order, dead-lettering", "order_key", key);
-			metrics_add(m_dead, 1, "unknown_order");
-			span_fail(span, "unknown order, dead-lettered", key);
-			return DEAD_LETTER;
+		int rc = bake_order(w, key, span, msg->enqueued_ms, &baked, &fresh, &unlinked);
+		if (rc == 0) {
+			out = ACK;
+			break;
 		}
-		if (atomic_load(&w->c->stop)) {
-			log_warn("stopping during a retry, leaving the order to redelivery",
+		if (rc == STORE_NOT_FOUND || rc == STORE_INVALID) {
+			bool unknown = rc == STORE_NOT_FOUND;
+			log_warn(unknown ? "unknown order, dead-lettering"
+			                 : "not an order in redis (wrong type), dead-lettering",
 			         "order_key", key);
-			span_fail(span, "stopping during a retry, left to redelivery", key);
-			return LEAVE;
+			metrics_add(m_dead, 1, unknown ? "unknown_order" : "invalid_order");
+			span_fail(span,
+			          unknown ? "unknown order, dead-lettered"
+			                  : "not an order, dead-lettered",
+			          key);
+			out = DEAD_LETTER;
+			break;
 		}
-		if (attempt == ATTEMPTS_MAX) {
-			log_error("redis unavailable, giving up on order", "order_key", key);
-			store_order_set_status(w->store, key, "failed");
-			metrics_add(m_dead, 1, "store_unavailable");
-			span_fail(span, "redis unavailable, gave up, dead-lettered", key);
-			return DEAD_LETTER;
+		if (rc == -ECANCELED && !atomic_load(&w->c->stop)) {
+			/* Its connection is gone: the broker redelivers the message, that copy
+			 * bakes; this one's requeue is ignored (an older connection's tag). */
+			log_warn("connection lost while baking, the redelivered copy bakes",
+			         "order_key", key);
+			span_fail(span, "connection lost, bake cancelled", key);
+			out = REQUEUE;
+			break;
 		}
+		if (rc == -ECANCELED || atomic_load(&w->c->stop)) {
+			log_warn("stopping before the order was done, requeueing it", "order_key",
+			         key);
+			span_fail(span, "stopping, requeued", key);
+			out = REQUEUE;
+			break;
+		}
+		if (!waiting) {
+			waiting = true;
+			atomic_fetch_add(&w->c->store_waits, 1);
+		}
+		if (attempt % RETRY_LOG_EVERY == 1)
+			log_warn("redis unavailable, holding the order and retrying", "order_key",
+			         key, "error", store_strerror(rc));
 		metrics_add(m_retries, 1);
 		trace_span_add_event(span, "redis unavailable, retrying",
 		                     (struct trace_attr[]){TRACE_INT("bakery.attempt", attempt),
@@ -206,6 +324,10 @@ static enum outcome process(struct worker *w, const struct mq_delivery *d,
 		sleep_unless_stopped(w->c, delay);
 		delay = delay * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : delay * 2;
 	}
+	if (waiting)
+		atomic_fetch_sub(&w->c->store_waits, 1);
+	claim(w, NULL);
+	return out;
 }
 
 /* trace_extract's view of a delivery's AMQP headers. */
@@ -219,7 +341,8 @@ static const char *amqp_header_get(void *carrier, const char *name, size_t *len)
 }
 
 /* Handles one delivery in a CONSUMER span receive-order that starts a new trace linked to the
- * publisher's span (from the message's traceparent), with processing-order inside. The span
+ * publisher's span (from the message's traceparent; without one, to the context stored with
+ * the order, once read), with processing-order inside. The span
  * ends here, on the worker thread that made it: the ack happens later on the channel's owner
  * thread, which records it in a child span settle-order from the context kept in j->trace. */
 static enum outcome handle(struct worker *w, struct job *j)
@@ -229,12 +352,19 @@ static enum outcome handle(struct worker *w, struct job *j)
 	trace_span *processing;
 	struct order_message msg;
 	bool parsed = order_message_parse(d->body, d->len, &msg) == 0;
+	trace_span *unlinked = NULL;
 	enum outcome out;
 
+	if (parsed)
+		snprintf(j->key, sizeof(j->key), "%s", msg.key);
 	if (trace_span_is_recording(span)) {
 		struct trace_context producer;
 		if (trace_extract(amqp_header_get, (void *)d, &producer) == 0)
 			trace_span_add_link(span, &producer, NULL, 0);
+		else
+			unlinked = span;
+		if (parsed)
+			trace_span_set_str(span, "bakery.order_key", msg.key);
 		trace_span_set_str(span, "messaging.system", "rabbitmq");
 		trace_span_set_str(span, "messaging.destination.name", w->c->cfg.orders_queue);
 		trace_span_set_str(span, "messaging.operation.type", "process");
@@ -252,13 +382,12 @@ static enum outcome handle(struct worker *w, struct job *j)
 			                   (int64_t)(epoch_ms() - msg.enqueued_ms));
 	}
 	processing = trace_span_start("processing-order", TRACE_KIND_INTERNAL, NULL);
-	out = process(w, d, parsed ? &msg : NULL, processing);
+	out = process(w, d, parsed ? &msg : NULL, processing, unlinked);
 	trace_span_end(processing);
 	trace_span_add_event(span, "message processed",
 	                     &TRACE_STR("bakery.outcome", outcome_names[out]), 1);
 	if (out != ACK)
-		trace_span_set_error(span,
-		                     out == DEAD_LETTER ? "dead-lettered" : "left to redelivery");
+		trace_span_set_error(span, out == DEAD_LETTER ? "dead-lettered" : "requeued");
 	trace_span_context(span, &j->trace);
 	trace_span_end(span);
 	return out;
@@ -281,6 +410,7 @@ static void *worker_main(void *arg)
 		if (!c->queue)
 			c->queue_tail = NULL;
 		c->busy++;
+		atomic_store(&w->cancel, atomic_load(&c->abandon)); /* see cancel_bakes */
 		pthread_mutex_unlock(&c->lock);
 
 		j->outcome = handle(w, j);
@@ -319,9 +449,8 @@ static void enqueue(struct consumer *c, struct mq_delivery *d)
 	pthread_mutex_unlock(&c->lock);
 }
 
-/* Drops deliveries no worker has started: their connection is gone and the broker will
- * redeliver them. */
-static void purge_queue(struct consumer *c)
+/* Takes every delivery no worker has started off the queue; returns them, in a list. */
+static struct job *take_queue(struct consumer *c)
 {
 	struct job *j;
 
@@ -329,6 +458,15 @@ static void purge_queue(struct consumer *c)
 	j = c->queue;
 	c->queue = c->queue_tail = NULL;
 	pthread_mutex_unlock(&c->lock);
+	return j;
+}
+
+/* Drops deliveries no worker has started: their connection is gone and the broker will
+ * redeliver them. */
+static void purge_queue(struct consumer *c)
+{
+	struct job *j = take_queue(c);
+
 	while (j) {
 		struct job *next = j->next;
 		mq_delivery_clear(&j->d);
@@ -337,11 +475,48 @@ static void purge_queue(struct consumer *c)
 	}
 }
 
-/* Acks or dead-letters j in a CLIENT span settle-order, a child of j's receive-order (ended
- * by then on the worker's thread), with an event saying which. A failed settle is an error:
- * the broker redelivers the message. */
+/* Hands a delivery nobody will process back to the broker (nack with requeue) and clears it;
+ * on a lost connection the broker has requeued it already. */
+static void requeue_delivery(struct consumer *c, struct mq_delivery *d)
+{
+	if (mq_requeue(c->mq, d->generation, d->tag) == 0)
+		metrics_add(m_requeued, 1);
+	mq_delivery_clear(d);
+}
+
+/* Cancels the bakes in progress: on a lost connection (the broker redelivers their messages,
+ * and only those copies bake), or with abandon when stopping (then every later bake too). */
+static void cancel_bakes(struct consumer *c, bool abandon)
+{
+	pthread_mutex_lock(&c->lock);
+	if (abandon)
+		atomic_store(&c->abandon, true);
+	for (int i = 0; i < c->nworkers; i++)
+		atomic_store(&c->workers[i].cancel, true);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Requeues every delivery no worker has started (stopping). */
+static void requeue_queue(struct consumer *c)
+{
+	struct job *j = take_queue(c);
+
+	while (j) {
+		struct job *next = j->next;
+		requeue_delivery(c, &j->d);
+		free(j);
+		j = next;
+	}
+}
+
+/* Acks, dead-letters or requeues j in a CLIENT span settle-order, a child of j's
+ * receive-order (ended by then on the worker's thread), with an event saying which. A failed
+ * settle is an error: the broker redelivers the message. */
 static void settle_one(struct consumer *c, struct job *j)
 {
+	static const char *const op[] = {"ack", "nack", "nack"};
+	static const char *const done[] = {"message acknowledged", "message dead-lettered",
+	                                   "message requeued"};
 	bool dead = j->outcome == DEAD_LETTER;
 	trace_span *span = NULL;
 	int rc;
@@ -351,20 +526,26 @@ static void settle_one(struct consumer *c, struct job *j)
 		trace_span_set_str(span, "messaging.system", "rabbitmq");
 		trace_span_set_str(span, "messaging.destination.name", c->cfg.orders_queue);
 		trace_span_set_str(span, "messaging.operation.type", "settle");
-		trace_span_set_str(span, "messaging.operation.name", dead ? "nack" : "ack");
+		trace_span_set_str(span, "messaging.operation.name", op[j->outcome]);
 		trace_span_set_int(span, "messaging.rabbitmq.message.delivery_tag",
 		                   (int64_t)j->tag);
+		if (j->key[0])
+			trace_span_set_str(span, "bakery.order_key", j->key);
 	}
-	rc = mq_settle(c->mq, j->generation, j->tag, dead);
+	if (j->outcome == REQUEUE)
+		rc = mq_requeue(c->mq, j->generation, j->tag);
+	else
+		rc = mq_settle(c->mq, j->generation, j->tag, dead);
 	if (rc < 0)
 		span_fail(span, "settle failed, the broker redelivers the message", NULL);
 	else
-		trace_span_add_event(span, dead ? "message dead-lettered" : "message acknowledged",
-		                     NULL, 0);
+		trace_span_add_event(span, done[j->outcome], NULL, 0);
+	if (rc == 0 && j->outcome == REQUEUE)
+		metrics_add(m_requeued, 1);
 	trace_span_end(span);
 }
 
-/* Acks or dead-letters every finished job on the owner's connection. */
+/* Settles every finished job on the owner's connection. */
 static void settle(struct consumer *c)
 {
 	uint64_t n;
@@ -378,8 +559,7 @@ static void settle(struct consumer *c)
 	pthread_mutex_unlock(&c->lock);
 	while (j) {
 		struct job *next = j->next;
-		if (j->outcome != LEAVE)
-			settle_one(c, j);
+		settle_one(c, j);
 		free(j);
 		j = next;
 	}
@@ -402,10 +582,29 @@ static void wait_wake(struct consumer *c, int ms)
 	poll(&p, 1, ms);
 }
 
+/* Waits up to seconds for the workers to finish, settling their results as they come; keeps
+ * reading the connection (heartbeats, a close) and requeues deliveries that still arrive. */
+static void drain(struct consumer *c, double seconds)
+{
+	double deadline = now_s() + seconds;
+	struct mq_delivery d;
+
+	while (in_flight(c) && now_s() < deadline) {
+		if (mq_connected(c->mq)) { /* never reconnect: that would consume again */
+			if (mq_next(c->mq, &d, 100, c->wake) == 1)
+				requeue_delivery(c, &d);
+		} else {
+			wait_wake(c, 100);
+		}
+		settle(c);
+	}
+	settle(c);
+}
+
 int consumer_run(struct consumer *c)
 {
 	struct mq_delivery d;
-	double deadline;
+	double stopped;
 
 	while (!atomic_load(&c->stop)) {
 		int rc = mq_next(c->mq, &d, 1000, c->wake);
@@ -414,19 +613,28 @@ int consumer_run(struct consumer *c)
 		if (rc < 0) {
 			atomic_store(&c->connected, false);
 			purge_queue(c);
+			cancel_bakes(c, false); /* after the purge: no stale job starts later */
 			wait_wake(c, 200);
 		} else {
 			atomic_store(&c->connected, true);
 		}
 		settle(c);
 	}
-	log_info("stopping: finishing in-flight orders");
-	deadline = now_s() + DRAIN_TIMEOUT_S;
-	while (in_flight(c) && now_s() < deadline) {
-		wait_wake(c, 100);
-		settle(c);
+	/* Stop: no new deliveries (basic.cancel), back to the queue with what nobody started,
+	 * in-flight orders finish within the drain timeout, then the rest are cancelled and
+	 * requeued too. Nothing is left unsettled on a live connection. */
+	stopped = now_s(); /* the drain counts from here, the cancel's round trip included */
+	log_info("stopping: consumer cancelled, finishing in-flight orders");
+	atomic_store(&c->connected, false);
+	if (mq_connected(c->mq) && mq_cancel(c->mq) < 0)
+		log_warn("basic.cancel failed; the broker requeues on close");
+	requeue_queue(c);
+	drain(c, DRAIN_TIMEOUT_S - (now_s() - stopped));
+	if (in_flight(c)) {
+		log_warn("drain timed out: requeueing the orders still baking");
+		cancel_bakes(c, true);
+		drain(c, ABANDON_TIMEOUT_S);
 	}
-	settle(c);
 	return 0;
 }
 
@@ -439,6 +647,11 @@ void consumer_stop(struct consumer *c)
 bool consumer_connected(struct consumer *c)
 {
 	return atomic_load(&c->connected);
+}
+
+bool consumer_ready(struct consumer *c)
+{
+	return atomic_load(&c->connected) && atomic_load(&c->store_waits) == 0;
 }
 
 static int register_metrics(void)
@@ -457,9 +670,20 @@ static int register_metrics(void)
 	m_already =
 	    metrics_counter("baker_orders_already_finished_total",
 	                    "Deliveries of orders that were already finished (acked).", NULL);
+	m_elsewhere = metrics_counter(
+	    "baker_orders_baking_elsewhere_total",
+	    "First deliveries of orders another delivery was baking (acked, not baked).", NULL);
 	m_retries = metrics_counter("baker_store_retries_total",
 	                            "Retries after Redis was unavailable.", NULL);
-	return m_baked && m_duration && m_dead && m_redelivered && m_already && m_retries ? 0 : -1;
+	m_failed =
+	    metrics_counter("baker_orders_already_failed_total",
+	                    "Deliveries of orders that were failed (acked, not baked).", NULL);
+	m_requeued = metrics_counter("baker_messages_requeued_total",
+	                             "Deliveries handed back to the queue when stopping.", NULL);
+	return m_baked && m_duration && m_dead && m_redelivered && m_already && m_elsewhere &&
+	               m_retries && m_failed && m_requeued
+	           ? 0
+	           : -1;
 }
 
 struct consumer *consumer_new(const struct config *cfg)
@@ -483,7 +707,10 @@ struct consumer *consumer_new(const struct config *cfg)
 		struct worker *w = &c->workers[i];
 		w->c = c;
 		w->store = store_new(cfg->db_host, cfg->db_port);
-		if (!w->store || pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+		if (!w->store)
+			goto fail;
+		store_set_held(w->store); /* holding the delivery proves the order was queued */
+		if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
 			store_free(w->store);
 			goto fail;
 		}
@@ -499,6 +726,8 @@ void consumer_free(struct consumer *c)
 {
 	if (!c)
 		return;
+	atomic_store(&c->stop, true); /* retries give up, bakes stop: nothing holds the join */
+	cancel_bakes(c, true);
 	pthread_mutex_lock(&c->lock);
 	c->quit = true;
 	pthread_cond_broadcast(&c->work);

@@ -15,8 +15,11 @@ struct consumer *consumer_new(const struct config *cfg);
 
 /* Runs the loop on the calling thread until consumer_stop: receives deliveries, hands them to
  * the workers, acks or dead-letters their results, reconnects with backoff after a failure.
- * On stop it takes no new deliveries, lets the workers finish and settles their results
- * (at most about 7 s), then closes the connection. Returns 0. */
+ * A worker holds its delivery and retries for as long as Redis is unavailable (never
+ * dead-letters it). On stop it cancels the subscription (basic.cancel), requeues the
+ * deliveries no worker started, lets in-flight orders finish for up to 6 s, then cancels the
+ * bakes still running and requeues their messages too (at most about 9 s in all); the caller
+ * then closes the connection with consumer_free. Returns 0. */
 int consumer_run(struct consumer *c);
 
 /* Asks consumer_run to stop; async-signal-safe and thread-safe. */
@@ -24,6 +27,9 @@ void consumer_stop(struct consumer *c);
 
 /* True while the consumer holds a live RabbitMQ connection. Thread-safe. */
 bool consumer_connected(struct consumer *c);
+
+/* True while connected and no worker is waiting for Redis to come back. Thread-safe. */
+bool consumer_ready(struct consumer *c);
 
 /* Stops and joins the workers and frees c; accepts NULL. Call after consumer_run returns. */
 void consumer_free(struct consumer *c);

@@ -27,7 +27,7 @@ static bool ready(void *arg)
 {
 	struct baker *b = arg;
 
-	return probe_ready(b->probe) && consumer_connected(b->consumer);
+	return probe_ready(b->probe) && consumer_ready(b->consumer);
 }
 
 /* Waits for SIGTERM or SIGINT and asks the consumer to stop. */

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store.h"
+
 static int bad(const char *var, const char *value, const char *why)
 {
 	fprintf(stderr, "config: %s=\"%s\": %s\n", var, value, why);
@@ -138,6 +140,7 @@ int config_load(struct config *cfg, const char *service)
 	cfg->health_port = 8001;
 	cfg->baker_concurrency = 4;
 	cfg->bake_time_scale = 1.0;
+	cfg->order_queue_deadline_ms = STORE_QUEUE_DEADLINE_MS;
 	cfg->log_level = LOG_INFO;
 
 	/* Check every variable so one run names all the bad ones. */
@@ -148,12 +151,18 @@ int config_load(struct config *cfg, const char *service)
 	rc |= env_str("RABBIT_PASSWORD", cfg->rabbit_password, sizeof(cfg->rabbit_password));
 	rc |= env_str("ORDERS_QUEUE", cfg->orders_queue, sizeof(cfg->orders_queue));
 	rc |= env_level("LOG_LEVEL", &cfg->log_level);
-	if (strcmp(service, "reception") == 0)
+	if (strcmp(service, "reception") == 0) {
 		rc |= env_int("PORT", 1, 65535, &cfg->port);
+		rc |= env_int("ORDER_QUEUE_DEADLINE_MS", 10000, 86400000,
+		              &cfg->order_queue_deadline_ms);
+	}
 	if (strcmp(service, "baker") == 0) {
 		rc |= env_int("HEALTH_PORT", 1, 65535, &cfg->health_port);
 		rc |= env_int("BAKER_CONCURRENCY", 1, 256, &cfg->baker_concurrency);
 		rc |= env_scale("BAKE_TIME_SCALE", &cfg->bake_time_scale);
 	}
-	return rc ? -EINVAL : 0;
+	if (rc)
+		return -EINVAL;
+	store_set_queue_deadline_ms(cfg->order_queue_deadline_ms);
+	return 0;
 }

@@ -20,15 +20,17 @@ struct config {
 	char rabbit_username[CONFIG_CRED_MAX];
 	char rabbit_password[CONFIG_CRED_MAX];
 	char orders_queue[CONFIG_QUEUE_MAX];
-	int port;               /* reception's HTTP port (PORT) */
-	int health_port;        /* baker's /healthz, /readyz, /metrics port (HEALTH_PORT) */
-	int baker_concurrency;  /* orders baked at once (BAKER_CONCURRENCY) */
-	double bake_time_scale; /* multiplier of the simulated baking time (BAKE_TIME_SCALE) */
+	int port;                    /* reception's HTTP port (PORT) */
+	int health_port;             /* baker's /healthz, /readyz, /metrics port (HEALTH_PORT) */
+	int baker_concurrency;       /* orders baked at once (BAKER_CONCURRENCY) */
+	double bake_time_scale;      /* multiplier of the simulated baking time (BAKE_TIME_SCALE) */
+	int order_queue_deadline_ms; /* an order not queued by then is failed (reception) */
 	enum log_level log_level;
 };
 
-/* Fills *cfg with defaults, then with the environment for `service` ("reception" or "baker").
- * Returns 0, or -EINVAL after printing to stderr which variable is bad and why. */
+/* Fills *cfg with defaults, then with the environment for `service` ("reception" or "baker"),
+ * and hands the process-wide store setting (the queue deadline) to the store. Returns 0, or
+ * -EINVAL after printing to stderr which variable is bad and why. */
 int config_load(struct config *cfg, const char *service);
 
 /* Splits "host:port" (or "[v6]:port") into host (cap bytes) and *port (1..65535).

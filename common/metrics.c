@@ -25,6 +25,7 @@ struct metric {
 	size_t nbounds;
 	double bounds[METRICS_BUCKETS_MAX];
 	size_t nseries;
+	double dropped; /* observations of label values that found no free series */
 	struct series series[METRICS_SERIES_MAX];
 };
 
@@ -121,8 +122,12 @@ static struct series *series_get(struct metric *m, va_list ap, int create)
 		if (j == m->nlabels)
 			return &m->series[i];
 	}
-	if (!create || m->nseries == METRICS_SERIES_MAX)
+	if (!create)
 		return NULL;
+	if (m->nseries == METRICS_SERIES_MAX) {
+		m->dropped += 1; /* rendered as METRICS_DROPPED_NAME{metric="<name>"} */
+		return NULL;
+	}
 	s = &m->series[m->nseries];
 	for (j = 0; j < m->nlabels; j++) {
 		if (!(s->values[j] = strdup(values[j]))) {
@@ -280,6 +285,22 @@ static void render_metric(struct buf *b, const struct metric *m)
 	}
 }
 
+/* The overflow counter: one series per labelled metric, so a full one is never silent. */
+static void render_dropped(struct buf *b)
+{
+	put(b,
+	    "# HELP %s Observations not recorded because their metric already had %d label "
+	    "combinations.\n# TYPE %s counter\n",
+	    METRICS_DROPPED_NAME, METRICS_SERIES_MAX, METRICS_DROPPED_NAME);
+	for (size_t i = 0; i < nmetrics; i++) {
+		if (registry[i]->nlabels == 0)
+			continue;
+		put(b, "%s{metric=\"", METRICS_DROPPED_NAME);
+		put_escaped(b, registry[i]->name);
+		put(b, "\"} %.15g\n", registry[i]->dropped);
+	}
+}
+
 char *metrics_render(size_t *len)
 {
 	struct buf b = {0};
@@ -287,6 +308,7 @@ char *metrics_render(size_t *len)
 	pthread_mutex_lock(&lock);
 	for (size_t i = 0; i < nmetrics; i++)
 		render_metric(&b, registry[i]);
+	render_dropped(&b);
 	pthread_mutex_unlock(&lock);
 	put(&b, "%s", "");
 	if (b.failed) {

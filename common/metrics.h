@@ -9,6 +9,9 @@
 #define METRICS_SERIES_MAX  128 /* label value combinations per metric; more are dropped */
 #define METRICS_BUCKETS_MAX 16
 
+/* Rendered by metrics_render: per labelled metric, how many observations found it full. */
+#define METRICS_DROPPED_NAME "bakery_metrics_series_dropped_total"
+
 /* One registered metric; lives until metrics_free_all. */
 struct metric;
 
@@ -22,14 +25,17 @@ struct metric *metrics_histogram(const char *name, const char *help, const char 
                                  const double *bounds, size_t nbuckets);
 
 /* Adds v to a counter (or observes v in a histogram) for the series named by the label
- * values, one const char * per label name. Thread-safe; a NULL metric is ignored. */
+ * values, one const char * per label name. Thread-safe; a NULL metric is ignored. When the
+ * metric already has METRICS_SERIES_MAX series and these values are new, the observation is
+ * counted in METRICS_DROPPED_NAME{metric="<name>"} instead: callers keep label values to a
+ * small fixed set (fold anything else into one value). */
 void metrics_add(struct metric *m, double v, ...);
 
 /* Returns the current value of a counter series (or a histogram's count), for tests. */
 double metrics_value(struct metric *m, ...);
 
-/* Renders every metric in Prometheus text format 0.0.4. Returns a malloc'd string (caller
- * frees) and its length in *len, or NULL when out of memory. */
+/* Renders every metric in Prometheus text format 0.0.4, then METRICS_DROPPED_NAME. Returns a
+ * malloc'd string (caller frees) and its length in *len, or NULL when out of memory. */
 char *metrics_render(size_t *len);
 
 /* Frees every metric; pointers returned earlier become invalid. For tests and exit. */

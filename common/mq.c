@@ -6,6 +6,8 @@
 #include <amqp_tcp_socket.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +20,8 @@
 #define RETRY_MIN_MS 100
 #define RETRY_MAX_MS 2000
 #define NAME_MAX_    256
+#define KEEPALIVE_MS 1000  /* how often idle publisher connections are serviced */
+#define OPEN_MS      10000 /* opening a connection outside a publish, all steps together */
 
 struct mq {
 	char host[CONFIG_HOST_MAX];
@@ -27,14 +31,34 @@ struct mq {
 	char queue[NAME_MAX_];
 	char dlx[NAME_MAX_];
 	char dead[NAME_MAX_];
-	int prefetch; /* > 0: consumer */
+	int prefetch;                 /* > 0: consumer */
+	char consumer_tag[NAME_MAX_]; /* the broker's tag of our basic.consume (for basic.cancel) */
+	pthread_mutex_t lock;         /* the owner thread and the keep-alive thread (publishers) */
+	struct mq *next_idle;         /* the keep-alive list */
 	amqp_connection_state_t conn;
 	uint64_t next_seq; /* publisher confirm sequence of the next publish */
 	unsigned generation;
-	long long next_try_ms;
+	long long next_try_ms, failed_ms; /* backoff; when the last attempt failed */
 	int retry_ms;
 	int down_logged;
 };
+
+/* Publishers' connections sit idle between orders, and librabbitmq services heartbeats only
+ * inside its own calls: one thread per process visits every publisher each KEEPALIVE_MS and
+ * reads what waits on its socket, which sends our heartbeat when due and notices a broker gone
+ * silent (no heartbeat for two intervals) or a close, before the next publish would. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	struct mq *list;
+	pthread_t thread;
+	bool running;
+} keepalive = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+
+/* When any mq of the process last connected: a broker back up ends every backoff. */
+static _Atomic long long last_connected_ms;
+
+static int drain(struct mq *m);
 
 static long long now_ms(void)
 {
@@ -49,6 +73,63 @@ static struct timeval ms_tv(long long ms)
 	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
 
 	return tv;
+}
+
+static void *keepalive_main(void *arg)
+{
+	struct timespec ts;
+
+	(void)arg;
+	pthread_mutex_lock(&keepalive.lock);
+	for (;;) {
+		for (struct mq *m = keepalive.list; m; m = m->next_idle) {
+			if (pthread_mutex_trylock(&m->lock) != 0)
+				continue; /* in use: its owner is reading the socket anyway */
+			if (m->conn)
+				drain(m);
+			pthread_mutex_unlock(&m->lock);
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += KEEPALIVE_MS / 1000;
+		ts.tv_nsec += (KEEPALIVE_MS % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&keepalive.wake, &keepalive.lock, &ts);
+	}
+	return NULL;
+}
+
+/* Puts publisher m on the keep-alive list, starting the thread (detached, for the life of the
+ * process) with the first one. Without the thread (it could not start; the next publisher
+ * tries again) publishes still work: they notice a dead connection and replace it. */
+static void keepalive_add(struct mq *m)
+{
+	pthread_mutex_lock(&keepalive.lock);
+	m->next_idle = keepalive.list;
+	keepalive.list = m;
+	if (!keepalive.running &&
+	    pthread_create(&keepalive.thread, NULL, keepalive_main, NULL) == 0) {
+		pthread_detach(keepalive.thread);
+		keepalive.running = true;
+	}
+	pthread_mutex_unlock(&keepalive.lock);
+}
+
+/* Takes m off the keep-alive list: the thread no longer touches it once this returns (it
+ * visits the list only under keepalive.lock). The thread stays, idle while the list is empty:
+ * never stopping it leaves no window in which a new publisher could race a stop. */
+static void keepalive_remove(struct mq *m)
+{
+	pthread_mutex_lock(&keepalive.lock);
+	for (struct mq **p = &keepalive.list; *p; p = &(*p)->next_idle) {
+		if (*p == m) {
+			*p = m->next_idle;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&keepalive.lock);
 }
 
 struct mq *mq_new(const struct config *cfg, int prefetch)
@@ -66,6 +147,9 @@ struct mq *mq_new(const struct config *cfg, int prefetch)
 	snprintf(m->dead, sizeof(m->dead), "%s.dead", cfg->orders_queue);
 	m->prefetch = prefetch;
 	m->retry_ms = RETRY_MIN_MS;
+	pthread_mutex_init(&m->lock, NULL);
+	if (prefetch <= 0)
+		keepalive_add(m);
 	return m;
 }
 
@@ -82,17 +166,26 @@ void mq_free(struct mq *m)
 {
 	if (!m)
 		return;
+	if (m->prefetch <= 0)
+		keepalive_remove(m);
 	if (m->conn) {
 		amqp_channel_close(m->conn, CHANNEL, AMQP_REPLY_SUCCESS);
 		amqp_connection_close(m->conn, AMQP_REPLY_SUCCESS);
 	}
 	drop(m);
+	pthread_mutex_destroy(&m->lock);
 	free(m);
 }
 
 bool mq_connected(const struct mq *m)
 {
-	return m->conn != NULL;
+	struct mq *w = (struct mq *)m; /* the lock only */
+	bool up;
+
+	pthread_mutex_lock(&w->lock);
+	up = m->conn != NULL;
+	pthread_mutex_unlock(&w->lock);
+	return up;
 }
 
 /* Describes a failed RPC reply into buf for the logs. */
@@ -133,33 +226,56 @@ static int rpc_ok(struct mq *m, const char *step)
 	return -1;
 }
 
+/* Gives the next step of opening a connection what is left until deadline (monotonic ms):
+ * IO_TIMEOUT_S at most, 1 ms at least (a step past the deadline then times out and says which
+ * it was), as its handshake and RPC timeout; returns it for the socket's connect. */
+static struct timeval step_timeout(struct mq *m, long long deadline)
+{
+	long long left = deadline - now_ms();
+	struct timeval tv;
+
+	if (left > IO_TIMEOUT_S * 1000)
+		left = IO_TIMEOUT_S * 1000;
+	tv = ms_tv(left < 1 ? 1 : left);
+	amqp_set_handshake_timeout(m->conn, &tv);
+	amqp_set_rpc_timeout(m->conn, &tv);
+	return tv;
+}
+
 /* The same durable topology from every service: queue -> (dead letters) dlx -> dead. */
-static int declare(struct mq *m)
+static int declare(struct mq *m, long long deadline)
 {
 	amqp_table_entry_t arg = {
 	    .key = amqp_cstring_bytes("x-dead-letter-exchange"),
 	    .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes(m->dlx)}};
 	amqp_table_t args = {.num_entries = 1, .entries = &arg};
 
+	step_timeout(m, deadline);
 	amqp_exchange_declare(m->conn, CHANNEL, amqp_cstring_bytes(m->dlx),
 	                      amqp_cstring_bytes("fanout"), 0, 1, 0, 0, amqp_empty_table);
 	if (rpc_ok(m, "declare dead-letter exchange") < 0)
 		return -1;
+	step_timeout(m, deadline);
 	amqp_queue_declare(m->conn, CHANNEL, amqp_cstring_bytes(m->dead), 0, 1, 0, 0,
 	                   amqp_empty_table);
 	if (rpc_ok(m, "declare dead-letter queue") < 0)
 		return -1;
+	step_timeout(m, deadline);
 	amqp_queue_bind(m->conn, CHANNEL, amqp_cstring_bytes(m->dead), amqp_cstring_bytes(m->dlx),
 	                amqp_empty_bytes, amqp_empty_table);
 	if (rpc_ok(m, "bind dead-letter queue") < 0)
 		return -1;
+	step_timeout(m, deadline);
 	amqp_queue_declare(m->conn, CHANNEL, amqp_cstring_bytes(m->queue), 0, 1, 0, 0, args);
 	return rpc_ok(m, "declare queue");
 }
 
-static int open_connection(struct mq *m)
+/* Connects, logs in, opens the channel and declares the topology by deadline (monotonic ms),
+ * each step waiting IO_TIMEOUT_S at most; the open connection's RPCs then wait IO_TIMEOUT_S.
+ * Returns 0 or -1 (m->conn is then dropped by the caller). */
+static int open_connection(struct mq *m, long long deadline)
 {
-	struct timeval tv = {IO_TIMEOUT_S, 0};
+	struct timeval tv;
 	amqp_socket_t *sock;
 	amqp_rpc_reply_t r;
 	char buf[300];
@@ -171,8 +287,7 @@ static int open_connection(struct mq *m)
 	sock = amqp_tcp_socket_new(m->conn);
 	if (!sock)
 		return -1;
-	amqp_set_handshake_timeout(m->conn, &tv);
-	amqp_set_rpc_timeout(m->conn, &tv);
+	tv = step_timeout(m, deadline);
 	rc = amqp_socket_open_noblock(sock, m->host, m->port, &tv);
 	if (rc != AMQP_STATUS_OK) {
 		if (!m->down_logged) {
@@ -182,6 +297,7 @@ static int open_connection(struct mq *m)
 		}
 		return -1;
 	}
+	step_timeout(m, deadline);
 	r = amqp_login(m->conn, "/", 0, 131072, MQ_HEARTBEAT_S, AMQP_SASL_METHOD_PLAIN, m->user,
 	               m->pass);
 	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
@@ -192,37 +308,49 @@ static int open_connection(struct mq *m)
 		}
 		return -1;
 	}
+	step_timeout(m, deadline);
 	amqp_channel_open(m->conn, CHANNEL);
-	if (rpc_ok(m, "open channel") < 0 || declare(m) < 0)
+	if (rpc_ok(m, "open channel") < 0 || declare(m, deadline) < 0)
 		return -1;
 	if (m->prefetch > 0) {
+		step_timeout(m, deadline);
 		amqp_basic_qos(m->conn, CHANNEL, 0, (uint16_t)m->prefetch, 0);
 		if (rpc_ok(m, "basic.qos") < 0)
 			return -1;
-		amqp_basic_consume(m->conn, CHANNEL, amqp_cstring_bytes(m->queue), amqp_empty_bytes,
-		                   0, 0, 0, amqp_empty_table);
-		if (rpc_ok(m, "basic.consume") < 0)
+		step_timeout(m, deadline);
+		amqp_basic_consume_ok_t *ok =
+		    amqp_basic_consume(m->conn, CHANNEL, amqp_cstring_bytes(m->queue),
+		                       amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
+		if (rpc_ok(m, "basic.consume") < 0 || !ok)
 			return -1;
+		snprintf(m->consumer_tag, sizeof(m->consumer_tag), "%.*s",
+		         (int)ok->consumer_tag.len, (char *)ok->consumer_tag.bytes);
 	} else {
+		step_timeout(m, deadline);
 		amqp_confirm_select(m->conn, CHANNEL);
 		if (rpc_ok(m, "confirm.select") < 0)
 			return -1;
 		m->next_seq = 1;
 	}
+	tv = ms_tv(IO_TIMEOUT_S * 1000);
+	amqp_set_rpc_timeout(m->conn, &tv);
 	return 0;
 }
 
-/* Ensures an open connection; returns 0 or MQ_UNAVAILABLE (also while backing off). */
-static int ensure(struct mq *m)
+/* Ensures an open connection, spending at most about timeout_ms on opening one; returns 0 or
+ * MQ_UNAVAILABLE (also while backing off). */
+static int ensure(struct mq *m, long long timeout_ms)
 {
 	long long now;
 
 	if (m->conn)
 		return 0;
 	now = now_ms();
-	if (now < m->next_try_ms)
+	if (timeout_ms <= 0 ||
+	    (now < m->next_try_ms && atomic_load(&last_connected_ms) < m->failed_ms))
 		return MQ_UNAVAILABLE;
-	if (open_connection(m) == 0) {
+	if (open_connection(m, now + timeout_ms) == 0) {
+		atomic_store(&last_connected_ms, now_ms());
 		m->generation++;
 		m->retry_ms = RETRY_MIN_MS;
 		if (m->down_logged)
@@ -231,6 +359,7 @@ static int ensure(struct mq *m)
 		return 0;
 	}
 	drop(m);
+	m->failed_ms = now;
 	m->next_try_ms = now + m->retry_ms;
 	m->retry_ms = m->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : m->retry_ms * 2;
 	return MQ_UNAVAILABLE;
@@ -299,13 +428,17 @@ static int drain(struct mq *m)
 	return rc;
 }
 
+/* Publishes once on the open connection and waits for the confirm until deadline (monotonic
+ * ms). *sent says whether the message was handed to the socket (from then on it may be queued
+ * whatever happens next). Returns 0, MQ_NACKED, MQ_TIMEOUT (no confirm by the deadline; the
+ * connection is dropped) or MQ_UNAVAILABLE (the connection was lost). */
 static int publish_once(struct mq *m, const char *message_id, const char *body, size_t len,
-                        const struct mq_header *headers, size_t nheaders, int timeout_ms)
+                        const struct mq_header *headers, size_t nheaders, long long deadline,
+                        bool *sent)
 {
 	amqp_table_entry_t entries[MQ_HEADERS_MAX];
 	amqp_basic_properties_t p = {0};
 	amqp_bytes_t bytes = {len, (void *)body};
-	long long deadline = now_ms() + timeout_ms;
 	bool returned = false;
 	uint64_t seq;
 	size_t n = 0;
@@ -330,7 +463,8 @@ static int publish_once(struct mq *m, const char *message_id, const char *body, 
 	rc = amqp_basic_publish(m->conn, CHANNEL, amqp_empty_bytes, amqp_cstring_bytes(m->queue), 1,
 	                        0, &p, bytes);
 	if (rc != AMQP_STATUS_OK)
-		return lost(m, amqp_error_string2(rc));
+		return lost(m, amqp_error_string2(rc)); /* an incomplete message is never routed */
+	*sent = true;
 	seq = m->next_seq++;
 	for (;;) {
 		long long left = deadline - now_ms();
@@ -365,35 +499,48 @@ static int publish_once(struct mq *m, const char *message_id, const char *body, 
 int mq_publish(struct mq *m, const char *message_id, const char *body, size_t len,
                const struct mq_header *headers, size_t nheaders, int timeout_ms)
 {
-	for (int attempt = 0; attempt < 2; attempt++) {
-		bool reused = m->conn != NULL;
-		int rc;
+	long long deadline = now_ms() + timeout_ms;
+	bool sent = false;
+	int rc = MQ_UNAVAILABLE;
 
-		if (ensure(m) < 0 || drain(m) < 0) {
+	pthread_mutex_lock(&m->lock);
+	for (int attempt = 0; attempt < 2 && now_ms() < deadline; attempt++) {
+		bool reused = m->conn != NULL;
+
+		if (ensure(m, deadline - now_ms()) < 0 || drain(m) < 0) {
 			if (reused)
 				continue; /* the idle connection had died: try a fresh one */
-			return MQ_UNAVAILABLE;
+			break;
 		}
-		rc = publish_once(m, message_id, body, len, headers, nheaders, timeout_ms);
-		if (rc != MQ_UNAVAILABLE || !reused)
-			return rc;
+		/* A connection lost mid-publish is retried once on a fresh one: the same message
+		 * id twice is harmless (the consumer is idempotent), a lost message is not. */
+		rc = publish_once(m, message_id, body, len, headers, nheaders, deadline, &sent);
+		if (rc != MQ_UNAVAILABLE)
+			break;
 	}
-	return MQ_UNAVAILABLE;
+	pthread_mutex_unlock(&m->lock);
+	if (sent && rc != 0 && rc != MQ_NACKED)
+		rc = MQ_TIMEOUT; /* it may be on the queue: only the consumer will know */
+	return rc;
 }
 
 int mq_ping(struct mq *m)
 {
-	if (ensure(m) < 0)
-		return MQ_UNAVAILABLE;
-	if (drain(m) < 0)
-		return MQ_UNAVAILABLE;
+	int rc = MQ_UNAVAILABLE;
+
+	pthread_mutex_lock(&m->lock);
+	if (ensure(m, OPEN_MS) < 0 || drain(m) < 0)
+		goto out;
 	amqp_queue_declare(m->conn, CHANNEL, amqp_cstring_bytes(m->queue), 1, 0, 0, 0,
 	                   amqp_empty_table);
 	if (rpc_ok(m, "passive declare") < 0) {
 		drop(m);
-		return MQ_UNAVAILABLE;
+		goto out;
 	}
-	return 0;
+	rc = 0;
+out:
+	pthread_mutex_unlock(&m->lock);
+	return rc;
 }
 
 static char *dup_bytes(amqp_bytes_t b)
@@ -449,7 +596,7 @@ int mq_next(struct mq *m, struct mq_delivery *d, int timeout_ms, int wake_fd)
 	amqp_rpc_reply_t r;
 	int rc;
 
-	if (ensure(m) < 0)
+	if (ensure(m, OPEN_MS) < 0)
 		return MQ_UNAVAILABLE;
 	amqp_maybe_release_buffers(m->conn);
 	if (wake_fd >= 0 && !amqp_frames_enqueued(m->conn) && !amqp_data_in_buffer(m->conn)) {
@@ -492,6 +639,30 @@ int mq_settle(struct mq *m, unsigned generation, uint64_t tag, bool dead_letter)
 		rc = amqp_basic_nack(m->conn, CHANNEL, tag, 0, 0);
 	else
 		rc = amqp_basic_ack(m->conn, CHANNEL, tag, 0);
+	if (rc != AMQP_STATUS_OK)
+		return lost(m, amqp_error_string2(rc));
+	return 0;
+}
+
+int mq_cancel(struct mq *m)
+{
+	if (!m->conn || m->prefetch <= 0)
+		return MQ_UNAVAILABLE;
+	amqp_basic_cancel(m->conn, CHANNEL, amqp_cstring_bytes(m->consumer_tag));
+	if (rpc_ok(m, "basic.cancel") < 0) {
+		drop(m);
+		return MQ_UNAVAILABLE;
+	}
+	return 0;
+}
+
+int mq_requeue(struct mq *m, unsigned generation, uint64_t tag)
+{
+	int rc;
+
+	if (!m->conn || generation != m->generation)
+		return MQ_UNAVAILABLE;
+	rc = amqp_basic_nack(m->conn, CHANNEL, tag, 0, 1);
 	if (rc != AMQP_STATUS_OK)
 		return lost(m, amqp_error_string2(rc));
 	return 0;

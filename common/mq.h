@@ -16,7 +16,8 @@
 enum {
 	MQ_UNAVAILABLE = -1, /* not connected, connection lost, or the broker closed the channel */
 	MQ_NACKED = -2,      /* the broker refused (nack) or returned the message */
-	MQ_TIMEOUT = -3,     /* no publisher confirm in time */
+	MQ_TIMEOUT = -3,     /* sent, but no confirm in time (or the connection was lost before it):
+	                      * the message may or may not be on the queue */
 };
 
 /* A string header: trace context (traceparent, tracestate, baggage) travels in these. */
@@ -37,14 +38,18 @@ struct mq_delivery {
 	struct mq_header headers[MQ_HEADERS_MAX]; /* malloc'd key and value strings */
 };
 
-/* One AMQP connection with one channel. Not thread-safe: one owner thread per mq. */
+/* One AMQP connection with one channel. One owner thread per mq; a publisher's connection is
+ * also kept alive in the background (see mq_new), which is safe alongside its owner. */
 struct mq;
 
 /* Returns an mq for cfg's broker and ORDERS_QUEUE that connects on first use (heartbeat
  * MQ_HEARTBEAT_S, declaring the queue, its dead-letter exchange "<queue>.dlx" and queue
  * "<queue>.dead") and reconnects with backoff after a failure; NULL when out of memory.
  * A publisher enables publisher confirms; a consumer (prefetch > 0) sets basic.qos and
- * consumes with manual acks. cfg is copied. Free with mq_free. */
+ * consumes with manual acks. cfg is copied. A publisher's idle connection is serviced every
+ * second by one process-wide thread (started with the first publisher, kept for the life of
+ * the process), so heartbeats flow while no order comes and a broker gone silent or closed is
+ * noticed before the next publish. Free with mq_free. */
 struct mq *mq_new(const struct config *cfg, int prefetch);
 
 /* Closes the connection politely and frees m; accepts NULL. */
@@ -58,9 +63,13 @@ int mq_ping(struct mq *m);
 bool mq_connected(const struct mq *m);
 
 /* Publishes body (len bytes) to the orders queue, persistent, content type
- * application/json, with message_id and the nheaders string headers, and waits up to
- * timeout_ms for the broker's confirm. A connection found dead is replaced once.
- * Returns 0 once confirmed, MQ_NACKED, MQ_TIMEOUT or MQ_UNAVAILABLE. Copies nothing it keeps. */
+ * application/json, with message_id (the consumer's key for duplicates) and the nheaders string
+ * headers, and waits for the broker's confirm. Returns within about timeout_ms whatever the
+ * network does: connecting, publishing and waiting all share that budget. A connection found
+ * dead, or lost before the confirm, is replaced once (so the message may be sent twice).
+ * Returns 0 once confirmed; MQ_NACKED (refused or unroutable: not queued); MQ_UNAVAILABLE (never
+ * sent: not queued); MQ_TIMEOUT (sent but not confirmed: it may still be delivered). Copies
+ * nothing it keeps. */
 int mq_publish(struct mq *m, const char *message_id, const char *body, size_t len,
                const struct mq_header *headers, size_t nheaders, int timeout_ms);
 
@@ -74,6 +83,17 @@ int mq_next(struct mq *m, struct mq_delivery *d, int timeout_ms, int wake_fd);
  * tag of connection `generation`. A tag of an older connection is ignored: the broker
  * redelivers it. Returns 0 or MQ_UNAVAILABLE. */
 int mq_settle(struct mq *m, unsigned generation, uint64_t tag, bool dead_letter);
+
+/* Cancels a consumer mq's subscription (basic.cancel, waiting for cancel-ok): the broker
+ * sends no more deliveries; those already on the way still come out of mq_next. mq_next
+ * reconnects (and so consumes again) after a lost connection: once cancelled, call it only
+ * while mq_connected. Returns 0 or MQ_UNAVAILABLE (the connection is dropped). */
+int mq_cancel(struct mq *m);
+
+/* Nacks the delivery tag of connection `generation` with requeue: the broker puts the message
+ * back on the queue for another consumer. A tag of an older connection is ignored (the broker
+ * requeued it already). Returns 0 or MQ_UNAVAILABLE. */
+int mq_requeue(struct mq *m, unsigned generation, uint64_t tag);
 
 /* Returns the value of header key in d, or NULL. */
 const char *mq_delivery_header(const struct mq_delivery *d, const char *key);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -169,10 +170,39 @@ static char *dump(json_t *obj)
 	return s;
 }
 
+/* Copies the trace id of a stored traceparent ("00-<32 hex>-<16 hex>-<2 hex>") into out;
+ * returns false when it is not one (no trace_context here: it is 8.7 KB, and this runs on
+ * civetweb's small worker stacks). */
+static bool traceparent_trace_id(const char *tp, char out[33])
+{
+	bool nonzero = false;
+
+	if (strlen(tp) != TRACECONTEXT_TRACEPARENT_LEN || strncmp(tp, "00-", 3) != 0 ||
+	    tp[35] != '-')
+		return false;
+	for (int i = 0; i < 32; i++) {
+		char c = tp[3 + i];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return false;
+		nonzero |= c != '0';
+		out[i] = c;
+	}
+	out[32] = '\0';
+	return nonzero;
+}
+
 char *order_to_json(const struct order *o)
 {
-	return dump(json_pack("{s:s, s:s, s:s, s:s}", "pastry", o->pastry, "customer", o->customer,
-	                      "orderTime", o->order_time, "status", o->status));
+	char trace_id[33];
+	json_t *obj = json_pack("{s:s, s:s, s:s, s:s}", "pastry", o->pastry, "customer",
+	                        o->customer, "orderTime", o->order_time, "status", o->status);
+
+	if (obj && traceparent_trace_id(o->traceparent, trace_id) &&
+	    json_object_set_new(obj, "traceId", json_string(trace_id)) < 0) {
+		json_decref(obj);
+		return NULL;
+	}
+	return dump(obj);
 }
 
 char *order_json_pair(const char *name, const char *value)

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "tracecontext.h"
+
 #define ORDER_BODY_MAX       (64 * 1024) /* largest request body accepted (bytes) */
 #define ORDER_FIELD_MAX      256         /* largest customer or pastry (bytes of UTF-8) */
 #define ORDER_KEY_LEN        32          /* lowercase hex digits of a 128-bit key */
@@ -19,6 +21,10 @@ struct order {
 	char pastry[ORDER_FIELD_MAX + 1];
 	char order_time[ORDER_TIME_MAX]; /* RFC 3339 UTC */
 	char status[ORDER_STATUS_MAX];   /* pending, baking, finished or failed */
+	/* The context of the span that created the order (reception's POST /orders), as W3C
+	 * headers; "" when tracing was off. */
+	char traceparent[TRACECONTEXT_TRACEPARENT_LEN + 1];
+	char tracestate[TRACECONTEXT_STATE_MAX + 1];
 };
 
 /* Writes a new key of 128 bits from getrandom(2) as 32 lowercase hex digits plus NUL.
@@ -39,8 +45,9 @@ int order_time_format(const struct timespec *ts, bool with_ns, char *buf, size_t
  * Returns 0, or -EINVAL with *why set to a static message for the client. */
 int order_parse_request(const char *body, size_t len, struct order *o, const char **why);
 
-/* Returns the JSON {"pastry","customer","orderTime","status"} of o, malloc'd (caller frees),
- * or NULL when out of memory. */
+/* Returns the JSON {"pastry","customer","orderTime","status"} of o, plus "traceId" (the trace
+ * id in o->traceparent) when o has a valid traceparent, malloc'd (caller frees), or NULL when
+ * out of memory. */
 char *order_to_json(const struct order *o);
 
 /* Returns the queue message {"orderKey","timeEnqueued"}, malloc'd (caller frees), or NULL. */

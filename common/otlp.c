@@ -892,7 +892,10 @@ int otlp_exporter_post(struct otlp_exporter *e, const struct otlp_buf *body, lon
 	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, e->headers);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "OTel-OTLP-Exporter-C/bakery");
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms > 0 ? timeout_ms : 1L);
+	/* OTEL_EXPORTER_OTLP_TIMEOUT bounds each request; the caller's budget may cut it. */
+	if (timeout_ms <= 0 || timeout_ms > e->timeout_ms)
+		timeout_ms = timeout_ms <= 0 ? 1L : e->timeout_ms;
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
 	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, past_deadline);

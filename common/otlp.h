@@ -124,7 +124,8 @@ const char *otlp_exporter_url(const struct otlp_exporter *e);
 int otlp_exporter_encode(struct otlp_exporter *e, const struct otlp_resource *r,
                          struct otlp_span *const *spans, size_t n, struct otlp_buf *body);
 
-/* POSTs body once, waiting at most timeout_ms. Returns 0 on a 2xx answer; -EAGAIN when a retry
+/* POSTs body once, waiting at most timeout_ms and at most OTEL_EXPORTER_OTLP_TIMEOUT
+ * (a timeout_ms <= 0 waits 1 ms). Returns 0 on a 2xx answer; -EAGAIN when a retry
  * may succeed (network error, 429, 502, 503, 504), with *retry_after_ms set from Retry-After or
  * -1; -EIO when it will not; -ECANCELED past the deadline set by otlp_exporter_set_deadline. */
 int otlp_exporter_post(struct otlp_exporter *e, const struct otlp_buf *body, long timeout_ms,

@@ -2,6 +2,8 @@
 #include "store.h"
 
 #include <hiredis/hiredis.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,13 +18,45 @@
 #define RETRY_MIN_MS       100
 #define RETRY_MAX_MS       1000
 
-/* Moves status unless the order is finished; 1 set, 0 refused, -1 no such order. */
+/* The Lua below reads Redis's own clock (TIME, in ms) so every reader agrees on whether a
+ * queue deadline has passed. A pending order past it is failed, atomically (KEYS[1]); unless
+ * ARGV[2] is "held" (a store_set_held store: its caller holds the order's message, which
+ * proves it was queued): then the deadline is cleared instead. */
+#define EXPIRE_LUA                                                                                 \
+	"local function expire(k, cur)\n"                                                          \
+	"  if cur ~= 'pending' then return cur end\n"                                              \
+	"  local d = tonumber(redis.call('HGET', k, 'queueDeadline'))\n"                           \
+	"  if not d then return cur end\n"                                                         \
+	"  if ARGV[2] == 'held' then\n"                                                            \
+	"    redis.call('HDEL', k, 'queueDeadline')\n"                                             \
+	"    return cur\n"                                                                         \
+	"  end\n"                                                                                  \
+	"  local t = redis.call('TIME')\n"                                                         \
+	"  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) < d then return cur end\n" \
+	"  redis.call('HSET', k, 'status', 'failed')\n"                                            \
+	"  redis.call('HDEL', k, 'queueDeadline')\n"                                               \
+	"  return 'failed'\n"                                                                      \
+	"end\n"                                                                                    \
+	"local cur = redis.call('HGET', KEYS[1], 'status')\n"                                      \
+	"if not cur then return -1 end\n"                                                          \
+	"cur = expire(KEYS[1], cur)\n"
+
+/* Returns the status after expiring the order, or -1 when there is no such order. */
+static const char expire_lua[] = EXPIRE_LUA "return cur\n";
+
+/* Sets status ARGV[1] unless finished or failed already; 1 set, 0 refused, -1 no such order. */
 static const char set_status_lua[] =
-    "local cur = redis.call('HGET', KEYS[1], 'status')\n"
-    "if not cur then return -1 end\n"
-    "if cur == 'finished' and ARGV[1] ~= 'finished' then return 0 end\n"
-    "redis.call('HSET', KEYS[1], 'status', ARGV[1])\n"
-    "return 1\n";
+    EXPIRE_LUA "if (cur == 'finished' or cur == 'failed') and ARGV[1] ~= cur then return 0 end\n"
+               "redis.call('HSET', KEYS[1], 'status', ARGV[1])\n"
+               "if ARGV[1] ~= 'pending' then redis.call('HDEL', KEYS[1], 'queueDeadline') end\n"
+               "return 1\n";
+
+/* Clears the queue deadline of a pending order; 1 done, 0 already failed, -1 no such order. */
+static const char queued_lua[] = EXPIRE_LUA "if cur == 'failed' then return 0 end\n"
+                                            "redis.call('HDEL', KEYS[1], 'queueDeadline')\n"
+                                            "return 1\n";
+
+static atomic_int queue_deadline_ms = STORE_QUEUE_DEADLINE_MS;
 
 struct store {
 	char host[CONFIG_HOST_MAX];
@@ -31,6 +65,7 @@ struct store {
 	long long next_try_ms; /* no reconnect attempt before this monotonic time */
 	int retry_ms;
 	int down_logged;
+	bool held; /* store_set_held */
 };
 
 static long long now_ms(void)
@@ -39,6 +74,16 @@ static long long now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void store_set_held(struct store *s)
+{
+	s->held = true;
+}
+
+void store_set_queue_deadline_ms(int ms)
+{
+	atomic_store(&queue_deadline_ms, ms > 0 ? ms : 1);
 }
 
 struct store *store_new(const char *host, int port)
@@ -101,36 +146,64 @@ static int ensure(struct store *s)
 	return STORE_UNAVAILABLE;
 }
 
-/* Runs one command; returns the reply (caller frees) or NULL after dropping a broken
- * connection. A connection found broken (Redis restarted while it sat idle) is replaced at
- * once and the command sent once more: every command here is idempotent. An error reply is
- * freed and reported as NULL too. */
-static redisReply *run(struct store *s, int argc, const char **argv, const size_t *lens)
+/* True when the error reply r starts with the error code code ("READONLY", ...). */
+static bool error_is(const redisReply *r, const char *code)
 {
-	redisReply *r;
-	int reused = s->c != NULL;
+	size_t n = strlen(code);
 
+	return r->len >= n && strncmp(r->str, code, n) == 0 && (r->len == n || r->str[n] == ' ');
+}
+
+/* Sends one command on a live connection; returns the reply or NULL (connection broken). */
+static redisReply *send_once(struct store *s, int argc, const char **argv, const size_t *lens)
+{
 	if (ensure(s) < 0)
 		return NULL;
-	r = redisCommandArgv(s->c, argc, argv, lens);
-	if (!r && reused) {
-		drop(s);
-		s->next_try_ms = 0;
-		if (ensure(s) < 0)
-			return NULL;
-		r = redisCommandArgv(s->c, argc, argv, lens);
+	return redisCommandArgv(s->c, argc, argv, lens);
+}
+
+/* Runs one command; returns 0 with *out set to the reply (caller frees), or STORE_UNAVAILABLE
+ * or STORE_INVALID with *out NULL. Every command here is idempotent, so two cases send it once
+ * more on a fresh connection: a connection found broken (Redis restarted while it sat idle),
+ * and a READONLY reply (a failover behind the same address left this connection on the
+ * demoted replica; a new connection reaches the new primary). WRONGTYPE is STORE_INVALID;
+ * any other error reply (LOADING, BUSY, MASTERDOWN, ...) STORE_UNAVAILABLE, connection kept. */
+static int run(struct store *s, int argc, const char **argv, const size_t *lens, redisReply **out)
+{
+	int reused = s->c != NULL;
+	redisReply *r;
+
+	*out = NULL;
+	r = send_once(s, argc, argv, lens);
+	for (int again = 1; again >= 0; again--) {
+		if (!r && !s->c)
+			return STORE_UNAVAILABLE; /* backing off, or cannot connect */
+		if (!r) {
+			log_warn("redis command failed", "command", argv[0], "error", s->c->errstr);
+			drop(s);
+			if (!reused || !again)
+				return STORE_UNAVAILABLE;
+		} else if (r->type == REDIS_REPLY_ERROR && error_is(r, "READONLY")) {
+			log_warn("redis is read-only here (failover?), reconnecting", "command",
+			         argv[0], "addr", s->host);
+			freeReplyObject(r);
+			drop(s);
+			if (!again)
+				return STORE_UNAVAILABLE;
+		} else if (r->type == REDIS_REPLY_ERROR) {
+			int rc = error_is(r, "WRONGTYPE") ? STORE_INVALID : STORE_UNAVAILABLE;
+			log_warn("redis error reply", "command", argv[0], "error", r->str);
+			freeReplyObject(r);
+			return rc;
+		} else {
+			*out = r;
+			return 0;
+		}
+		s->next_try_ms = 0; /* reconnect at once, this one time */
+		reused = 0;
+		r = send_once(s, argc, argv, lens);
 	}
-	if (!r) {
-		log_warn("redis command failed", "command", argv[0], "error", s->c->errstr);
-		drop(s);
-		return NULL;
-	}
-	if (r->type == REDIS_REPLY_ERROR) {
-		log_warn("redis error reply", "command", argv[0], "error", r->str);
-		freeReplyObject(r);
-		return NULL;
-	}
-	return r;
+	return STORE_UNAVAILABLE;
 }
 
 static void hash_key(char *buf, size_t cap, const char *key)
@@ -138,13 +211,15 @@ static void hash_key(char *buf, size_t cap, const char *key)
 	snprintf(buf, cap, "order:%s", key);
 }
 
-/* Starts the CLIENT span of one order operation (a child of the thread's current span);
- * NULL when tracing is off. */
-static trace_span *span_start(const struct store *s, const char *name, const char *command)
+/* Starts the CLIENT span of one operation on order key (a child of the thread's current
+ * span); NULL when tracing is off. */
+static trace_span *span_start(const struct store *s, const char *name, const char *command,
+                              const char *key)
 {
 	trace_span *span = trace_span_start(name, TRACE_KIND_CLIENT, NULL);
 
 	if (trace_span_is_recording(span)) {
+		trace_span_set_str(span, "bakery.order_key", key);
 		trace_span_set_str(span, "db.system", "redis");
 		trace_span_set_str(span, "db.operation.name", command);
 		trace_span_set_str(span, "server.address", s->host);
@@ -153,11 +228,12 @@ static trace_span *span_start(const struct store *s, const char *name, const cha
 	return span;
 }
 
-/* Ends span; an unavailable store marks it as an error with an event. Returns rc. */
+/* Ends span; an unavailable store or an invalid key marks it as an error with an event.
+ * Returns rc. */
 static int span_end(trace_span *span, int rc)
 {
-	if (rc == STORE_UNAVAILABLE) {
-		trace_span_add_event(span, "redis unavailable", NULL, 0);
+	if (rc == STORE_UNAVAILABLE || rc == STORE_INVALID) {
+		trace_span_add_event(span, store_strerror(rc), NULL, 0);
 		trace_span_set_error(span, store_strerror(rc));
 	}
 	trace_span_end(span);
@@ -167,28 +243,75 @@ static int span_end(trace_span *span, int rc)
 int store_ping(struct store *s)
 {
 	const char *argv[] = {"PING"};
-	redisReply *r = run(s, 1, argv, NULL);
+	redisReply *r;
 
-	if (!r)
+	if (run(s, 1, argv, NULL, &r) < 0)
 		return STORE_UNAVAILABLE;
 	freeReplyObject(r);
 	return 0;
 }
 
+/* The wall-clock time in ms since the epoch, deadline_ms from now, as decimal digits. */
+static void deadline_text(char *buf, size_t cap, int deadline_ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(buf, cap, "%lld",
+	         (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + deadline_ms);
+}
+
 int store_order_create(struct store *s, const char *key, const struct order *o)
 {
-	char hk[64];
-	const char *argv[] = {"HSET",    hk,          "customer",    o->customer, "pastry",
-	                      o->pastry, "orderTime", o->order_time, "status",    "pending"};
-	trace_span *span = span_start(s, "create-order", "HSET");
+	char hk[64], deadline[32];
+	const char *argv[16] = {"HSET",   hk,        "customer",      o->customer,
+	                        "pastry", o->pastry, "orderTime",     o->order_time,
+	                        "status", "pending", "queueDeadline", deadline};
+	trace_span *span = span_start(s, "create-order", "HSET", key);
 	redisReply *r;
+	int rc, argc = 12;
 
 	hash_key(hk, sizeof(hk), key);
-	r = run(s, 10, argv, NULL);
-	if (!r)
-		return span_end(span, STORE_UNAVAILABLE);
+	deadline_text(deadline, sizeof(deadline), atomic_load(&queue_deadline_ms));
+	if (o->traceparent[0]) {
+		argv[argc++] = "traceparent";
+		argv[argc++] = o->traceparent;
+	}
+	if (o->traceparent[0] && o->tracestate[0]) {
+		argv[argc++] = "tracestate";
+		argv[argc++] = o->tracestate;
+	}
+	rc = run(s, argc, argv, NULL, &r);
+	if (rc < 0)
+		return span_end(span, rc);
 	freeReplyObject(r);
 	return span_end(span, 0);
+}
+
+/* Runs one of the order scripts on order:<key> with the optional argument arg (NULL: none).
+ * Returns 0 with *out set (caller frees), or a store_* error. */
+static int run_script(struct store *s, const char *script, const char *key, const char *arg,
+                      redisReply **out)
+{
+	char hk[64];
+	const char *argv[] = {"EVAL", script, "1", hk, arg ? arg : "", s->held ? "held" : ""};
+
+	hash_key(hk, sizeof(hk), key);
+	return run(s, 6, argv, NULL, out);
+}
+
+int store_order_queued(struct store *s, const char *key)
+{
+	redisReply *r;
+	int rc = run_script(s, queued_lua, key, NULL, &r);
+
+	if (rc < 0)
+		return rc;
+	rc = STORE_UNAVAILABLE;
+	if (r->type == REDIS_REPLY_INTEGER)
+		rc = r->integer == 1 ? 0 : r->integer == 0 ? STORE_REFUSED : STORE_NOT_FOUND;
+	freeReplyObject(r);
+	return rc;
 }
 
 static int copy_field(const redisReply *e, char *out, size_t cap)
@@ -200,41 +323,68 @@ static int copy_field(const redisReply *e, char *out, size_t cap)
 	return 0;
 }
 
+/* Turns a pending order whose queue deadline has passed failed; updates o->status. Returns
+ * 0, STORE_NOT_FOUND (deleted meanwhile) or an error. */
+static int expire(struct store *s, const char *key, struct order *o)
+{
+	redisReply *r;
+	int rc = run_script(s, expire_lua, key, NULL, &r);
+
+	if (rc < 0)
+		return rc;
+	rc = copy_field(r, o->status, sizeof(o->status)) == 0 ? 0 : STORE_NOT_FOUND;
+	if (rc == 0 && strcmp(o->status, "failed") == 0)
+		log_warn("order never queued, deadline passed: failed", "order_key", key);
+	freeReplyObject(r);
+	return rc;
+}
+
 int store_order_get(struct store *s, const char *key, struct order *o)
 {
 	char hk[64];
-	const char *argv[] = {"HMGET", hk, "customer", "pastry", "orderTime", "status"};
-	trace_span *span = span_start(s, "read-order", "HMGET");
+	const char *argv[] = {"HMGET",     hk,       "customer",      "pastry",
+	                      "orderTime", "status", "queueDeadline", "traceparent",
+	                      "tracestate"};
+	trace_span *span = span_start(s, "read-order", "HMGET", key);
 	redisReply *r;
-	int rc = STORE_NOT_FOUND;
+	bool deadline = false;
+	int rc;
 
 	hash_key(hk, sizeof(hk), key);
-	r = run(s, 6, argv, NULL);
-	if (!r)
-		return span_end(span, STORE_UNAVAILABLE);
-	if (r->type == REDIS_REPLY_ARRAY && r->elements == 4 &&
+	rc = run(s, 9, argv, NULL, &r);
+	if (rc < 0)
+		return span_end(span, rc);
+	rc = STORE_NOT_FOUND;
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 7 &&
 	    copy_field(r->element[0], o->customer, sizeof(o->customer)) == 0 &&
 	    copy_field(r->element[1], o->pastry, sizeof(o->pastry)) == 0 &&
 	    copy_field(r->element[2], o->order_time, sizeof(o->order_time)) == 0 &&
-	    copy_field(r->element[3], o->status, sizeof(o->status)) == 0)
+	    copy_field(r->element[3], o->status, sizeof(o->status)) == 0) {
 		rc = 0;
+		deadline = r->element[4]->type == REDIS_REPLY_STRING;
+		/* Absent (tracing was off, or an older order) or too long: "". */
+		if (copy_field(r->element[5], o->traceparent, sizeof(o->traceparent)) < 0)
+			o->traceparent[0] = '\0';
+		if (copy_field(r->element[6], o->tracestate, sizeof(o->tracestate)) < 0)
+			o->tracestate[0] = '\0';
+	}
 	freeReplyObject(r);
+	if (rc == 0 && deadline && strcmp(o->status, "pending") == 0)
+		rc = expire(s, key, o);
 	return span_end(span, rc);
 }
 
 int store_order_set_status(struct store *s, const char *key, const char *status)
 {
-	char hk[64];
-	const char *argv[] = {"EVAL", set_status_lua, "1", hk, status};
-	trace_span *span = span_start(s, "update-order", "EVAL");
+	trace_span *span = span_start(s, "update-order", "EVAL", key);
 	redisReply *r;
-	int rc = STORE_UNAVAILABLE;
+	int rc;
 
-	hash_key(hk, sizeof(hk), key);
 	trace_span_set_str(span, "bakery.status", status);
-	r = run(s, 5, argv, NULL);
-	if (!r)
-		return span_end(span, STORE_UNAVAILABLE);
+	rc = run_script(s, set_status_lua, key, status, &r);
+	if (rc < 0)
+		return span_end(span, rc);
+	rc = STORE_UNAVAILABLE;
 	if (r->type == REDIS_REPLY_INTEGER)
 		rc = r->integer == 1 ? 0 : r->integer == 0 ? STORE_REFUSED : STORE_NOT_FOUND;
 	freeReplyObject(r);
@@ -246,11 +396,12 @@ int store_order_delete(struct store *s, const char *key)
 	char hk[64];
 	const char *argv[] = {"DEL", hk};
 	redisReply *r;
+	int rc;
 
 	hash_key(hk, sizeof(hk), key);
-	r = run(s, 2, argv, NULL);
-	if (!r)
-		return STORE_UNAVAILABLE;
+	rc = run(s, 2, argv, NULL, &r);
+	if (rc < 0)
+		return rc;
 	freeReplyObject(r);
 	return 0;
 }
@@ -263,7 +414,9 @@ const char *store_strerror(int rc)
 	case STORE_NOT_FOUND:
 		return "not found";
 	case STORE_REFUSED:
-		return "refused: order already finished";
+		return "refused: order already finished or failed";
+	case STORE_INVALID:
+		return "not an order (wrong Redis type)";
 	default:
 		return "redis unavailable";
 	}

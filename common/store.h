@@ -6,10 +6,25 @@
 
 /* Error codes of the store_* functions (0 is success). */
 enum {
-	STORE_UNAVAILABLE = -1, /* Redis unreachable, timed out, or answered an error */
+	STORE_UNAVAILABLE = -1, /* transient: Redis unreachable, timed out, loading, read-only... */
 	STORE_NOT_FOUND = -2,   /* no such order */
-	STORE_REFUSED = -3,     /* status change refused: the order is already finished */
+	STORE_REFUSED = -3,     /* refused: the order is already finished or failed */
+	STORE_INVALID = -4,     /* permanent: order:<key> is not an order hash (WRONGTYPE) */
 };
+
+#define STORE_QUEUE_DEADLINE_MS 60000 /* default time from create to store_order_queued */
+
+/* How error replies are handled: READONLY (a failover left this connection on a replica)
+ * drops the connection and sends the command once more on a fresh one; WRONGTYPE is about the
+ * order's own key and is STORE_INVALID at once; any other error (LOADING, BUSY, MASTERDOWN,
+ * OOM...) keeps the connection and is STORE_UNAVAILABLE, for the caller to retry.
+ *
+ * An order's life: store_order_create stamps it with a queue deadline (queueDeadline, epoch
+ * ms of the creating process's clock); store_order_queued clears it once its message is
+ * confirmed on the queue. A pending order still carrying a deadline that has passed (by Redis's
+ * clock) was never queued (the publisher crashed, or failed and could not say so): any
+ * store_order_get or store_order_set_status then turns it failed, atomically, so every reader
+ * agrees (but see store_set_held). finished and failed are final. */
 
 /* One Redis connection. Not thread-safe: use one per thread. The order operations below are
  * traced as CLIENT spans (create-order, read-order, update-order) under the thread's current
@@ -21,22 +36,40 @@ struct store;
  * Free it with store_free. */
 struct store *store_new(const char *host, int port);
 
+/* Marks s as held by a consumer of the orders' messages: holding a message proves the order
+ * was queued, so s's store_order_get and store_order_set_status clear a pending order's queue
+ * deadline instead of failing it (a failed order stays failed). Call before sharing s. */
+void store_set_held(struct store *s);
+
+/* Sets the queue deadline (ms after store_order_create; >= 1) that this process's stores
+ * stamp on new orders; STORE_QUEUE_DEADLINE_MS until called. Thread-safe. */
+void store_set_queue_deadline_ms(int ms);
+
 /* Closes the connection and frees s; accepts NULL. */
 void store_free(struct store *s);
 
 /* Sends PING. Returns 0 or STORE_UNAVAILABLE. */
 int store_ping(struct store *s);
 
-/* Creates order:<key> with o's customer, pastry and order_time and status "pending" in one
- * HSET. Returns 0 or STORE_UNAVAILABLE. */
+/* Creates order:<key> with o's customer, pastry and order_time, status "pending", the queue
+ * deadline and, when not empty, o's traceparent and tracestate (the creating span's context)
+ * in one HSET. Returns 0, STORE_INVALID or STORE_UNAVAILABLE. */
 int store_order_create(struct store *s, const char *key, const struct order *o);
 
-/* Reads order:<key> into *o. Returns 0, STORE_NOT_FOUND or STORE_UNAVAILABLE. */
+/* Says that order:<key>'s message is confirmed on the queue: clears its queue deadline, so it
+ * stays pending however long the queue takes. Returns 0, STORE_REFUSED (the deadline had
+ * passed: the order is failed), STORE_NOT_FOUND, STORE_INVALID or STORE_UNAVAILABLE. */
+int store_order_queued(struct store *s, const char *key);
+
+/* Reads order:<key> into *o (traceparent and tracestate "" when the order has none); a pending
+ * order past its queue deadline is turned failed first. Returns 0, STORE_NOT_FOUND,
+ * STORE_INVALID or STORE_UNAVAILABLE. */
 int store_order_get(struct store *s, const char *key, struct order *o);
 
-/* Sets the status of an existing order atomically (a Lua script): a finished order only
- * stays finished. Returns 0, STORE_REFUSED (already finished, status unchanged),
- * STORE_NOT_FOUND or STORE_UNAVAILABLE. */
+/* Sets the status of an existing order atomically (a Lua script): finished and failed are
+ * final (setting the same again succeeds), a pending order past its queue deadline is failed
+ * first, and leaving pending clears the deadline. Returns 0, STORE_REFUSED (finished or failed
+ * already, status unchanged), STORE_NOT_FOUND, STORE_INVALID or STORE_UNAVAILABLE. */
 int store_order_set_status(struct store *s, const char *key, const char *status);
 
 /* Deletes order:<key>. Returns 0 (also when it did not exist) or STORE_UNAVAILABLE. */

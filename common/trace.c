@@ -290,7 +290,7 @@ void trace_span_end(trace_span *s)
 	if (sdk.accepting && sdk.len < sdk.queue_cap) {
 		sdk.queue[(sdk.head + sdk.len++) % sdk.queue_cap] = &s->data;
 		queued = true;
-		if (sdk.len == sdk.batch_max)
+		if (sdk.len == 1 || sdk.len == sdk.batch_max)
 			pthread_cond_signal(&sdk.wake);
 	} else if (sdk.accepting) {
 		reason = "queue_full";
@@ -399,16 +399,21 @@ int trace_extract(trace_header_get get, void *carrier, struct trace_context *out
 int trace_inject(const trace_span *s, trace_header_set set, void *carrier)
 {
 	char tp[TRACECONTEXT_TRACEPARENT_LEN + 1];
-	struct trace_context ctx;
+	uint8_t flags;
 	int rc;
 
 	if (!s)
 		return -EINVAL;
-	memcpy(ctx.trace_id, s->data.trace_id, 16);
-	memcpy(ctx.span_id, s->data.span_id, 8);
-	ctx.flags = (uint8_t)s->data.flags;
-	if ((rc = tracecontext_format_traceparent(&ctx, tp)) < 0 ||
-	    (rc = set(carrier, "traceparent", tp)) < 0)
+	/* "00-<trace id>-<span id>-<flags>", written here: a struct trace_context would put
+	 * 8.7 KB on the caller's stack (civetweb's worker stacks are 100 KiB). */
+	flags = (uint8_t)s->data.flags;
+	memcpy(tp, "00-", 3);
+	tracecontext_hex(s->data.trace_id, 16, tp + 3);
+	tp[35] = '-';
+	tracecontext_hex(s->data.span_id, 8, tp + 36);
+	tp[52] = '-';
+	tracecontext_hex(&flags, 1, tp + 53);
+	if ((rc = set(carrier, "traceparent", tp)) < 0)
 		return rc;
 	if (s->data.trace_state && (rc = set(carrier, "tracestate", s->data.trace_state)) < 0)
 		return rc;
@@ -419,19 +424,28 @@ int trace_inject(const trace_span *s, trace_header_set set, void *carrier)
 
 /* ---- the batch span processor -------------------------------------------------------- */
 
+static pthread_once_t wake_once = PTHREAD_ONCE_INIT;
+
+/* Makes sdk.wake wait on CLOCK_MONOTONIC, so a wall-clock step never stretches or cuts a wait
+ * (the deadlines are monotonic). Runs once per process, before the export thread exists. */
+static void wake_init(void)
+{
+	pthread_condattr_t attr;
+
+	if (pthread_condattr_init(&attr) != 0)
+		return; /* keeps the static initializer's realtime clock */
+	if (pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0) {
+		pthread_cond_destroy(&sdk.wake);
+		pthread_cond_init(&sdk.wake, &attr);
+	}
+	pthread_condattr_destroy(&attr);
+}
+
 /* Waits on sdk.wake (lock held) until CLOCK_MONOTONIC time until_ms or a signal. */
 static void wait_until(uint64_t until_ms)
 {
-	struct timespec ts;
+	struct timespec ts = {(time_t)(until_ms / 1000), (long)(until_ms % 1000) * 1000000};
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	uint64_t now = mono_ms(), ms = until_ms > now ? until_ms - now : 0;
-	ts.tv_sec += (time_t)(ms / 1000);
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
 	pthread_cond_timedwait(&sdk.wake, &sdk.lock, &ts);
 }
 
@@ -503,8 +517,13 @@ static void *export_main(void *arg)
 
 	pthread_mutex_lock(&sdk.lock);
 	for (;;) {
-		uint64_t until = mono_ms() + (uint64_t)sdk.delay_ms;
+		uint64_t until;
 		size_t n = 0;
+		/* Idle: sleep until a span arrives (span ends signal the first one), so that even
+		 * a zero schedule delay never spins; then gather for the schedule delay. */
+		while (!sdk.stopping && sdk.len == 0)
+			pthread_cond_wait(&sdk.wake, &sdk.lock);
+		until = mono_ms() + (uint64_t)sdk.delay_ms;
 		while (!sdk.stopping && sdk.len < sdk.batch_max && mono_ms() < until)
 			wait_until(until);
 		if (sdk.stopping && mono_ms() >= sdk.stop_deadline_ms)
@@ -699,6 +718,7 @@ int trace_init(const char *default_service_name, const char *service_version)
 	sdk.dropped_metric =
 	    metrics_counter("otel_spans_dropped_total", "Spans lost before reaching the Collector.",
 	                    (const char *const[]){"reason", NULL});
+	pthread_once(&wake_once, wake_init);
 	sdk.head = sdk.len = 0;
 	sdk.stopping = false;
 	sdk.accepting = true;

@@ -1,6 +1,7 @@
 /* main.c — reception: configuration, the civetweb server, readiness probe and SIGTERM. */
 #include <civetweb.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -18,12 +19,60 @@
 #endif
 
 #define HTTP_THREADS     "16"
-#define DRAIN_TIMEOUT_MS 8000 /* in-flight requests get this long after SIGTERM */
+#define DRAIN_TIMEOUT_MS 8000 /* requests and connections get this long after SIGTERM */
+
+/* Client connections open now (those a server thread has taken up), counted so the drain
+ * can wait for keep-alive clients to be told to go. */
+static atomic_int connections;
+static char counted; /* the connection data of a counted connection */
+
+static int connection_open(const struct mg_connection *c, void **data)
+{
+	(void)c;
+	*data = &counted;
+	atomic_fetch_add(&connections, 1);
+	return 0;
+}
+
+static void connection_close(const struct mg_connection *c)
+{
+	if (mg_get_user_connection_data(c) == &counted)
+		atomic_fetch_sub(&connections, 1);
+}
+
+static void sleep_ms(long ms)
+{
+	nanosleep(&(struct timespec){ms / 1000, ms % 1000 * 1000000L}, NULL);
+}
+
+/* The graceful part of a stop: /readyz turns 503 at once, so the pod leaves the Service's
+ * endpoints; requests are still served in full, but every response says "Connection: close"
+ * and civetweb closes the connection after it, so keep-alive clients reconnect to another
+ * pod. Returns when no request is in flight and no client connection is left open (clients
+ * leave after their next response; idle keep-alive connections time out after
+ * keep_alive_timeout_ms), or after DRAIN_TIMEOUT_MS. */
+static void drain(void)
+{
+	char left[32];
+	int ms = 0;
+
+	routes_drain();
+	while (ms < DRAIN_TIMEOUT_MS && (routes_in_flight() > 0 || atomic_load(&connections) > 0)) {
+		sleep_ms(10);
+		ms += 10;
+	}
+	if (ms >= DRAIN_TIMEOUT_MS) {
+		snprintf(left, sizeof(left), "%d", atomic_load(&connections));
+		log_warn("drain timed out: closing the connections left", "connections", left);
+	}
+}
 
 int main(void)
 {
 	struct mg_callbacks callbacks = {.init_thread = routes_thread_init,
 	                                 .exit_thread = routes_thread_exit,
+	                                 .init_connection = connection_open,
+	                                 .connection_close = connection_close,
 	                                 .http_error = http_error_callback};
 	struct mg_context *ctx = NULL;
 	struct probe *probe = NULL;
@@ -74,12 +123,10 @@ int main(void)
 	         cfg.rabbit_host, "queue", cfg.orders_queue);
 
 	sigwait(&stop, &sig);
-	log_info("stopping: finishing in-flight requests");
-	/* civetweb's mg_stop cuts requests still reading or writing: first let the ones in
-	 * dispatch finish (new ones get 503), then stop the server. */
-	routes_drain();
-	for (int i = 0; i < DRAIN_TIMEOUT_MS / 10 && routes_in_flight() > 0; i++)
-		nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+	log_info("stopping: not ready, draining requests and connections");
+	/* civetweb's mg_stop cuts requests still reading or writing and drops keep-alive
+	 * connections: drain first, then stop the server. */
+	drain();
 	mg_stop(ctx);
 	ctx = NULL;
 	rc = 0;

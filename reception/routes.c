@@ -19,11 +19,17 @@
 
 #define PUBLISH_TIMEOUT_MS 5000
 #define RETRY_AFTER        "Retry-After: 1\r\n"
+#define CONNECTION_CLOSE   "Connection: close\r\n"
 
 /* What one worker thread owns: never shared, so never locked. */
 struct worker {
 	struct store *store;
 	struct mq *mq;
+	/* What would not fit comfortably on civetweb's 100 KiB worker stacks (8.7 KB each): the
+	 * request's extracted trace context and publish_order's AMQP headers. */
+	struct trace_context parent;
+	struct amqp_carrier *carrier;
+	struct trace_context order_ctx; /* an order's creation context: stored, or linked to */
 };
 
 /* A request as the handlers see it; everything borrowed lives only during dispatch. */
@@ -93,6 +99,20 @@ static void reply_error(struct response *res, int status, const char *message, c
 	}
 }
 
+/* The 503 of an order whose message may be queued: {"error":...,"orderKey":key}. */
+static void reply_unconfirmed(struct response *res, const char *key)
+{
+	char body[128];
+
+	snprintf(body, sizeof(body),
+	         "{\"error\":\"order queue did not confirm\",\"orderKey\":\"%s\"}", key);
+	reply_json(res, 503, strdup(body));
+	if (res->status == 503) {
+		res->headers = RETRY_AFTER;
+		res->error = "order queue did not confirm";
+	}
+}
+
 static void handle_root(const struct request *req, struct response *res)
 {
 	(void)req;
@@ -105,10 +125,14 @@ static void handle_healthz(const struct request *req, struct response *res)
 	reply_static(res, 200, "{\"status\":\"ok\"}");
 }
 
+/* Not ready while draining for shutdown (the pod leaves the Service's endpoints), nor while
+ * Redis or RabbitMQ is unreachable. */
 static void handle_readyz(const struct request *req, struct response *res)
 {
 	(void)req;
-	if (probe_ready(probe))
+	if (atomic_load(&draining))
+		reply_error(res, 503, "shutting down", NULL);
+	else if (probe_ready(probe))
 		reply_static(res, 200, "{\"status\":\"ready\"}");
 	else
 		reply_error(res, 503, "redis or rabbitmq unavailable", RETRY_AFTER);
@@ -206,12 +230,12 @@ static int publish_order(struct worker *w, const char *key)
 {
 	trace_span *span = trace_span_start("publish-order", TRACE_KIND_PRODUCER, NULL);
 	char enqueued[ORDER_TIME_MAX];
-	struct amqp_carrier carrier;
+	struct amqp_carrier *carrier = w->carrier;
 	struct timespec now;
 	char *msg;
 	int rc = MQ_UNAVAILABLE;
 
-	carrier.n = carrier.used = 0;
+	carrier->n = carrier->used = 0;
 	clock_gettime(CLOCK_REALTIME, &now);
 	order_time_format(&now, true, enqueued, sizeof(enqueued));
 	msg = order_message_new(key, enqueued);
@@ -227,9 +251,9 @@ static int publish_order(struct worker *w, const char *key)
 		trace_span_set_str(span, "server.address", config->rabbit_host);
 		trace_span_set_int(span, "server.port", config->rabbit_port);
 	}
-	if (span && trace_inject(span, carrier_set, &carrier) < 0)
-		carrier.n = 0; /* cannot happen with buf's size; then publish without context */
-	rc = mq_publish(w->mq, key, msg, strlen(msg), carrier.headers, carrier.n,
+	if (span && trace_inject(span, carrier_set, carrier) < 0)
+		carrier->n = 0; /* cannot happen with buf's size; then publish without context */
+	rc = mq_publish(w->mq, key, msg, strlen(msg), carrier->headers, carrier->n,
 	                PUBLISH_TIMEOUT_MS);
 	free(msg);
 done:
@@ -251,8 +275,7 @@ static void handle_post_order(const struct request *req, struct response *res)
 
 	rc = read_body(req->conn, req->info->content_length, &body, &len);
 	if (rc == -EFBIG) {
-		reply_error(res, 413, "request body is larger than 64 KiB",
-		            "Connection: close\r\n");
+		reply_error(res, 413, "request body is larger than 64 KiB", CONNECTION_CLOSE);
 		return;
 	}
 	if (rc < 0) {
@@ -274,12 +297,26 @@ static void handle_post_order(const struct request *req, struct response *res)
 	trace_span_set_str(req->span, "bakery.order_key", key);
 	clock_gettime(CLOCK_REALTIME, &now);
 	order_time_format(&now, false, o.order_time, sizeof(o.order_time));
+	/* The order keeps the context of the span creating it: GET links to it, and the baker
+	 * falls back to it when a message carries no trace headers. */
+	if (trace_span_context(req->span, &req->worker->order_ctx) == 0 &&
+	    tracecontext_format_traceparent(&req->worker->order_ctx, o.traceparent) == 0)
+		snprintf(o.tracestate, sizeof(o.tracestate), "%s",
+		         req->worker->order_ctx.tracestate);
 	if (store_order_create(req->worker->store, key, &o) < 0) {
 		reply_error(res, 503, "order store unavailable", RETRY_AFTER);
 		return;
 	}
 	metrics_add(m_accepted, 1);
 	rc = publish_order(req->worker, key);
+	if (rc == MQ_TIMEOUT) {
+		/* Sent but unconfirmed: it may still be delivered and baked, so the order is not
+		 * failed; it stays pending (bounded by its queue deadline) and the 503 names it. */
+		metrics_add(m_publish_failed, 1);
+		log_warn("publish unconfirmed, order left pending", "order_key", key);
+		reply_unconfirmed(res, key);
+		return;
+	}
 	if (rc < 0) {
 		metrics_add(m_publish_failed, 1);
 		log_warn("publish failed, order marked failed", "order_key", key, "error",
@@ -291,8 +328,38 @@ static void handle_post_order(const struct request *req, struct response *res)
 		return;
 	}
 	metrics_add(m_published, 1);
+	/* On the queue: clear the order's queue deadline, so it stays pending however long the
+	 * queue takes (the store already resends once on a fresh connection). Should Redis fail
+	 * just now, the baker clears it as well. Refused, the deadline had passed and the order
+	 * reads failed: it will not be baked, so no 202. */
+	rc = store_order_queued(req->worker->store, key);
+	if (rc == STORE_REFUSED) {
+		log_warn("order failed before its publish was confirmed", "order_key", key);
+		reply_error(res, 503, "order queue unavailable", RETRY_AFTER);
+		return;
+	}
+	if (rc < 0)
+		log_error("could not clear the queue deadline", "order_key", key, "error",
+		          store_strerror(rc));
 	log_info("order accepted", "order_key", key);
 	reply_json(res, 202, order_json_pair("orderKey", key));
+}
+
+/* Links the request's span to the span that created order o (its stored context), so a status
+ * check leads to the order it looks at. */
+static void link_order(const struct request *req, const struct order *o)
+{
+	struct trace_context *ctx = &req->worker->order_ctx;
+
+	if (!trace_span_is_recording(req->span) ||
+	    tracecontext_parse_traceparent(o->traceparent, strlen(o->traceparent), ctx) < 0)
+		return;
+	if (tracecontext_parse_tracestate(o->tracestate, strlen(o->tracestate), ctx->tracestate,
+	                                  sizeof(ctx->tracestate)) < 0)
+		ctx->tracestate[0] = '\0';
+	ctx->baggage[0] = '\0';
+	ctx->remote = true;
+	trace_span_add_link(req->span, ctx, &TRACE_STR("bakery.link", "order created"), 1);
 }
 
 static void handle_get_order(const struct request *req, struct response *res)
@@ -310,12 +377,14 @@ static void handle_get_order(const struct request *req, struct response *res)
 		return;
 	}
 	rc = store_order_get(req->worker->store, req->key, &o);
-	if (rc == STORE_NOT_FOUND)
+	if (rc == STORE_NOT_FOUND || rc == STORE_INVALID) /* INVALID: the key is no order */
 		reply_error(res, 404, "order not found", NULL);
 	else if (rc < 0)
 		reply_error(res, 503, "order store unavailable", RETRY_AFTER);
 	else
 		reply_json(res, 200, order_to_json(&o));
+	if (rc == 0)
+		link_order(req, &o);
 }
 
 static const struct route routes[] = {
@@ -371,21 +440,24 @@ static const char *known_method(const char *m)
  * matched), continuing the caller's traceparent/tracestate; NULL when tracing is off or the
  * route is untraced. */
 static trace_span *server_span_start(struct mg_connection *c, const struct mg_request_info *info,
-                                     const struct route *route)
+                                     const struct route *route, struct worker *w)
 {
 	const char *method = known_method(info->request_method), *ua;
-	struct trace_context parent;
+	const struct trace_context *parent = TRACE_ROOT;
 	char name[64];
 	trace_span *span;
 
 	if (!trace_enabled() || (route && route->untraced))
 		return NULL;
-	trace_extract(http_header_get, c, &parent); /* none or malformed: a new root */
+	if (w) {
+		parent = &w->parent;
+		trace_extract(http_header_get, c, &w->parent); /* none or malformed: a new root */
+	}
 	if (route)
 		snprintf(name, sizeof(name), "%s %s", method ? method : "HTTP", route->name);
 	else
 		snprintf(name, sizeof(name), "%s", method ? method : "HTTP");
-	span = trace_span_start(name, TRACE_KIND_SERVER, &parent);
+	span = trace_span_start(name, TRACE_KIND_SERVER, parent);
 	if (!trace_span_is_recording(span))
 		return span;
 	trace_span_set_str(span, "http.request.method", method ? method : "_OTHER");
@@ -428,8 +500,9 @@ int routes_dispatch(struct mg_connection *c, void *cbdata)
 	struct response res = {0};
 	const struct route *route;
 	struct timespec t0;
-	char allow[64], code[8];
+	char allow[64], code[8], headers[128];
 	const char *label;
+	bool body_read = false, body_pending;
 
 	(void)cbdata;
 	atomic_fetch_add(&in_flight, 1);
@@ -437,23 +510,38 @@ int routes_dispatch(struct mg_connection *c, void *cbdata)
 	req.worker = mg_get_thread_pointer(c);
 	route = match(req.info->local_uri, &req.key);
 	label = route ? route->name : "unmatched";
-	req.span = server_span_start(c, req.info, route);
-	if (atomic_load(&draining)) {
-		reply_error(&res, 503, "shutting down", "Connection: close\r\n" RETRY_AFTER);
-	} else if (!route) {
+	req.span = server_span_start(c, req.info, route, req.worker);
+	if (!route) {
 		reply_error(&res, 404, "no such route", NULL);
 	} else if (strcmp(req.info->request_method, route->method) != 0) {
 		snprintf(allow, sizeof(allow), "Allow: %s\r\n", route->method);
 		reply_error(&res, 405, "method not allowed", allow);
 	} else {
 		route->handler(&req, &res);
+		body_read = route->handler == handle_post_order; /* all of it, or a 413: closes */
 	}
+	/* While draining, every response still answers the request but closes the connection, so
+	 * keep-alive clients reconnect, through the Service, to a pod that stays. A body nobody
+	 * read closes it too: civetweb would otherwise read the upload for as long as it lasts. */
+	body_pending = !body_read && (req.info->content_length > 0 ||
+	                              mg_get_header(c, "Transfer-Encoding") != NULL);
+	if ((atomic_load(&draining) || body_pending) &&
+	    !(res.headers && strstr(res.headers, CONNECTION_CLOSE))) {
+		snprintf(headers, sizeof(headers), "%s" CONNECTION_CLOSE,
+		         res.headers ? res.headers : "");
+		res.headers = headers;
+	}
+	if (res.headers && strstr(res.headers, CONNECTION_CLOSE))
+		mg_disable_connection_keep_alive(c); /* civetweb closes it after this response */
 	http_send(c, res.status, res.content_type, res.body, res.len, res.headers);
 	if (!res.body_static)
 		free(res.body);
 
 	snprintf(code, sizeof(code), "%d", res.status);
-	metrics_add(m_requests, 1, label, req.info->request_method, code);
+	/* A fixed label set: any other method is OTHER (routes are already folded). */
+	metrics_add(m_requests, 1, label,
+	            known_method(req.info->request_method) ? req.info->request_method : "OTHER",
+	            code);
 	metrics_add(m_duration, seconds_since(&t0), label);
 	if (res.status >= 500)
 		log_warn("request failed", "method", req.info->request_method, "route", label,
@@ -488,7 +576,8 @@ void *routes_thread_init(const struct mg_context *ctx, int thread_type)
 		return NULL;
 	w->store = store_new(config->db_host, config->db_port);
 	w->mq = mq_new(config, 0);
-	if (!w->store || !w->mq) {
+	w->carrier = calloc(1, sizeof(*w->carrier));
+	if (!w->store || !w->mq || !w->carrier) {
 		routes_thread_exit(ctx, thread_type, w);
 		return NULL;
 	}
@@ -505,6 +594,7 @@ void routes_thread_exit(const struct mg_context *ctx, int thread_type, void *sta
 		return;
 	store_free(w->store);
 	mq_free(w->mq);
+	free(w->carrier);
 	free(w);
 }
 
@@ -531,5 +621,8 @@ int routes_init(const struct config *cfg, struct probe *p)
 	                                   "Orders whose publish failed (answered 503).", NULL);
 	if (!m_requests || !m_duration || !m_accepted || !m_published || !m_publish_failed)
 		return -ENOMEM;
+	/* The series that matter most exist from the start: nothing can crowd them out. */
+	metrics_add(m_requests, 0, "/orders", "POST", "202");
+	metrics_add(m_requests, 0, "/orders", "POST", "503");
 	return 0;
 }

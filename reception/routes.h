@@ -15,8 +15,8 @@ int routes_init(const struct config *cfg, struct probe *probe);
  * response and records metrics and a log line. Returns the HTTP status sent. */
 int routes_dispatch(struct mg_connection *c, void *cbdata);
 
-/* Starts draining for shutdown: requests that arrive from now on get 503 and
- * "Connection: close"; those already in dispatch finish normally. Thread-safe. */
+/* Starts draining for shutdown: /readyz answers 503 from now on; every response carries
+ * "Connection: close" and its connection is closed after it. Thread-safe. */
 void routes_drain(void);
 
 /* The number of requests inside routes_dispatch right now. Thread-safe. */

@@ -12,6 +12,9 @@ PACKAGES=(
 	libhiredis-dev librabbitmq-dev libcivetweb-dev libcurl4-openssl-dev libjansson-dev zlib1g-dev
 	redis-server redis-tools rabbitmq-server amqp-tools
 	clang-format python3 python3-pytest debootstrap jq curl ca-certificates apache2-utils
+	# scripts/cluster.sh: the test cluster's runtime, network, etcd and local registry
+	etcd-server containerd runc containernetworking-plugins docker-registry openssl iproute2
+	iptables conntrack ebtables ethtool ipset
 )
 
 # One dpkg-query lists what is installed; the rest is missing.

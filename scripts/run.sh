@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs Bakery locally (`make run`): Redis, RabbitMQ, baker and reception on :8000, plus the
-# OpenTelemetry Collector and Jaeger when scripts/tools.sh has built them. Ctrl-C stops it all.
+# OpenTelemetry Collector and Jaeger (query API on :16686), built first by scripts/tools.sh when
+# missing (cached; minutes the first time). Ctrl-C stops it all.
 #
 #   scripts/run.sh          (BAKERY_BUILD=build/san for the sanitized binaries)
+#   OTEL_SDK_DISABLED=true scripts/run.sh     tracing off: no Collector, no Jaeger, no build
 #
 # Everything binds to 127.0.0.1; data and logs live under ./.run/.
 set -euo pipefail
@@ -17,6 +19,18 @@ RABBIT_NODE=bakery@localhost
 for b in reception baker; do
 	[ -x "$BUILD/$b" ] || { echo "run: $BUILD/$b is not built (make all)" >&2; exit 1; }
 done
+tracing=true
+[ "${OTEL_SDK_DISABLED:-false}" = true ] && tracing=false
+# Tracing is on unless turned off: build the Collector and Jaeger now if they are missing.
+if $tracing && ! { [ -x "$TOOLS/otelcol" ] && [ -x "$TOOLS/jaeger" ]; }; then
+	echo "run: building the OpenTelemetry Collector and Jaeger for tracing (scripts/tools.sh"
+	echo "run: otelcol jaeger, cached in $TOOLS): several minutes the first time, once."
+	echo "run: (OTEL_SDK_DISABLED=true make run skips this and runs without tracing)"
+	if ! scripts/tools.sh otelcol jaeger; then
+		echo "run: could not build them (Go and the module proxy are needed): tracing off" >&2
+		tracing=false
+	fi
+fi
 for p in 6379 5672 8000 8001; do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 		echo "run: port $p is already in use" >&2
@@ -60,7 +74,9 @@ wait_port() {
 	exit 1
 }
 
-start redis redis-server --port 6379 --bind 127.0.0.1 --dir "$RUN/redis" --appendonly yes
+# Durability: every write goes to the append-only file, fsynced once a second (a crash of the
+# machine loses at most about the last second; a Redis restart or SIGTERM loses nothing).
+start redis redis-server --port 6379 --bind 127.0.0.1 --dir "$RUN/redis" --appendonly yes --appendfsync everysec
 
 # RabbitMQ straight from its bin dir (the /usr/sbin wrapper switches to the rabbitmq user).
 plugins="[]."
@@ -89,7 +105,7 @@ wait_port 6379 redis
 # The Collector and Jaeger, when built. Jaeger's own OTLP ports move to 14317/14318 so the
 # Collector keeps 4317/4318; the Collector uses THE pipeline, k8s/otel-collector/config.yaml.
 otel=(OTEL_SDK_DISABLED=true)
-if [ -x "$TOOLS/otelcol" ] && [ -x "$TOOLS/jaeger" ]; then
+if $tracing; then
 	start jaeger env SPAN_STORAGE_TYPE=memory COLLECTOR_OTLP_ENABLED=true "$TOOLS/jaeger" \
 		--collector.otlp.grpc.host-port=127.0.0.1:14317 \
 		--collector.otlp.http.host-port=127.0.0.1:14318 \
@@ -107,7 +123,7 @@ if [ -x "$TOOLS/otelcol" ] && [ -x "$TOOLS/jaeger" ]; then
 	wait_port 4318 otelcol
 	otel=(OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318)
 else
-	echo "run: no Collector/Jaeger in $TOOLS (scripts/tools.sh otelcol jaeger): tracing off"
+	echo "run: tracing off"
 fi
 
 # The services retry until Redis and RabbitMQ are up, so they may start right away.
@@ -125,7 +141,9 @@ Bakery is running (Ctrl-C stops everything):
               HOME=$RUN/rabbitmq/home /usr/lib/rabbitmq/bin/rabbitmqctl -n $RABBIT_NODE list_queues
 EOF
 if [ "${otel[0]}" != OTEL_SDK_DISABLED=true ]; then
-	echo "  Jaeger      http://127.0.0.1:16686     Collector OTLP 127.0.0.1:4317 (gRPC) / :4318 (HTTP)"
+	echo "  Jaeger      http://127.0.0.1:16686/api/traces (query API; this build has no web UI)"
+	echo "              make trace <orderKey>  draws an order's traces here; make trace: the latest"
+	echo "  Collector   OTLP 127.0.0.1:4317 (gRPC) / :4318 (HTTP)"
 fi
 echo "  logs        .run/logs/"
 

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # STAND-IN IMAGES — used ONLY where no container registry is reachable (this CI).
 #
-#   scripts/standin-images.sh [redis|rabbitmq|otelcol|jaeger|k6|all ...]   (default: all)
+#   scripts/standin-images.sh [redis|rabbitmq|otelcol|jaeger|k6|curl|all ...]   (default: all)
 #
-# The Compose stack and the load test use third-party images by their official names and
-# pinned tags. Where an image is missing and `docker pull` fails, this script builds a local
-# stand-in under the SAME name and tag, from Debian's packages (redis-server, rabbitmq-server)
-# or from the pinned tool builds of scripts/tools.sh (otelcol, jaeger, k6). Each stand-in keeps
-# the official image's entrypoint, binary path, ports, user and environment for what Bakery
-# uses (Dockerfiles/standin/*.Dockerfile say what that is). Anywhere a registry answers, the
-# real images are pulled instead and nothing is built. Set STANDIN_FORCE=1 to rebuild.
+# The Compose stack, k8s/, the chart's `helm test` pod and the load test use third-party images
+# by their official names and pinned tags. Where an image is missing and `docker pull` fails,
+# this script builds a local stand-in under the SAME name and tag, from Debian's packages
+# (redis-server, rabbitmq-server, curl) or from the pinned tool builds of scripts/tools.sh
+# (otelcol, jaeger, k6). The Debian packages are older releases than the tags say (Redis 7.0,
+# RabbitMQ 3.10.8, curl 7.88: each image's LABEL says so). Each stand-in keeps the official
+# image's entrypoint, binary path, ports, user ids, data directories and environment for what
+# Bakery uses (Dockerfiles/standin/*.Dockerfile say what that is). Anywhere a registry answers,
+# the real images are pulled instead and nothing is built. Set STANDIN_FORCE=1 to rebuild.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -17,11 +19,12 @@ ROOT=$(dirname "$HERE")
 TOOLS=${BAKERY_TOOLS:-$HOME/.cache/bakery-tools}
 
 declare -A IMAGE=(
-	[redis]=redis:7.4.2
-	[rabbitmq]=rabbitmq:3.13.7-management
+	[redis]=redis:8.10.2
+	[rabbitmq]=rabbitmq:4.4.1-management
 	[otelcol]=otel/opentelemetry-collector-contrib:0.150.0
 	[jaeger]=jaegertracing/all-in-one:1.76.0
 	[k6]=grafana/k6:1.8.1
+	[curl]=curlimages/curl:8.22.0
 )
 
 log() { printf 'standin: %s\n' "$*" >&2; }
@@ -86,13 +89,13 @@ ensure() {
 "$HERE/base-image.sh"
 names=("$@")
 if [ ${#names[@]} -eq 0 ] || [ "${names[0]}" = all ]; then
-	names=(redis rabbitmq otelcol jaeger k6)
+	names=(redis rabbitmq otelcol jaeger k6 curl)
 fi
 for n in "${names[@]}"; do
 	case $n in
-	redis | rabbitmq | otelcol | jaeger | k6) ensure "$n" ;;
+	redis | rabbitmq | otelcol | jaeger | k6 | curl) ensure "$n" ;;
 	*)
-		echo "usage: $0 [redis|rabbitmq|otelcol|jaeger|k6|all ...]" >&2
+		echo "usage: $0 [redis|rabbitmq|otelcol|jaeger|k6|curl|all ...]" >&2
 		exit 2
 		;;
 	esac

@@ -4,7 +4,8 @@
 #   scripts/test.sh
 #
 # deps, tools, format, unit tests plain and under ASan+UBSan, then ONE pytest over tests/
-# (integration, tracing, k8s, e2e) against the sanitized services. Exits non-zero on any failure.
+# (integration, tracing, k8s, e2e) against the sanitized services, then the Kubernetes flows
+# on a real cluster (scripts/test-cluster.sh). Exits non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH=$PATH:/usr/local/go/bin
@@ -52,11 +53,11 @@ units() {
 	return $bad
 }
 
-# pytests ARGS...: one pytest run over tests/, its figures added to the totals.
+# pytests COMMAND...: a pytest run, its figures added to the totals.
 pytests() {
 	local out rc
 	out=$(mktemp)
-	"$PY" -m pytest "$@" | tee "$out"
+	"$@" | tee "$out"
 	rc=${PIPESTATUS[0]}
 	tail -n 1 "$out" >"$out.last"
 	count "$out.last"
@@ -75,8 +76,11 @@ step "build + unit" make -s -j2 all unit
 step "unit tests" units build/tests
 step "build + unit (ASan+UBSan)" make -s -j2 SAN=1 all unit
 step "unit tests (ASan+UBSan)" san_units
+step "fuzz (each target 30 s, ASan+UBSan)" make -s fuzz FUZZ_SECONDS=30
 export BAKERY_BUILD=build/san
-step "pytest tests/ (services: build/san)" pytests -ra tests/
+step "pytest tests/ (services: build/san)" pytests "$PY" -m pytest -ra --ignore=tests/cluster tests/
+unset BAKERY_BUILD
+step "Kubernetes flows (tests/cluster)" pytests scripts/test-cluster.sh
 
 printf '\n==> summary\n'
 printf '%s\n' "${results[@]}"

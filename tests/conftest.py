@@ -7,7 +7,8 @@ Function-scoped (torn down after the test, even when it fails):
                      bakery.reception(**env) / bakery.baker(**env) start services; at
                      teardown all are stopped and their stderr must hold no sanitizer report.
     make_bakery      make_bakery(redis, rabbit) -> another Bakery (e.g. on private servers).
-    make_redis       make_redis(start=True) -> a private RedisServer a test may stop/kill.
+    make_redis       make_redis(start=True, **kw) -> a private RedisServer a test may
+                     stop/kill (kw: RedisServer's, e.g. args=[extra redis-server options]).
     make_rabbit      make_rabbit(start=True) -> a private RabbitServer (start: 5-20 s).
 See tests/harness.py for the classes.
 """
@@ -67,7 +68,8 @@ def _close_all(made):
 
 @pytest.fixture
 def make_redis():
-    factory, made = _closing_factory(lambda start=True: harness.RedisServer(start=start))
+    factory, made = _closing_factory(
+        lambda start=True, **kw: harness.RedisServer(start=start, **kw))
     yield factory
     _close_all(made)
 

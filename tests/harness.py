@@ -67,7 +67,7 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer
 # Variables a service reads; removed from the inherited environment before the test's own.
 SERVICE_VARS = (
     "DB_HOST", "RABBIT_HOST", "RABBIT_USERNAME", "RABBIT_PASSWORD", "ORDERS_QUEUE", "PORT",
-    "BAKER_CONCURRENCY", "BAKE_TIME_SCALE", "HEALTH_PORT", "LOG_LEVEL",
+    "BAKER_CONCURRENCY", "BAKE_TIME_SCALE", "HEALTH_PORT", "LOG_LEVEL", "ORDER_QUEUE_DEADLINE_MS",
 )
 
 
@@ -412,23 +412,27 @@ class _Server:
 class RedisServer(_Server):
     """A private redis-server on a free loopback port; see the module docstring."""
 
-    def __init__(self, start=True, port=None):
+    def __init__(self, start=True, port=None, args=()):
         self.port = port or free_port()
         self.addr = f"127.0.0.1:{self.port}"
         self.dir = tempfile.mkdtemp(prefix="bakery-redis-")
         self.proc = None
+        self.args = list(args)  # extra redis-server options, after (so over) the defaults
         if start:
             self._boot()
 
-    def start(self, timeout=30.0):
-        """Starts the server (keeping data saved by stop()) and waits until it answers PING."""
+    def start(self, timeout=30.0, wait=True):
+        """Starts the server (keeping data saved by stop()) and, if wait, waits until it
+        answers PING."""
         assert self.proc is None or not self.proc.alive(), "already running"
         self.proc = _Process(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
              "--save", "", "--appendonly", "no", "--dir", self.dir, "--daemonize", "no",
-             "--protected-mode", "yes"],
+             "--protected-mode", "yes", *self.args],
             dict(os.environ), os.path.join(self.dir, "redis"))
-        wait_until(lambda: self.command("PING") == "PONG", timeout, what=f"redis {self.addr}")
+        if wait:
+            wait_until(lambda: self.command("PING") == "PONG", timeout,
+                       what=f"redis {self.addr}")
         return self
 
     def stop(self):

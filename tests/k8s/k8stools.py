@@ -4,21 +4,65 @@ The tools are real binaries in $BAKERY_TOOLS (default ~/.cache/bakery-tools); `m
 builds them first (scripts/tools.sh). A missing tool fails the test that needs it.
 """
 
+import atexit
+import glob
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOOLS = os.environ.get("BAKERY_TOOLS", os.path.expanduser("~/.cache/bakery-tools"))
 CHART = os.path.join(ROOT, "charts", "bakery")
-# The Kubernetes version whose built-in schemas (carried by kubectl-validate) the manifests
-# must satisfy, and that `helm template` renders for.
+# The Kubernetes versions the manifests must satisfy: the chart's minimum (kubeVersion
+# >=1.30, also what `helm template` renders for), with the schemas built into kubectl-validate;
+# and the test cluster's (scripts/cluster.sh, version pinned in scripts/tools.sh), with the
+# OpenAPI schemas of the k8s.io/kubernetes module scripts/tools.sh builds it from (this
+# kubectl-validate carries none newer than 1.30).
 KUBE_VERSION = "1.30"
 # No kubeconfig: nothing may talk to a cluster.
 OFFLINE = dict(os.environ, KUBECONFIG=os.devnull)
+
+
+def cluster_kube_version():
+    """The test cluster's Kubernetes version, as scripts/tools.sh pins it (v1.33.13)."""
+    with open(os.path.join(ROOT, "scripts", "tools.sh")) as f:
+        return re.search(r"^KUBE_VERSION=(v[0-9.]+)", f.read(), re.M).group(1)
+
+
+_schemas = {}
+
+
+def cluster_schemas():
+    """A --local-schemas directory (api/v1.json, apis/<group>/<version>.json) for the test
+    cluster's version, made once from api/openapi-spec/v3 of the k8s.io/kubernetes module in
+    the Go module cache, where scripts/tools.sh kubernetes put it."""
+    version = cluster_kube_version()
+    if version in _schemas:
+        return _schemas[version]
+    go = shutil.which("go") or "/usr/local/go/bin/go"
+    modcache = None
+    if os.access(go, os.X_OK):
+        modcache = subprocess.run([go, "env", "GOMODCACHE"], capture_output=True,
+                                  text=True).stdout.strip()
+    modcache = modcache or os.path.expanduser("~/go/pkg/mod")
+    spec = os.path.join(modcache, f"k8s.io/kubernetes@{version}", "api", "openapi-spec", "v3")
+    files = glob.glob(os.path.join(spec, "api*__v*_openapi.json"))
+    if not files:
+        pytest.fail(f"no Kubernetes {version} OpenAPI schemas in {spec}: "
+                    "run scripts/tools.sh kubernetes")
+    out = tempfile.mkdtemp(prefix=f"bakery-k8s-schemas-{version}-")
+    atexit.register(shutil.rmtree, out, True)
+    for path in files:
+        # api__v1_openapi.json -> api/v1.json; apis__apps__v1_openapi.json -> apis/apps/v1.json
+        rel = os.path.basename(path)[:-len("_openapi.json")].replace("__", "/") + ".json"
+        os.makedirs(os.path.join(out, os.path.dirname(rel)), exist_ok=True)
+        shutil.copyfile(path, os.path.join(out, rel))
+    _schemas[version] = out
+    return out
 
 
 def tool_path(name):
@@ -60,8 +104,11 @@ def kustomize(directory):
 
 
 def validate(paths):
-    """kubectl-validate against KUBE_VERSION's built-in schemas, offline; fails on any error."""
-    return run([tool_path("kubectl-validate"), "--version", KUBE_VERSION, *map(str, paths)],
+    """kubectl-validate against KUBE_VERSION's built-in schemas and the test cluster's
+    version's schemas, offline; fails on any error."""
+    paths = list(map(str, paths))
+    run([tool_path("kubectl-validate"), "--version", KUBE_VERSION, *paths], env=OFFLINE)
+    return run([tool_path("kubectl-validate"), "--local-schemas", cluster_schemas(), *paths],
                env=OFFLINE)
 
 

@@ -1,7 +1,9 @@
 """The Tiltfile's live update contract, for real in Docker: the reception image's `dev` stage
 (the Tiltfile's target) runs scripts/dev-run.sh; a source file synced the way Tilt syncs it
-(tar through exec, to the live_update sync() destination) plus `touch /tmp/.restart` gets the
-new code serving without an image build. Timing is not asserted (see the README's figure)."""
+(tar through exec, to the live_update sync() destination), then the Tiltfile's run() steps
+(`make ... build/reception`, then `touch /tmp/.restart`) get the new code serving without an
+image build; a compile error fails the make step, so the restart step never runs and the old
+process keeps serving. Timing is not asserted (see the README's figure)."""
 
 import io
 import os
@@ -56,6 +58,18 @@ def sync(container, path, content):
                    input=buf.getvalue(), check=True, timeout=60)
 
 
+def live_update(container, content):
+    """The Tiltfile's live_update: sync('reception/', '/src/reception/'), then the run() steps
+    in order, stopping at the first that fails (as Tilt does). Returns the make step."""
+    sync(container, "/src/reception/routes.c", content)
+    # Tilt runs each run() step through `sh -c`.
+    make = docker("exec", container, "sh", "-c", "make -C /src -s -j2 build/reception",
+                  check=False, timeout=300)
+    if make.returncode == 0:
+        docker("exec", container, "sh", "-c", "touch /tmp/.restart")
+    return make
+
+
 def test_synced_change_is_rebuilt_and_served(dev_container):
     container, url = dev_container
     first = wait_until(lambda: http_get(url + "/").status == 200 and http_get(url + "/"),
@@ -65,10 +79,24 @@ def test_synced_change_is_rebuilt_and_served(dev_container):
     marker = f"attended by live update {secrets.token_hex(3)}"
     changed = source.replace("reception is attended", f"reception is {marker}")
     assert changed != source
-    # The Tiltfile's live_update: sync('reception/', '/src/reception/'), run('touch ...').
-    sync(container, "/src/reception/routes.c", changed)
-    docker("exec", container, "touch", "/tmp/.restart")
+    make = live_update(container, changed)
+    assert make.returncode == 0, make.stdout + make.stderr
     wait_until(lambda: marker in http_get(url + "/").text, timeout=120,
                what="the changed code serving")
     logs = docker("logs", container).stderr
     assert "change detected: rebuilding reception" in logs
+
+    # A compile error: the update fails at the make step and the old process keeps serving.
+    broken = changed.replace("static void handle_root(", "static void handle_root(oops ")
+    make = live_update(container, broken)
+    assert make.returncode != 0
+    assert "error" in make.stdout + make.stderr
+    time.sleep(1)
+    assert marker in http_get(url + "/").text
+    assert docker("logs", container).stderr.count("change detected: rebuilding reception") == 1
+
+    # Fixing it recovers.
+    make = live_update(container, source)
+    assert make.returncode == 0, make.stdout + make.stderr
+    wait_until(lambda: "reception is attended" in http_get(url + "/").text, timeout=120,
+               what="the fixed code serving")

@@ -1,5 +1,5 @@
 """The Tiltfile, evaluated by a real Tilt (`tilt alpha tiltfile-result`, no cluster traffic:
-a throwaway kubeconfig names a minikube context whose API server is a closed loopback port)."""
+a throwaway kubeconfig names a context whose API server is a closed loopback port)."""
 
 import json
 import os
@@ -10,22 +10,23 @@ from k8stools import ROOT, TOOLS, run, tool_path
 
 from harness import free_port  # tests/harness.py, on sys.path via tests/conftest.py
 
+# {name} is both the context and the cluster name: Tilt judges a cluster by its name.
 KUBECONFIG = """\
 apiVersion: v1
 kind: Config
 clusters:
-- name: minikube
+- name: {name}
   cluster:
     server: https://127.0.0.1:{port}
 contexts:
-- name: minikube
+- name: {name}
   context:
-    cluster: minikube
-    user: minikube
+    cluster: {name}
+    user: {name}
     namespace: default
-current-context: minikube
+current-context: {name}
 users:
-- name: minikube
+- name: {name}
   user:
     token: not-a-real-token
 """
@@ -33,18 +34,35 @@ users:
 TRIGGER_MODE_MANUAL = 2  # Tilt's model.TriggerModeManual: manual, and no auto_init
 
 
-@pytest.fixture(scope="module")
-def result(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("tilt")
-    kubeconfig = tmp / "kubeconfig"
-    kubeconfig.write_text(KUBECONFIG.format(port=free_port()))
+def tiltfile_result(tmp, context):
+    """`tilt alpha tiltfile-result` with the kubeconfig's context (and cluster) named context;
+    the CompletedProcess (exit 5 on a Tiltfile error)."""
+    kubeconfig = tmp / f"kubeconfig-{context}"
+    kubeconfig.write_text(KUBECONFIG.format(name=context, port=free_port()))
     env = dict(os.environ, KUBECONFIG=str(kubeconfig), TILT_DEV_DIR=str(tmp / "tilt-dev"),
                TILT_DISABLE_ANALYTICS="1", DO_NOT_TRACK="1",
-               PATH=TOOLS + os.pathsep + os.environ["PATH"])  # helm() runs `helm template`
-    p = run([tool_path("tilt"), "alpha", "tiltfile-result", "-f", "Tiltfile"], env=env,
-            check=False)
+               # helm() runs `helm template`, kustomize() `kustomize build`
+               PATH=TOOLS + os.pathsep + os.environ["PATH"])
+    return run([tool_path("tilt"), "alpha", "tiltfile-result", "-f", "Tiltfile"], env=env,
+               check=False)
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    p = tiltfile_result(tmp_path_factory.mktemp("tilt"), "minikube")
     assert p.returncode == 0, f"exit {p.returncode}\n{p.stderr[-4000:]}"
     return json.loads(p.stdout)
+
+
+def test_local_contexts_only(tmp_path):
+    """minikube (above), kind's and the project's test cluster ("bakery", scripts/cluster.sh)
+    are allowed; any other cluster is refused as possibly production."""
+    for context in ("bakery", "kind-kind"):
+        p = tiltfile_result(tmp_path, context)
+        assert p.returncode == 0, f"{context}: exit {p.returncode}\n{p.stderr[-4000:]}"
+    p = tiltfile_result(tmp_path, "production")
+    assert p.returncode != 0
+    assert "might be production" in p.stderr
 
 
 def manifests(result):
@@ -54,7 +72,8 @@ def manifests(result):
 def test_resources_and_labels(result):
     ms = manifests(result)
     expected = {"redis": "infra", "rabbitmq": "infra", "otel-collector": "infra",
-                "jaeger": "infra", "reception": "app", "baker": "app", "k6": "tools"}
+                "jaeger": "infra", "bakery-config": "app", "reception": "app", "baker": "app",
+                "k6": "tools"}
     for name, label in expected.items():
         assert name in ms, sorted(ms)
         assert label in (ms[name].get("Labels") or {}), (name, ms[name].get("Labels"))
@@ -62,17 +81,77 @@ def test_resources_and_labels(result):
     assert not any("test-order" in n for n in ms)
 
 
-def test_services_wait_for_their_infrastructure(result):
+def kinds_and_names(manifest):
+    """(kind, name) of each object a resource deploys."""
+    docs = manifest["DeployTarget"]["yaml"].split("\n---\n")
+    out = set()
+    for doc in docs:
+        kind = next(line.split(": ", 1)[1] for line in doc.splitlines() if line.startswith("kind: "))
+        name = next(line.split(": ", 1)[1] for line in doc.splitlines()
+                    if line.startswith("  name: "))
+        out.add((kind, name))
+    return out
+
+
+def test_services_wait_for_their_infrastructure_and_shared_config(result):
     ms = manifests(result)
     for name in ("reception", "baker"):
-        assert set(ms[name]["ResourceDependencies"]) >= {"redis", "rabbitmq", "otel-collector"}
+        assert set(ms[name]["ResourceDependencies"]) >= {
+            "bakery-config", "redis", "rabbitmq", "otel-collector"}
 
 
-def test_k6_is_manual(result):
+def test_shared_objects_are_a_resource_of_their_own(result):
+    """What both services read lives in bakery-config, not in either service's resource, so
+    neither starts before it exists and updating one never deletes it under the other."""
+    ms = manifests(result)
+    shared = {("ConfigMap", "bakery"), ("Secret", "bakery"), ("ServiceAccount", "bakery")}
+    assert kinds_and_names(ms["bakery-config"]) == shared
+    for name in ("reception", "baker"):
+        assert not kinds_and_names(ms[name]) & shared, name
+        assert ("Deployment", f"bakery-{name}") in kinds_and_names(ms[name])
+
+
+def test_images_are_tilts_builds_without_a_registry(result):
+    """No registry in the chart's references: Tilt matches bakery/<svc> to its builds."""
+    ms = manifests(result)
+    for name in ("reception", "baker"):
+        assert f"image: bakery/{name}:dev\n" in ms[name]["DeployTarget"]["yaml"]
+    assert "preStop" not in ms["reception"]["DeployTarget"]["yaml"]  # quick dev restarts
+
+
+def java_string_hash(text):
+    """Starlark's hash() of a string (Java's String.hashCode), as 32 unsigned bits."""
+    h = 0
+    data = text.encode("utf-16-be")
+    for i in range(0, len(data), 2):
+        h = (31 * h + int.from_bytes(data[i:i + 2], "big")) & 0xFFFFFFFF
+    return h
+
+
+def test_collector_rolls_when_its_config_changes(result):
+    """A checksum of k8s/otel-collector/config.yaml on the Collector's pod template: a changed
+    pipeline changes the Deployment, hence a rollout (a ConfigMap change alone would not)."""
+    collector = manifests(result)["otel-collector"]
+    config = open(os.path.join(ROOT, "k8s", "otel-collector", "config.yaml")).read()
+    expected = "%x" % java_string_hash(config)
+    assert f"checksum/config: {expected}\n" in collector["DeployTarget"]["yaml"]
+    assert ("ConfigMap", "otel-collector-config") in kinds_and_names(collector)
+
+
+def test_k6_is_manual_and_every_trigger_runs_the_job_anew(result):
     k6 = manifests(result)["k6"]
     assert k6["TriggerMode"] == TRIGGER_MODE_MANUAL
-    text = json.dumps(k6)
-    assert "k6-script" in text and "grafana/k6:1.8.1" in text
+    assert set(k6["ResourceDependencies"]) == {"reception", "baker"}
+    deploy = k6["DeployTarget"]
+    script = " ".join(deploy["applyCmd"]["args"])
+    # An unchanged Job re-applied runs nothing: the previous one is deleted first.
+    assert script.index("kubectl delete job k6") < script.index("kubectl apply")
+    (objects,) = [e.split("=", 1)[1] for e in deploy["applyCmd"]["env"]
+                  if e.startswith("K6_YAML=")]
+    assert "grafana/k6:1.8.1" in objects and "name: k6-script" in objects
+    # The target is this Tiltfile's release's reception, set in the k6-target ConfigMap.
+    assert "BASE_URL: http://bakery-reception:8000" in objects
+    assert "kubectl delete" in " ".join(deploy["deleteCmd"]["args"])
 
 
 def test_port_forwards_and_links(result):
@@ -97,4 +176,7 @@ def test_dev_build_with_live_update(result, service):
     live = image["LiveUpdateSpec"]
     assert {(s["localPath"], s["containerPath"]) for s in live["syncs"]} == {
         ("common", "/src/common/"), (service, f"/src/{service}/")}
-    assert [e["args"] for e in live["execs"]] == [["sh", "-c", "touch /tmp/.restart"]]
+    # Compile first: a compile error fails the update and the restart never happens.
+    assert [e["args"] for e in live["execs"]] == [
+        ["sh", "-c", f"make -C /src -s -j2 build/{service}"],
+        ["sh", "-c", "touch /tmp/.restart"]]

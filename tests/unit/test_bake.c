@@ -1,4 +1,7 @@
 /* test_bake.c — the baking simulation: FNV-1a, round time, scale 0, bounded mistakes. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <time.h>
 
 #include "../../baker/bake.c" /* baker/ is not in libbakery.a */
@@ -19,7 +22,7 @@ static void test_bake_rounds(void)
 	int total = 0, most = 0;
 
 	for (int i = 0; i < 2000; i++) {
-		int r = bake("croissant", 0);
+		int r = bake("croissant", 0, NULL);
 		CHECK(r >= 1 && r <= BAKE_ROUNDS_MAX);
 		total += r;
 		most = r > most ? r : most;
@@ -37,10 +40,43 @@ static void test_bake_sleeps(void)
 	int r;
 
 	clock_gettime(CLOCK_MONOTONIC, &a);
-	r = bake(p, 0.5);
+	r = bake(p, 0.5, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
 	CHECK(ms >= 10.0 * r); /* at least 20 ms * 0.5 per round */
+}
+
+/* A thread that sets the flag it is given after 50 ms. */
+static void *cancel_later(void *arg)
+{
+	struct timespec ts = {0, 50 * 1000000L};
+
+	nanosleep(&ts, NULL);
+	atomic_store((atomic_bool *)arg, true);
+	return NULL;
+}
+
+static void test_bake_cancel(void)
+{
+	atomic_bool cancel = true;
+	struct timespec a, b;
+	pthread_t t;
+	double ms;
+
+	/* Already cancelled: no sleep at all (99 ms x 100 a round otherwise). */
+	CHECK(bake("foobar", 100, &cancel) == -ECANCELED);
+	/* Cancelled mid-round: back within a poll of the flag, not after the 2 s round. */
+	atomic_store(&cancel, false);
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	CHECK(pthread_create(&t, NULL, cancel_later, &cancel) == 0);
+	CHECK(bake("foobar", 100, &cancel) == -ECANCELED); /* 20 ms x 100 a round */
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	pthread_join(t, NULL);
+	ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
+	CHECK(ms >= 45 && ms < 50 + 10 * BAKE_CANCEL_POLL_MS);
+	/* Never cancelled: a whole bake. */
+	atomic_store(&cancel, false);
+	CHECK(bake("croissant", 0, &cancel) >= 1);
 }
 
 int main(void)
@@ -48,5 +84,6 @@ int main(void)
 	RUN(test_fnv);
 	RUN(test_bake_rounds);
 	RUN(test_bake_sleeps);
+	RUN(test_bake_cancel);
 	return CHECK_DONE();
 }

@@ -1,14 +1,23 @@
 /* test_config.c — environment parsing: defaults, every variable, and bad values. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "check.h"
 #include "config.h"
 
-static const char *const vars[] = {
-    "DB_HOST", "RABBIT_HOST", "RABBIT_USERNAME",   "RABBIT_PASSWORD", "ORDERS_QUEUE",
-    "PORT",    "HEALTH_PORT", "BAKER_CONCURRENCY", "BAKE_TIME_SCALE", "LOG_LEVEL",
-    NULL};
+static const char *const vars[] = {"DB_HOST",
+                                   "RABBIT_HOST",
+                                   "RABBIT_USERNAME",
+                                   "RABBIT_PASSWORD",
+                                   "ORDERS_QUEUE",
+                                   "PORT",
+                                   "HEALTH_PORT",
+                                   "BAKER_CONCURRENCY",
+                                   "BAKE_TIME_SCALE",
+                                   "LOG_LEVEL",
+                                   "ORDER_QUEUE_DEADLINE_MS",
+                                   NULL};
 
 static void clear_env(void)
 {
@@ -34,6 +43,7 @@ static void test_defaults(void)
 	CHECK(c.baker_concurrency == 4);
 	CHECK(c.bake_time_scale == 1.0);
 	CHECK(c.log_level == LOG_INFO);
+	CHECK(c.order_queue_deadline_ms == 60000);
 }
 
 static void test_values(void)
@@ -93,13 +103,18 @@ static void test_bad_values(void)
 	    {"BAKE_TIME_SCALE", "1x"},
 	    {"BAKE_TIME_SCALE", ""},
 	    {"LOG_LEVEL", "verbose"},
+	    {"ORDER_QUEUE_DEADLINE_MS", "9999"}, /* not above the 5 s publish timeout */
+	    {"ORDER_QUEUE_DEADLINE_MS", "86400001"},
+	    {"ORDER_QUEUE_DEADLINE_MS", "1s"},
 	};
 	struct config c;
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		clear_env();
 		setenv(bad[i][0], bad[i][1], 1);
-		int rc = config_load(&c, strcmp(bad[i][0], "PORT") == 0 ? "reception" : "baker");
+		bool reception = strcmp(bad[i][0], "PORT") == 0 ||
+		                 strcmp(bad[i][0], "ORDER_QUEUE_DEADLINE_MS") == 0;
+		int rc = config_load(&c, reception ? "reception" : "baker");
 		if (rc != -EINVAL)
 			fprintf(stderr, "  accepted %s=%s\n", bad[i][0], bad[i][1]);
 		CHECK(rc == -EINVAL);
@@ -136,6 +151,12 @@ static void test_per_service(void)
 	CHECK(config_load(&c, "baker") == -EINVAL); /* BAKER_CONCURRENCY still bad */
 	unsetenv("BAKER_CONCURRENCY");
 	CHECK(config_load(&c, "baker") == 0);
+	unsetenv("PORT");
+	setenv("ORDER_QUEUE_DEADLINE_MS", "5", 1);
+	CHECK(config_load(&c, "baker") == 0); /* reception's only */
+	CHECK(config_load(&c, "reception") == -EINVAL);
+	setenv("ORDER_QUEUE_DEADLINE_MS", "10000", 1);
+	CHECK(config_load(&c, "reception") == 0 && c.order_queue_deadline_ms == 10000);
 	clear_env();
 }
 

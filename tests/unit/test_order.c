@@ -157,6 +157,23 @@ static void test_json_out(void)
 	CHECK_STR(s, "{\"pastry\":\"la bombe\",\"customer\":\"ho\\\"mer\","
 	             "\"orderTime\":\"2024-01-02T03:04:05Z\",\"status\":\"pending\"}");
 	free(s);
+	/* With the creating span's context: its trace id as traceId; a bad one is left out. */
+	snprintf(o.traceparent, sizeof(o.traceparent), "%s",
+	         "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+	s = order_to_json(&o);
+	CHECK_STR(s, "{\"pastry\":\"la bombe\",\"customer\":\"ho\\\"mer\","
+	             "\"orderTime\":\"2024-01-02T03:04:05Z\",\"status\":\"pending\","
+	             "\"traceId\":\"4bf92f3577b34da6a3ce929d0e0e4736\"}");
+	free(s);
+	for (size_t i = 0; i < 3; i++) {
+		static const char *const bad[] = {
+		    "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+		    "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", "00-4bf92f"};
+		snprintf(o.traceparent, sizeof(o.traceparent), "%s", bad[i]);
+		s = order_to_json(&o);
+		CHECK(s && !strstr(s, "traceId"));
+		free(s);
+	}
 	s = order_json_pair("error", "bad \"x\"");
 	CHECK_STR(s, "{\"error\":\"bad \\\"x\\\"\"}");
 	free(s);

@@ -52,9 +52,57 @@ app.kubernetes.io/component: {{ .component }}
 {{- default (include "bakery.fullname" .) .Values.existingSecret }}
 {{- end }}
 
-{{/* Image reference of a component. Call with (dict "ctx" $ "image" .Values.reception.image). */}}
+{{/* Image reference: [registry/]repository:tag, where registry is global.imageRegistry when
+set, else the image's own registry, and tag defaults to the chart's appVersion.
+Call with (dict "ctx" $ "image" .Values.reception.image). */}}
 {{- define "bakery.image" -}}
-{{- printf "%s:%s" .image.repository (default .ctx.Chart.AppVersion .image.tag | toString) }}
+{{- $registry := .image.registry | default "" }}
+{{- with .ctx.Values.global }}
+{{- with .imageRegistry }}
+{{- $registry = . }}
+{{- end }}
+{{- end }}
+{{- $ref := printf "%s:%s" .image.repository (default .ctx.Chart.AppVersion .image.tag | toString) }}
+{{- if $registry }}
+{{- printf "%s/%s" (trimSuffix "/" $registry) $ref }}
+{{- else }}
+{{- $ref }}
+{{- end }}
+{{- end }}
+
+{{/* imagePullSecrets of every pod: global.imagePullSecrets, then imagePullSecrets; each a
+Secret name or a {name: ...} object; duplicates dropped. Renders nothing when there are none. */}}
+{{- define "bakery.imagePullSecrets" -}}
+{{- $all := list }}
+{{- with .Values.global }}
+{{- $all = concat $all (.imagePullSecrets | default list) }}
+{{- end }}
+{{- $all = concat $all (.Values.imagePullSecrets | default list) }}
+{{- $names := list }}
+{{- range $all }}
+{{- $name := kindIs "string" . | ternary . "" }}
+{{- if kindIs "map" . }}
+{{- $name = .name }}
+{{- end }}
+{{- if and $name (not (has $name $names)) }}
+{{- $names = append $names $name }}
+{{- end }}
+{{- end }}
+{{- with $names }}
+imagePullSecrets:
+{{- range . }}
+  - name: {{ . }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Rolling updates of both Deployments: a new pod first, an old one only once it is ready. */}}
+{{- define "bakery.rollingUpdate" -}}
+strategy:
+  type: RollingUpdate
+  rollingUpdate:
+    maxSurge: 1
+    maxUnavailable: 0
 {{- end }}
 
 {{/* Port of a host:port address. */}}
@@ -118,9 +166,12 @@ comes from the ConfigMap through envFrom. */}}
 {{- define "bakery.podCommon" -}}
 serviceAccountName: {{ include "bakery.serviceAccountName" .ctx }}
 automountServiceAccountToken: false
+{{- with include "bakery.imagePullSecrets" .ctx | trim }}
+{{ . }}
+{{- end }}
 securityContext:
   {{- toYaml .ctx.Values.podSecurityContext | nindent 2 }}
-terminationGracePeriodSeconds: 30
+terminationGracePeriodSeconds: {{ .values.terminationGracePeriodSeconds }}
 {{- with .values.nodeSelector }}
 nodeSelector:
   {{- toYaml . | nindent 2 }}

@@ -1,0 +1,51 @@
+/* test_mq_keepalive.c — publishers created and freed from several threads at once never hang
+ * on the keep-alive thread (no broker needed: mq_new does not connect). */
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "mq.h"
+
+#define THREADS 3
+#define SECONDS 1 /* of churn */
+
+static struct config cfg = {.rabbit_host = "127.0.0.1", .rabbit_port = 1, .orders_queue = "q"};
+
+static void *churn(void *arg)
+{
+	time_t end = time(NULL) + SECONDS;
+
+	(void)arg;
+	while (time(NULL) < end) {
+		struct mq *m = mq_new(&cfg, 0);
+
+		if (!m)
+			return (void *)1;
+		mq_free(m);
+	}
+	return NULL;
+}
+
+/* A hang (a free waiting for a keep-alive thread that never stops) ends in SIGALRM. */
+static void test_concurrent_new_free(void)
+{
+	pthread_t t[THREADS];
+	void *ret;
+
+	alarm(20);
+	for (int i = 0; i < THREADS; i++)
+		CHECK(pthread_create(&t[i], NULL, churn, NULL) == 0);
+	for (int i = 0; i < THREADS; i++) {
+		CHECK(pthread_join(t[i], &ret) == 0);
+		CHECK(ret == NULL);
+	}
+	alarm(0);
+}
+
+int main(void)
+{
+	RUN(test_concurrent_new_free);
+	return CHECK_DONE();
+}
