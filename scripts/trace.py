@@ -6,19 +6,21 @@
 Without a key: the latest order (the newest reception trace with a POST /orders span).
 The order's creation trace is found through the traceId that GET /orders/{key} returns
 (RECEPTION_URL), else through Jaeger's tag search on bakery.order_key; the baker's traces
-and the status checks (GET /orders/{key}) are the traces that link to it (its own GET sends an unsampled traceparent, so it adds none). Each span: service,
-name, kind, duration, a bar on one time axis shared by all the traces, status, key attributes,
-then its events and links.
+and the status checks (GET /orders/{key}) are the traces that link to it (its own GET sends
+an unsampled traceparent, so it adds none). Each span: service, name, kind, duration, a bar
+on one time axis shared by all the traces, status, key attributes, then its events and links.
 
 Environment: JAEGER_URL (default http://127.0.0.1:16686), RECEPTION_URL (default
 http://127.0.0.1:8000), RECEPTION_SERVICE / BAKER_SERVICE (service names, default reception /
-baker). Python 3 standard library only. Exit status 1 when the order or its trace is not found.
+baker), TRACE_WAIT (seconds to wait for a trace not in Jaeger yet, default 10). Python 3
+standard library only. Exit status 1 when the order or its trace is not found.
 """
 
 import json
 import os
 import secrets
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -27,6 +29,7 @@ JAEGER_URL = os.environ.get("JAEGER_URL", "http://127.0.0.1:16686").rstrip("/")
 RECEPTION_URL = os.environ.get("RECEPTION_URL", "http://127.0.0.1:8000").rstrip("/")
 RECEPTION = os.environ.get("RECEPTION_SERVICE", "reception")
 BAKER = os.environ.get("BAKER_SERVICE", "baker")
+WAIT = float(os.environ.get("TRACE_WAIT", "10"))  # seconds to wait for a trace still in flight
 BAR = 32  # characters of the time axis
 # Attributes worth a glance, in this order; the rest stay in Jaeger.
 KEY_ATTRS = ("http.response.status_code", "bakery.customer", "bakery.pastry",
@@ -96,7 +99,21 @@ def latest_key():
 
 def creation_trace(key):
     """The trace in which the order was created: by the traceId reception returns, else by
-    Jaeger's tag search."""
+    Jaeger's tag search. Spans reach Jaeger in batches (every 5 s by default), so a trace not
+    there yet is looked for again until WAIT seconds have passed."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        t = find_creation_trace(key)
+        if t or time.monotonic() >= deadline:
+            break
+        time.sleep(0.5)
+    if not t:
+        raise NotFound(f"no trace of order {key} in Jaeger at {JAEGER_URL} after {WAIT:g} s")
+    return t
+
+
+def find_creation_trace(key):
+    """The creation trace of key, or None while Jaeger does not hold it."""
     # An unsampled parent: with the default parentbased sampler this look-up records no span,
     # so drawing a journey does not add a status check to it.
     unsampled = f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-00"
@@ -112,7 +129,7 @@ def creation_trace(key):
     for t in search(RECEPTION, key):
         if creation_span(t, key):
             return trace_by_id(t["traceID"]) or t
-    raise NotFound(f"no trace of order {key} in Jaeger at {JAEGER_URL}")
+    return None
 
 
 def links(span):
