@@ -19,7 +19,7 @@ CFLAGS  += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitiz
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-COMMON_SRC    := $(wildcard common/*.c)
+COMMON_SRC    := $(wildcard common/*.c common/otel/*.c)
 RECEPTION_SRC := $(wildcard reception/*.c)
 BAKER_SRC     := $(wildcard baker/*.c)
 UNIT_SRC      := $(wildcard tests/unit/test_*.c)
@@ -77,10 +77,10 @@ test:
 	scripts/test.sh
 
 format:
-	clang-format -i $(COMMON_SRC) $(wildcard common/*.h reception/*.[ch] baker/*.[ch] tests/unit/*.[ch])
+	clang-format -i $(COMMON_SRC) $(wildcard common/*.h common/otel/*.h reception/*.[ch] baker/*.[ch] tests/unit/*.[ch])
 
 check-format:
-	clang-format --dry-run -Werror $(COMMON_SRC) $(wildcard common/*.h reception/*.[ch] baker/*.[ch] tests/unit/*.[ch])
+	clang-format --dry-run -Werror $(COMMON_SRC) $(wildcard common/*.h common/otel/*.h reception/*.[ch] baker/*.[ch] tests/unit/*.[ch])
 
 clean:
 	rm -rf build

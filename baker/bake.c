@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "trace.h"
+#include "otel/trace.h"
 
 uint32_t bake_fnv1a32(const char *s)
 {

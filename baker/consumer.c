@@ -18,7 +18,7 @@
 #include "mq.h"
 #include "order.h"
 #include "store.h"
-#include "trace.h"
+#include "otel/trace.h"
 
 #define RETRY_FIRST_MS    250
 #define RETRY_MAX_MS      2000 /* a transient (Redis) failure is retried this often, forever */

@@ -11,7 +11,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "probe.h"
-#include "trace.h"
+#include "otel/trace.h"
 
 #ifndef BAKERY_VERSION
 #define BAKERY_VERSION "0.1.0" /* service.version */

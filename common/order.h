@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <time.h>
 
-#include "tracecontext.h"
+#include "otel/tracecontext.h"
 
 #define ORDER_BODY_MAX       (64 * 1024) /* largest request body accepted (bytes) */
 #define ORDER_FIELD_MAX      256         /* largest customer or pastry (bytes of UTF-8) */

@@ -11,7 +11,7 @@
 
 #include "config.h"
 #include "log.h"
-#include "trace.h"
+#include "otel/trace.h"
 
 #define CONNECT_TIMEOUT_MS 1000
 #define COMMAND_TIMEOUT_MS 2000

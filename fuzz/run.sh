@@ -23,12 +23,13 @@ cflags="-g -O1 -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -Wall -Wextra -Werror -p
         $(pkg-config --cflags $pkgs)"
 libs="$(pkg-config --libs $pkgs) -lcivetweb -lpthread -lm"
 
-# The common library, rebuilt when any common source or header is newer than it.
+# The common library (with the SDK in common/otel), rebuilt when any of its sources or headers
+# is newer than it.
 mkdir -p "$out/obj"
 lib="$out/libbakery-fuzz.a"
 if [ ! -f "$lib" ] || [ -n "$(find common -newer "$lib" -name '*.[ch]' | head -1)" ]; then
 	rm -f "$lib" "$out"/obj/*.o
-	for src in common/*.c; do
+	for src in common/*.c common/otel/*.c; do
 		# shellcheck disable=SC2086
 		"$cc" $cflags -fsanitize=fuzzer-no-link -c -o "$out/obj/$(basename "${src%.c}").o" "$src"
 	done

@@ -12,7 +12,7 @@
 #include "metrics.h"
 #include "probe.h"
 #include "routes.h"
-#include "trace.h"
+#include "otel/trace.h"
 
 #ifndef BAKERY_VERSION
 #define BAKERY_VERSION "0.1.0" /* service.version */

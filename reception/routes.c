@@ -15,7 +15,7 @@
 #include "mq.h"
 #include "order.h"
 #include "store.h"
-#include "trace.h"
+#include "otel/trace.h"
 
 #define PUBLISH_TIMEOUT_MS 5000
 #define RETRY_AFTER        "Retry-After: 1\r\n"

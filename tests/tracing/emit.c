@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "trace.h"
+#include "otel/trace.h"
 
 static json_t *ids(const trace_span *s)
 {

@@ -11,8 +11,8 @@
 
 #include "check.h"
 #include "metrics.h"
-#include "otlp.h"
-#include "trace.h"
+#include "otel/exporter.h"
+#include "otel/trace.h"
 
 /* A "Collector" that completes the TCP handshake (the kernel does, into the backlog) and never
  * answers. Returns the listening socket and sets *port, or -1. */

@@ -6,7 +6,9 @@
 #include <zlib.h>
 
 #include "check.h"
-#include "otlp.h"
+#include "otel/json.h"
+#include "otel/kvlist.h"
+#include "otel/protobuf.h"
 
 /* ---- a minimal protobuf reader ------------------------------------------------------- */
 

@@ -8,7 +8,7 @@
 #include <sys/mman.h>
 
 #include "check.h"
-#include "trace.h"
+#include "otel/trace.h"
 
 #define WORKER_STACK 102400 /* civetweb's worker threads on Debian (USE_STACK_SIZE) */
 #define PAINT        0xa5

@@ -10,7 +10,7 @@
 
 #include "check.h"
 #include "metrics.h"
-#include "trace.h"
+#include "otel/trace.h"
 
 /* A header list for inject/extract: what an HTTP request or AMQP message carries. */
 struct headers {

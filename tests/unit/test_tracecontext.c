@@ -3,7 +3,7 @@
 #include <stdlib.h>
 
 #include "check.h"
-#include "tracecontext.h"
+#include "otel/tracecontext.h"
 
 #define TP_VALID "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 

@@ -1,11 +1,13 @@
-/* trace.h — the tracing SDK: spans, sampling, W3C propagation and batched OTLP export. */
-#ifndef BAKERY_TRACE_H
-#define BAKERY_TRACE_H
+/* trace.h — the tracing SDK's API: spans, the current span, W3C propagation, start and stop. */
+#ifndef BAKERY_OTEL_TRACE_H
+#define BAKERY_OTEL_TRACE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sampler.h"
+#include "span.h"
 #include "tracecontext.h"
 
 /*
@@ -26,34 +28,6 @@
  * to injected headers (flags 00), but records nothing and is never exported.
  */
 
-/* Span kinds; the values are OTLP's. */
-enum trace_kind {
-	TRACE_KIND_INTERNAL = 1,
-	TRACE_KIND_SERVER = 2,
-	TRACE_KIND_CLIENT = 3,
-	TRACE_KIND_PRODUCER = 4,
-	TRACE_KIND_CONSUMER = 5,
-};
-
-enum trace_attr_type { TRACE_ATTR_STRING, TRACE_ATTR_INT, TRACE_ATTR_DOUBLE, TRACE_ATTR_BOOL };
-
-/* One attribute for events and links; key and string value are borrowed (copied on use). */
-struct trace_attr {
-	const char *key;
-	enum trace_attr_type type;
-	union {
-		const char *s;
-		int64_t i;
-		double d;
-		bool b;
-	} v;
-};
-
-#define TRACE_STR(k, x)    ((struct trace_attr){.key = (k), .type = TRACE_ATTR_STRING, .v.s = (x)})
-#define TRACE_INT(k, x)    ((struct trace_attr){.key = (k), .type = TRACE_ATTR_INT, .v.i = (x)})
-#define TRACE_DOUBLE(k, x) ((struct trace_attr){.key = (k), .type = TRACE_ATTR_DOUBLE, .v.d = (x)})
-#define TRACE_BOOL(k, x)   ((struct trace_attr){.key = (k), .type = TRACE_ATTR_BOOL, .v.b = (x)})
-
 typedef struct trace_span trace_span;
 
 /* Counters since trace_init (all monotonic). */
@@ -67,8 +41,8 @@ struct trace_stats {
  * OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER[_ARG], OTEL_BSP_*, OTEL_EXPORTER_OTLP_*, and
  * K8S_POD_NAME, K8S_NAMESPACE_NAME, K8S_NODE_NAME), builds the resource (service.name defaults
  * to default_service_name), the sampler and the batch processor, and starts the export
- * thread. Installs the log context hook. Returns 0 (also when the SDK is disabled), or
- * -EINVAL after logging an error naming the bad variable, or -ENOMEM/-EALREADY. */
+ * thread, then calls otel_diag_started. Returns 0 (also when the SDK is disabled), or -EINVAL
+ * (otel_env_bad names the bad variable), or -ENOMEM/-EALREADY. */
 int trace_init(const char *default_service_name, const char *service_version);
 
 /* Stops the export thread after flushing the queue, within a bounded time (at most
@@ -129,7 +103,7 @@ int trace_span_context(const trace_span *span, struct trace_context *out);
 trace_span *trace_current(void);
 
 /* Fills the current span's ids as hex and returns 1, or returns 0 when the thread has no
- * current span. Matches log_context_fn. */
+ * current span (the shape of a logger's context hook). */
 int trace_current_ids(char trace_id[33], char span_id[17]);
 
 /* Header access for propagation (HTTP, AMQP). get returns the value of header name (len bytes,
@@ -146,10 +120,6 @@ int trace_extract(trace_header_get get, void *carrier, struct trace_context *out
 /* Writes the span's traceparent, and tracestate and baggage when not empty, through set.
  * Returns 0, the first negative result of set, or -EINVAL for a NULL span. */
 int trace_inject(const trace_span *span, trace_header_set set, void *carrier);
-
-/* The spec's traceidratio rule: the last 8 bytes of trace_id, as a big-endian number shifted
- * right by one, below ratio * 2^63. ratio >= 1 always samples, <= 0 never. */
-bool trace_ratio_sampled(const uint8_t trace_id[16], double ratio);
 
 /* Copies the counters into out. */
 void trace_stats(struct trace_stats *out);

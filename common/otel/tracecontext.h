@@ -1,6 +1,6 @@
 /* tracecontext.h — W3C traceparent, tracestate and baggage: bounded parsing and formatting. */
-#ifndef BAKERY_TRACECONTEXT_H
-#define BAKERY_TRACECONTEXT_H
+#ifndef BAKERY_OTEL_TRACECONTEXT_H
+#define BAKERY_OTEL_TRACECONTEXT_H
 
 #include <stdbool.h>
 #include <stddef.h>

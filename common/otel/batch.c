@@ -1,0 +1,278 @@
+/* batch.c — the batch span processor: queue, export thread, retries with backoff, drop counts. */
+#include "batch.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "clock.h"
+#include "diag.h"
+#include "env.h"
+#include "id.h"
+
+#define SHUTDOWN_BUDGET_MS 5000  /* otel_batch_stop's flush never takes longer */
+#define EXPORT_ATTEMPTS    5     /* per batch, first try included */
+#define BACKOFF_FIRST_MS   500   /* doubles per retry, with jitter */
+#define BACKOFF_MAX_MS     8000  /* one wait between retries never exceeds this */
+#define DROP_LOG_PERIOD_MS 10000 /* at most one "spans dropped" line per period */
+#define ENV_INT_MAX        10000000
+
+/* Guarded by lock where the export thread shares it. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool running;   /* the export thread exists */
+	bool accepting; /* offers may enqueue */
+	bool stopping;
+	uint64_t stop_deadline_ms;
+	pthread_t thread;
+	struct otlp_span **queue; /* ring */
+	size_t queue_cap, head, len;
+	size_t batch_max;
+	long delay_ms, export_timeout_ms;
+	const struct otlp_resource *resource;
+	struct otlp_exporter *exporter;
+} sdk = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+
+static atomic_uint_fast64_t stat_exported, stat_dropped_queue, stat_dropped_export;
+
+int otel_batch_from_env(struct otel_batch_settings *s)
+{
+	static const char why[] = "not an integer in range";
+	int rc;
+
+	if ((rc = otel_env_long("OTEL_BSP_MAX_QUEUE_SIZE", 2048, 1, ENV_INT_MAX, why,
+	                        &s->queue_max)) < 0 ||
+	    (rc = otel_env_long("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512, 1, ENV_INT_MAX, why,
+	                        &s->batch_max)) < 0 ||
+	    (rc = otel_env_long("OTEL_BSP_SCHEDULE_DELAY", 5000, 0, ENV_INT_MAX, why,
+	                        &s->delay_ms)) < 0)
+		return rc;
+	return otel_env_long("OTEL_BSP_EXPORT_TIMEOUT", 30000, 1, ENV_INT_MAX, why,
+	                     &s->export_timeout_ms);
+}
+
+static void count_dropped(atomic_uint_fast64_t *counter, const char *reason, uint64_t n)
+{
+	atomic_fetch_add(counter, n);
+	otel_diag_dropped(reason, n);
+}
+
+void otel_batch_offer(struct otlp_span *span)
+{
+	const char *reason = "shutdown";
+	bool queued = false;
+
+	pthread_mutex_lock(&sdk.lock);
+	if (sdk.accepting && sdk.len < sdk.queue_cap) {
+		sdk.queue[(sdk.head + sdk.len++) % sdk.queue_cap] = span;
+		queued = true;
+		if (sdk.len == 1 || sdk.len == sdk.batch_max)
+			pthread_cond_signal(&sdk.wake);
+	} else if (sdk.accepting) {
+		reason = "queue_full";
+	}
+	pthread_mutex_unlock(&sdk.lock);
+	if (!queued) {
+		count_dropped(&stat_dropped_queue, reason, 1);
+		otlp_span_free(span);
+	}
+}
+
+static pthread_once_t wake_once = PTHREAD_ONCE_INIT;
+
+/* Makes sdk.wake wait on CLOCK_MONOTONIC, so a wall-clock step never stretches or cuts a wait
+ * (the deadlines are monotonic). Runs once per process, before the export thread exists. */
+static void wake_init(void)
+{
+	pthread_condattr_t attr;
+
+	if (pthread_condattr_init(&attr) != 0)
+		return; /* keeps the static initializer's realtime clock */
+	if (pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0) {
+		pthread_cond_destroy(&sdk.wake);
+		pthread_cond_init(&sdk.wake, &attr);
+	}
+	pthread_condattr_destroy(&attr);
+}
+
+/* Waits on sdk.wake (lock held) until CLOCK_MONOTONIC time until_ms or a signal. */
+static void wait_until(uint64_t until_ms)
+{
+	struct timespec ts = {(time_t)(until_ms / 1000), (long)(until_ms % 1000) * 1000000};
+
+	pthread_cond_timedwait(&sdk.wake, &sdk.lock, &ts);
+}
+
+/* Encodes and posts one batch, retrying with backoff within OTEL_BSP_EXPORT_TIMEOUT (and the
+ * shutdown budget). Returns 0 or a negative error. Called without the lock. */
+static int export_batch(struct otlp_span **spans, size_t n)
+{
+	uint64_t deadline = otel_mono_ms() + (uint64_t)sdk.export_timeout_ms, now;
+	struct otlp_buf body = {0};
+	long retry_after, backoff = BACKOFF_FIRST_MS;
+	int rc = otlp_exporter_encode(sdk.exporter, sdk.resource, spans, n, &body);
+
+	for (int attempt = 1; rc == 0; attempt++) {
+		pthread_mutex_lock(&sdk.lock);
+		if (sdk.stopping && sdk.stop_deadline_ms < deadline)
+			deadline = sdk.stop_deadline_ms;
+		pthread_mutex_unlock(&sdk.lock);
+		now = otel_mono_ms();
+		if (now >= deadline) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+		rc = otlp_exporter_post(sdk.exporter, &body, (long)(deadline - now), &retry_after);
+		if (rc != -EAGAIN || attempt == EXPORT_ATTEMPTS)
+			break;
+		if (retry_after < 0) /* full jitter over [backoff/2, backoff) */
+			retry_after =
+			    backoff / 2 + (long)(otel_id_rand64() % (uint64_t)(backoff / 2));
+		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+		if (otel_mono_ms() + (uint64_t)retry_after >= deadline) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+		/* Wait out the backoff, unless shutdown leaves no time for it. */
+		pthread_mutex_lock(&sdk.lock);
+		uint64_t until = otel_mono_ms() + (uint64_t)retry_after;
+		bool no_time = false;
+		while (otel_mono_ms() < until &&
+		       !(no_time = sdk.stopping && until >= sdk.stop_deadline_ms))
+			wait_until(until);
+		pthread_mutex_unlock(&sdk.lock);
+		rc = no_time ? -ETIMEDOUT : 0;
+	}
+	otlp_buf_free(&body);
+	return rc;
+}
+
+/* Logs what was lost since the last line, at most once per DROP_LOG_PERIOD_MS. */
+static void log_drops(bool force)
+{
+	static uint64_t logged_queue, logged_export, last_ms;
+	uint64_t q = atomic_load(&stat_dropped_queue), e = atomic_load(&stat_dropped_export);
+	char qs[24], es[24];
+
+	if ((q == logged_queue && e == logged_export) ||
+	    (!force && last_ms && otel_mono_ms() - last_ms < DROP_LOG_PERIOD_MS))
+		return;
+	snprintf(qs, sizeof(qs), "%llu", (unsigned long long)(q - logged_queue));
+	snprintf(es, sizeof(es), "%llu", (unsigned long long)(e - logged_export));
+	otel_diag_log(OTEL_DIAG_WARN, "spans dropped",
+	              (const char *const[6]){"queue_full", qs, "export_failed", es, "endpoint",
+	                                     otlp_exporter_url(sdk.exporter)});
+	logged_queue = q;
+	logged_export = e;
+	last_ms = otel_mono_ms();
+}
+
+static void *export_main(void *arg)
+{
+	struct otlp_span **batch = arg;
+
+	pthread_mutex_lock(&sdk.lock);
+	for (;;) {
+		uint64_t until;
+		size_t n = 0;
+		/* Idle: sleep until a span arrives (span ends signal the first one), so that even
+		 * a zero schedule delay never spins; then gather for the schedule delay. */
+		while (!sdk.stopping && sdk.len == 0)
+			pthread_cond_wait(&sdk.wake, &sdk.lock);
+		until = otel_mono_ms() + (uint64_t)sdk.delay_ms;
+		while (!sdk.stopping && sdk.len < sdk.batch_max && otel_mono_ms() < until)
+			wait_until(until);
+		if (sdk.stopping && otel_mono_ms() >= sdk.stop_deadline_ms)
+			break;
+		for (; n < sdk.batch_max && sdk.len > 0; n++, sdk.len--) {
+			batch[n] = sdk.queue[sdk.head];
+			sdk.head = (sdk.head + 1) % sdk.queue_cap;
+		}
+		if (n == 0 && sdk.stopping)
+			break;
+		pthread_mutex_unlock(&sdk.lock);
+		if (n > 0) {
+			if (export_batch(batch, n) == 0)
+				atomic_fetch_add(&stat_exported, n);
+			else
+				count_dropped(&stat_dropped_export, "export_failed", n);
+			for (size_t i = 0; i < n; i++)
+				otlp_span_free(batch[i]);
+		}
+		log_drops(false);
+		pthread_mutex_lock(&sdk.lock);
+	}
+	pthread_mutex_unlock(&sdk.lock);
+	free(batch);
+	return NULL;
+}
+
+int otel_batch_start(const struct otel_batch_settings *s, struct otlp_exporter *e,
+                     const struct otlp_resource *r)
+{
+	struct otlp_span **batch = NULL;
+
+	sdk.queue_cap = (size_t)s->queue_max;
+	sdk.batch_max = (size_t)(s->batch_max < s->queue_max ? s->batch_max : s->queue_max);
+	sdk.delay_ms = s->delay_ms;
+	sdk.export_timeout_ms = s->export_timeout_ms;
+	sdk.exporter = e;
+	sdk.resource = r;
+	if (!(sdk.queue = calloc(sdk.queue_cap, sizeof(*sdk.queue))) ||
+	    !(batch = calloc(sdk.batch_max, sizeof(*batch))))
+		goto fail;
+	pthread_once(&wake_once, wake_init);
+	sdk.head = sdk.len = 0;
+	sdk.stopping = false;
+	sdk.accepting = true;
+	if (pthread_create(&sdk.thread, NULL, export_main, batch) != 0) {
+		sdk.accepting = false;
+		goto fail;
+	}
+	sdk.running = true;
+	return 0;
+fail:
+	free(batch);
+	free(sdk.queue);
+	sdk.queue = NULL;
+	return -ENOMEM;
+}
+
+void otel_batch_stop(void)
+{
+	uint64_t budget = (uint64_t)sdk.export_timeout_ms;
+
+	if (!sdk.running)
+		return;
+	if (budget > SHUTDOWN_BUDGET_MS)
+		budget = SHUTDOWN_BUDGET_MS;
+	pthread_mutex_lock(&sdk.lock);
+	sdk.accepting = false;
+	sdk.stopping = true;
+	sdk.stop_deadline_ms = otel_mono_ms() + budget;
+	pthread_cond_broadcast(&sdk.wake);
+	pthread_mutex_unlock(&sdk.lock);
+	otlp_exporter_set_deadline(sdk.exporter, sdk.stop_deadline_ms);
+	pthread_join(sdk.thread, NULL);
+	sdk.running = false;
+	if (sdk.len > 0)
+		count_dropped(&stat_dropped_export, "shutdown", sdk.len);
+	log_drops(true);
+	for (; sdk.len > 0; sdk.len--, sdk.head = (sdk.head + 1) % sdk.queue_cap)
+		otlp_span_free(sdk.queue[sdk.head]);
+	free(sdk.queue);
+	sdk.queue = NULL;
+	sdk.queue_cap = sdk.head = 0;
+	sdk.exporter = NULL;
+	sdk.resource = NULL;
+}
+
+void otel_batch_counts(uint64_t *exported, uint64_t *dropped)
+{
+	*exported = atomic_load(&stat_exported);
+	*dropped = atomic_load(&stat_dropped_queue) + atomic_load(&stat_dropped_export);
+}

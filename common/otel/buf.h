@@ -1,0 +1,29 @@
+/* buf.h — the byte buffer an OTLP request is encoded into, and its gzip compression. */
+#ifndef BAKERY_OTEL_BUF_H
+#define BAKERY_OTEL_BUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define OTLP_BODY_MAX (8 * 1024 * 1024) /* an encoded request larger than this is refused */
+
+/* A byte buffer capped at OTLP_BODY_MAX; err sticks after the first failed write. */
+struct otlp_buf {
+	uint8_t *data;
+	size_t len, cap;
+	int err; /* 0, -ENOMEM or -E2BIG */
+};
+
+/* Makes room for extra more bytes. Returns 0, or (and keeps in b->err) -E2BIG / -ENOMEM. */
+int otlp_buf_reserve(struct otlp_buf *b, size_t extra);
+
+/* Appends n bytes of p; a failure only sets b->err. */
+void otlp_buf_put(struct otlp_buf *b, const void *p, size_t n);
+
+/* Replaces in with its gzip (RFC 1952) compression. Returns 0 or -ENOMEM / -E2BIG / -EIO. */
+int otlp_gzip(struct otlp_buf *in);
+
+/* Frees the buffer's memory and zeroes it. */
+void otlp_buf_free(struct otlp_buf *b);
+
+#endif

@@ -1,0 +1,23 @@
+/* diag.h — the SDK's one outlet for what it cannot return to a caller: log lines, lost spans. */
+#ifndef BAKERY_OTEL_DIAG_H
+#define BAKERY_OTEL_DIAG_H
+
+#include <stdint.h>
+
+/* The program that links the SDK defines these functions (Bakery: common/otel_diag.c); the SDK
+ * calls them from any thread and never depends on anything else of the program. */
+
+enum otel_diag_level { OTEL_DIAG_DEBUG, OTEL_DIAG_INFO, OTEL_DIAG_WARN, OTEL_DIAG_ERROR };
+
+/* One log line: msg and up to three (key, value) string pairs, kv ending at the first NULL
+ * key; a NULL value is skipped. Nothing is retained. */
+void otel_diag_log(enum otel_diag_level level, const char *msg, const char *const kv[6]);
+
+/* n spans were lost, for reason "queue_full", "export_failed" or "shutdown". */
+void otel_diag_dropped(const char *reason, uint64_t n);
+
+/* trace_init has started the SDK (not called when it is disabled); trace_shutdown stops it. */
+void otel_diag_started(void);
+void otel_diag_stopped(void);
+
+#endif

@@ -1,0 +1,238 @@
+/* exporter.c — the OTLP/HTTP exporter: settings from the environment, encoding, libcurl POST. */
+#include "exporter.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "diag.h"
+#include "env.h"
+#include "json.h"
+#include "kvlist.h"
+#include "protobuf.h"
+
+#define URL_MAX     2048
+#define HEADERS_MAX 32 /* entries taken from OTEL_EXPORTER_OTLP_[TRACES_]HEADERS */
+
+struct otlp_exporter {
+	CURL *curl;
+	char url[URL_MAX];
+	struct curl_slist *headers;
+	int n_headers;
+	bool json, gzip;
+	long timeout_ms;
+	char ca_file[1024];
+	_Atomic uint64_t deadline_ms;
+	bool curl_global; /* holds a curl_global_init reference */
+};
+
+static int add_header(void *arg, const char *key, const char *value)
+{
+	struct otlp_exporter *e = arg;
+	char line[OTLP_KV_ITEM_MAX + 260];
+	struct curl_slist *l;
+
+	if (strpbrk(key, "\r\n: \t") || strpbrk(value, "\r\n") || e->n_headers == HEADERS_MAX)
+		return -EINVAL;
+	snprintf(line, sizeof(line), "%s: %s", key, value);
+	if (!(l = curl_slist_append(e->headers, line)))
+		return -ENOMEM;
+	e->headers = l;
+	e->n_headers++;
+	return 0;
+}
+
+static bool http_url(const char *v)
+{
+	return strncmp(v, "http://", 7) == 0 || strncmp(v, "https://", 8) == 0;
+}
+
+/* Reads the endpoint, protocol, compression, timeout, certificate and headers into e. */
+static int exporter_configure(struct otlp_exporter *e)
+{
+	char name[64];
+	const char *v;
+	int rc;
+
+	if ((v = otel_env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))) {
+		if (!http_url(v) || strlen(v) >= sizeof(e->url))
+			return otel_env_bad("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", v,
+			                    "not an http(s) URL");
+		snprintf(e->url, sizeof(e->url), "%s", v);
+	} else if ((v = otel_env("OTEL_EXPORTER_OTLP_ENDPOINT"))) {
+		size_t n = strlen(v);
+		if (!http_url(v) || n + sizeof("/v1/traces") > sizeof(e->url))
+			return otel_env_bad("OTEL_EXPORTER_OTLP_ENDPOINT", v, "not an http(s) URL");
+		if (v[n - 1] == '/')
+			n--;
+		snprintf(e->url, sizeof(e->url), "%.*s/v1/traces", (int)n, v);
+	} else {
+		snprintf(e->url, sizeof(e->url), "http://localhost:4318/v1/traces");
+	}
+
+	if ((v = otel_env_otlp("PROTOCOL", name, sizeof(name)))) {
+		if (strcmp(v, "http/json") == 0)
+			e->json = true;
+		else if (strcmp(v, "http/protobuf") != 0)
+			return otel_env_bad(name, v, "supported: http/protobuf, http/json");
+	}
+	if ((v = otel_env_otlp("COMPRESSION", name, sizeof(name)))) {
+		if (strcmp(v, "gzip") == 0)
+			e->gzip = true;
+		else if (strcmp(v, "none") != 0)
+			return otel_env_bad(name, v, "supported: gzip, none");
+	}
+	e->timeout_ms = 10000;
+	if (otel_env_otlp("TIMEOUT", name, sizeof(name)) &&
+	    (rc = otel_env_long(name, 10000, 1, 3600000, "milliseconds, 1 to 3600000",
+	                        &e->timeout_ms)) < 0)
+		return rc;
+	if ((v = otel_env_otlp("CERTIFICATE", name, sizeof(name)))) {
+		if (strlen(v) >= sizeof(e->ca_file))
+			return otel_env_bad(name, v, "path too long");
+		snprintf(e->ca_file, sizeof(e->ca_file), "%s", v);
+	}
+	if ((rc = add_header(e, "Content-Type",
+	                     e->json ? "application/json" : "application/x-protobuf")) < 0 ||
+	    (e->gzip && (rc = add_header(e, "Content-Encoding", "gzip")) < 0) ||
+	    (rc = add_header(e, "Expect", "")) < 0)
+		return rc;
+	/* Both header lists apply; for the same name the signal-specific one comes last. */
+	if ((v = otel_env("OTEL_EXPORTER_OTLP_HEADERS")) &&
+	    otlp_kv_list_parse(v, add_header, e) < 0)
+		return otel_env_bad("OTEL_EXPORTER_OTLP_HEADERS", "(hidden)", "not a k=v,k=v list");
+	if ((v = otel_env("OTEL_EXPORTER_OTLP_TRACES_HEADERS")) &&
+	    otlp_kv_list_parse(v, add_header, e) < 0)
+		return otel_env_bad("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "(hidden)",
+		                    "not a k=v,k=v list");
+	return 0;
+}
+
+int otlp_exporter_create(struct otlp_exporter **out)
+{
+	struct otlp_exporter *e = calloc(1, sizeof(*e));
+	int rc = -ENOMEM;
+
+	*out = NULL;
+	if (!e)
+		return -ENOMEM;
+	if ((rc = exporter_configure(e)) < 0)
+		goto fail;
+	rc = -ENOMEM;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		goto fail;
+	e->curl_global = true;
+	if (!(e->curl = curl_easy_init()))
+		goto fail;
+	*out = e;
+	return 0;
+fail:
+	otlp_exporter_free(e);
+	return rc;
+}
+
+const char *otlp_exporter_url(const struct otlp_exporter *e)
+{
+	return e->url;
+}
+
+int otlp_exporter_encode(struct otlp_exporter *e, const struct otlp_resource *r,
+                         struct otlp_span *const *spans, size_t n, struct otlp_buf *body)
+{
+	int rc =
+	    e->json ? otlp_encode_json(r, spans, n, body) : otlp_encode_protobuf(r, spans, n, body);
+
+	if (rc == 0 && e->gzip)
+		rc = otlp_gzip(body);
+	return rc;
+}
+
+static size_t discard(char *p, size_t size, size_t n, void *arg)
+{
+	(void)p;
+	(void)arg;
+	return size * n;
+}
+
+static int past_deadline(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	struct otlp_exporter *e = arg;
+	uint64_t deadline = atomic_load(&e->deadline_ms);
+
+	(void)dt, (void)dn, (void)ut, (void)un;
+	return deadline && otel_mono_ms() >= deadline;
+}
+
+int otlp_exporter_post(struct otlp_exporter *e, const struct otlp_buf *body, long timeout_ms,
+                       long *retry_after_ms)
+{
+	CURL *c = e->curl;
+	curl_off_t retry_after = -1;
+	long status = 0;
+	CURLcode res;
+
+	*retry_after_ms = -1;
+	if (past_deadline(e, 0, 0, 0, 0))
+		return -ECANCELED;
+	curl_easy_setopt(c, CURLOPT_URL, e->url);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_POST, 1L);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body->data);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, e->headers);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "OTel-OTLP-Exporter-C/bakery");
+	/* OTEL_EXPORTER_OTLP_TIMEOUT bounds each request; the caller's budget may cut it. */
+	if (timeout_ms <= 0 || timeout_ms > e->timeout_ms)
+		timeout_ms = timeout_ms <= 0 ? 1L : e->timeout_ms;
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, past_deadline);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, e);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	if (e->ca_file[0])
+		curl_easy_setopt(c, CURLOPT_CAINFO, e->ca_file);
+	res = curl_easy_perform(c);
+	if (res == CURLE_ABORTED_BY_CALLBACK)
+		return -ECANCELED;
+	if (res != CURLE_OK) {
+		otel_diag_log(OTEL_DIAG_DEBUG, "span export failed",
+		              (const char *const[6]){"error", curl_easy_strerror(res)});
+		/* A bad URL or certificate will not fix itself; a network error may. */
+		return res == CURLE_UNSUPPORTED_PROTOCOL || res == CURLE_URL_MALFORMAT ||
+		               res == CURLE_PEER_FAILED_VERIFICATION ||
+		               res == CURLE_SSL_CACERT_BADFILE
+		           ? -EIO
+		           : -EAGAIN;
+	}
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	if (status >= 200 && status < 300)
+		return 0;
+	if (status == 429 || status == 502 || status == 503 || status == 504) {
+		if (curl_easy_getinfo(c, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK &&
+		    retry_after > 0)
+			*retry_after_ms = retry_after > 3600 ? 3600000L : (long)retry_after * 1000;
+		return -EAGAIN;
+	}
+	return -EIO;
+}
+
+void otlp_exporter_set_deadline(struct otlp_exporter *e, uint64_t deadline_ms)
+{
+	atomic_store(&e->deadline_ms, deadline_ms);
+}
+
+void otlp_exporter_free(struct otlp_exporter *e)
+{
+	if (!e)
+		return;
+	curl_easy_cleanup(e->curl);
+	curl_slist_free_all(e->headers);
+	if (e->curl_global)
+		curl_global_cleanup();
+	free(e);
+}

@@ -1,0 +1,63 @@
+/* id.c — ids from a fast per-thread generator: xoshiro256**, seeded once per thread. */
+#include "id.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "clock.h"
+
+static _Thread_local uint64_t rng[4];
+static _Thread_local bool rng_seeded;
+
+static uint64_t splitmix64(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15u);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+	return z ^ (z >> 31);
+}
+
+static uint64_t rotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+/* Seeded from getrandom, or splitmix64 over the clock, the thread and a stack address if that
+ * ever fails. */
+uint64_t otel_id_rand64(void)
+{
+	uint64_t r, t;
+
+	if (!rng_seeded) {
+		if (getrandom(rng, sizeof(rng), 0) != (ssize_t)sizeof(rng)) {
+			uint64_t x = otel_clock_ns(CLOCK_REALTIME) ^ (uint64_t)(uintptr_t)&r ^
+			             (uint64_t)pthread_self();
+			for (int i = 0; i < 4; i++)
+				rng[i] = splitmix64(&x);
+		}
+		rng_seeded = rng[0] | rng[1] | rng[2] | rng[3];
+	}
+	r = rotl(rng[1] * 5, 7) * 9;
+	t = rng[1] << 17;
+	rng[2] ^= rng[0];
+	rng[3] ^= rng[1];
+	rng[1] ^= rng[2];
+	rng[0] ^= rng[3];
+	rng[2] ^= t;
+	rng[3] = rotl(rng[3], 45);
+	return r;
+}
+
+void otel_id_random(uint8_t *id, size_t n)
+{
+	uint64_t w[2];
+
+	do {
+		w[0] = otel_id_rand64();
+		w[1] = n > 8 ? otel_id_rand64() : 0;
+	} while (w[0] == 0 && w[1] == 0);
+	memcpy(id, w, n);
+}

@@ -1,0 +1,14 @@
+/* id.h — random trace and span ids (and the SDK's other random numbers). */
+#ifndef BAKERY_OTEL_ID_H
+#define BAKERY_OTEL_ID_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* 64 random bits from a per-thread xoshiro256** seeded by getrandom. Never fails. */
+uint64_t otel_id_rand64(void);
+
+/* Fills n bytes (8 or 16) of id with random bits, never all zero. */
+void otel_id_random(uint8_t *id, size_t n);
+
+#endif

@@ -1,0 +1,14 @@
+/* protobuf.h — OTLP's binary protobuf encoding of an ExportTraceServiceRequest. */
+#ifndef BAKERY_OTEL_PROTOBUF_H
+#define BAKERY_OTEL_PROTOBUF_H
+
+#include "buf.h"
+#include "resource.h"
+#include "span.h"
+
+/* Encodes n spans under one resource and scope, appending to out. Returns 0, or -ENOMEM /
+ * -E2BIG (over OTLP_BODY_MAX). The caller frees out. */
+int otlp_encode_protobuf(const struct otlp_resource *r, struct otlp_span *const *spans, size_t n,
+                         struct otlp_buf *out);
+
+#endif

@@ -1,0 +1,222 @@
+/* span.c — the span record: bounded UTF-8 strings, attribute lists, events and links. */
+#include "span.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Length of the valid UTF-8 sequence at s (n bytes available), or 0 when it is invalid. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+	size_t k;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		k = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		k = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		k = 4;
+	else
+		return 0;
+	if (n < k)
+		return 0;
+	if (c == 0xe0)
+		lo = 0xa0;
+	else if (c == 0xed)
+		hi = 0x9f;
+	else if (c == 0xf0)
+		lo = 0x90;
+	else if (c == 0xf4)
+		hi = 0x8f;
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < k; i++)
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	return k;
+}
+
+char *otlp_strdup(const char *s)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t n = strlen(s), i = 0, o = 0;
+	char *out = malloc((n < OTLP_STRING_MAX ? n : OTLP_STRING_MAX) + 1);
+
+	if (!out)
+		return NULL;
+	while (i < n) {
+		size_t k = utf8_len(u + i, n - i);
+		if (o + (k ? k : 1) > OTLP_STRING_MAX)
+			break;
+		if (k == 0) {
+			out[o++] = '?';
+			i++;
+			continue;
+		}
+		memcpy(out + o, s + i, k);
+		o += k;
+		i += k;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static void attr_free(struct trace_attr *a)
+{
+	free((void *)a->key);
+	if (a->type == TRACE_ATTR_STRING)
+		free((void *)a->v.s);
+}
+
+/* Copies src into dst (owned strings). Returns 0 or -ENOMEM. */
+static int attr_copy(struct trace_attr *dst, const struct trace_attr *src)
+{
+	*dst = *src;
+	dst->key = otlp_strdup(src->key);
+	if (src->type == TRACE_ATTR_STRING)
+		dst->v.s = otlp_strdup(src->v.s ? src->v.s : "");
+	if (!dst->key || (src->type == TRACE_ATTR_STRING && !dst->v.s)) {
+		free((void *)dst->key);
+		if (src->type == TRACE_ATTR_STRING)
+			free((void *)dst->v.s);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
+{
+	struct trace_attr copy;
+
+	if (!attr->key)
+		return -EINVAL;
+	if (attr_copy(&copy, attr) < 0)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < a->len; i++) {
+		if (strcmp(a->items[i].key, copy.key) == 0) {
+			attr_free(&a->items[i]);
+			a->items[i] = copy;
+			return 0;
+		}
+	}
+	if (a->len == OTLP_ATTRS_MAX) {
+		attr_free(&copy);
+		a->dropped++;
+		return -ENOSPC;
+	}
+	if (a->len == a->cap) {
+		uint32_t cap = a->cap ? a->cap * 2 : 8;
+		struct trace_attr *items = realloc(a->items, cap * sizeof(*items));
+		if (!items) {
+			attr_free(&copy);
+			return -ENOMEM;
+		}
+		a->items = items;
+		a->cap = cap;
+	}
+	a->items[a->len++] = copy;
+	return 0;
+}
+
+void otlp_attrs_free(struct otlp_attrs *a)
+{
+	for (uint32_t i = 0; i < a->len; i++)
+		attr_free(&a->items[i]);
+	free(a->items);
+	memset(a, 0, sizeof(*a));
+}
+
+static void attrs_set_all(struct otlp_attrs *a, const struct trace_attr *attrs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		otlp_attrs_set(a, &attrs[i]);
+}
+
+/* Makes room for entry len of *items (elem bytes each; the capacity is 4, then the next power
+ * of two), up to max entries. Returns 0, -ENOSPC or -ENOMEM. */
+static int grow(void **items, uint32_t len, size_t elem, uint32_t max)
+{
+	void *p;
+
+	if (len == max)
+		return -ENOSPC;
+	if (len != 0 && (len < 4 || (len & (len - 1)) != 0))
+		return 0;
+	p = realloc(*items, (len ? len * 2 : 4) * elem);
+	if (!p)
+		return -ENOMEM;
+	*items = p;
+	return 0;
+}
+
+int otlp_span_add_event(struct otlp_span *s, uint64_t time_ns, const char *name,
+                        const struct trace_attr *attrs, size_t n)
+{
+	struct otlp_event *e;
+	int rc = grow((void **)&s->events, s->n_events, sizeof(*e), OTLP_EVENTS_MAX);
+
+	if (rc < 0) {
+		s->dropped_events++;
+		return rc;
+	}
+	e = &s->events[s->n_events];
+	memset(e, 0, sizeof(*e));
+	e->time_ns = time_ns;
+	e->name = otlp_strdup(name ? name : "");
+	if (!e->name)
+		return -ENOMEM;
+	attrs_set_all(&e->attrs, attrs, n);
+	s->n_events++;
+	return 0;
+}
+
+int otlp_span_add_link(struct otlp_span *s, const struct trace_context *ctx,
+                       const struct trace_attr *attrs, size_t n)
+{
+	struct otlp_link *l;
+	int rc = grow((void **)&s->links, s->n_links, sizeof(*l), OTLP_LINKS_MAX);
+
+	if (rc < 0) {
+		s->dropped_links++;
+		return rc;
+	}
+	l = &s->links[s->n_links];
+	memset(l, 0, sizeof(*l));
+	memcpy(l->trace_id, ctx->trace_id, 16);
+	memcpy(l->span_id, ctx->span_id, 8);
+	l->flags = ctx->flags | OTLP_FLAG_HAS_IS_REMOTE | (ctx->remote ? OTLP_FLAG_IS_REMOTE : 0);
+	if (ctx->tracestate[0] && !(l->trace_state = otlp_strdup(ctx->tracestate)))
+		return -ENOMEM;
+	attrs_set_all(&l->attrs, attrs, n);
+	s->n_links++;
+	return 0;
+}
+
+void otlp_span_clear(struct otlp_span *s)
+{
+	for (uint32_t i = 0; i < s->n_events; i++) {
+		free(s->events[i].name);
+		otlp_attrs_free(&s->events[i].attrs);
+	}
+	for (uint32_t i = 0; i < s->n_links; i++) {
+		free(s->links[i].trace_state);
+		otlp_attrs_free(&s->links[i].attrs);
+	}
+	free(s->events);
+	free(s->links);
+	free(s->trace_state);
+	free(s->name);
+	free(s->status_message);
+	otlp_attrs_free(&s->attrs);
+	memset(s, 0, sizeof(*s));
+}
+
+void otlp_span_free(struct otlp_span *s)
+{
+	if (s)
+		otlp_span_clear(s);
+	free(s);
+}

@@ -1,0 +1,330 @@
+/* trace.c — the tracing SDK's API: spans on a per-thread stack, propagation, start and stop. */
+#include "trace.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "batch.h"
+#include "clock.h"
+#include "diag.h"
+#include "env.h"
+#include "id.h"
+
+#define STACK_MAX 32 /* nested current spans per thread; deeper ones still work */
+
+/* A started span: its record (handed to the batch processor when it ends, if sampled) and
+ * what is only passed on. */
+struct trace_span {
+	struct otlp_span *data; /* ids, flags and tracestate always; the rest when recording */
+	bool recording;
+	char *baggage; /* NULL when empty; propagated, never exported */
+	uint64_t start_mono_ns;
+};
+
+/* Everything trace_init builds. */
+static struct {
+	bool running;
+	struct otel_sampler sampler;
+	struct otlp_resource resource;
+	struct otlp_exporter *exporter;
+} sdk;
+
+static atomic_bool sdk_enabled;
+static atomic_uint_fast64_t stat_ended;
+
+static _Thread_local trace_span *stack[STACK_MAX];
+static _Thread_local int depth;
+
+const struct trace_context trace_root;
+
+/* ---- the thread's current span ------------------------------------------------------- */
+
+trace_span *trace_current(void)
+{
+	return depth > 0 ? stack[depth - 1] : NULL;
+}
+
+int trace_current_ids(char trace_id[33], char span_id[17])
+{
+	trace_span *s = trace_current();
+
+	if (!s)
+		return 0;
+	tracecontext_hex(s->data->trace_id, 16, trace_id);
+	tracecontext_hex(s->data->span_id, 8, span_id);
+	return 1;
+}
+
+/* ---- spans --------------------------------------------------------------------------- */
+
+static void span_free(trace_span *s)
+{
+	if (!s)
+		return;
+	otlp_span_free(s->data);
+	free(s->baggage);
+	free(s);
+}
+
+trace_span *trace_span_start(const char *name, enum trace_kind kind,
+                             const struct trace_context *parent)
+{
+	const char *tracestate = NULL, *baggage = NULL;
+	trace_span *cur = NULL, *s;
+	uint8_t parent_flags = 0;
+
+	if (!atomic_load_explicit(&sdk_enabled, memory_order_relaxed))
+		return NULL;
+	if (!(s = calloc(1, sizeof(*s))) || !(s->data = calloc(1, sizeof(*s->data))))
+		goto fail;
+	if (!parent && (cur = trace_current())) {
+		memcpy(s->data->trace_id, cur->data->trace_id, 16);
+		memcpy(s->data->parent_span_id, cur->data->span_id, 8);
+		s->data->has_parent = true;
+		s->data->flags = OTLP_FLAG_HAS_IS_REMOTE;
+		parent_flags = (uint8_t)cur->data->flags;
+		tracestate = cur->data->trace_state;
+		baggage = cur->baggage;
+	} else if (parent && tracecontext_is_valid(parent)) {
+		memcpy(s->data->trace_id, parent->trace_id, 16);
+		memcpy(s->data->parent_span_id, parent->span_id, 8);
+		s->data->has_parent = true;
+		s->data->flags =
+		    OTLP_FLAG_HAS_IS_REMOTE | (parent->remote ? OTLP_FLAG_IS_REMOTE : 0);
+		parent_flags = parent->flags;
+		tracestate = parent->tracestate;
+		baggage = parent->baggage;
+	} else {
+		otel_id_random(s->data->trace_id, 16);
+		baggage = parent ? parent->baggage : NULL;
+	}
+	otel_id_random(s->data->span_id, 8);
+	if (otel_sampler_sample(&sdk.sampler, s->data->trace_id, s->data->has_parent, parent_flags))
+		s->data->flags |= TRACECONTEXT_FLAG_SAMPLED;
+	s->recording = s->data->flags & TRACECONTEXT_FLAG_SAMPLED;
+	if ((tracestate && *tracestate && !(s->data->trace_state = otlp_strdup(tracestate))) ||
+	    (baggage && *baggage && !(s->baggage = strdup(baggage))))
+		goto fail;
+	if (s->recording) {
+		if (!(s->data->name = otlp_strdup(name ? name : "")))
+			goto fail;
+		s->data->kind = kind;
+		s->data->start_ns = otel_clock_ns(CLOCK_REALTIME);
+		s->start_mono_ns = otel_clock_ns(CLOCK_MONOTONIC);
+	}
+	if (depth < STACK_MAX)
+		stack[depth++] = s;
+	return s;
+fail:
+	span_free(s);
+	return NULL;
+}
+
+/* Takes s off this thread's stack of current spans, wherever it is. */
+static void unstack(trace_span *s)
+{
+	for (int i = depth - 1; i >= 0; i--) {
+		if (stack[i] == s) {
+			memmove(&stack[i], &stack[i + 1],
+			        (size_t)(depth - i - 1) * sizeof(stack[0]));
+			depth--;
+			return;
+		}
+	}
+}
+
+void trace_span_end(trace_span *s)
+{
+	if (!s)
+		return;
+	unstack(s);
+	if (s->recording) {
+		s->data->end_ns =
+		    s->data->start_ns + (otel_clock_ns(CLOCK_MONOTONIC) - s->start_mono_ns);
+		atomic_fetch_add(&stat_ended, 1);
+		otel_batch_offer(s->data);
+		s->data = NULL;
+	}
+	span_free(s);
+}
+
+static void set_attr(trace_span *s, struct trace_attr a)
+{
+	if (s && s->recording && a.key)
+		otlp_attrs_set(&s->data->attrs, &a);
+}
+
+void trace_span_set_str(trace_span *s, const char *key, const char *value)
+{
+	set_attr(s, TRACE_STR(key, value ? value : ""));
+}
+
+void trace_span_set_int(trace_span *s, const char *key, int64_t value)
+{
+	set_attr(s, TRACE_INT(key, value));
+}
+
+void trace_span_set_double(trace_span *s, const char *key, double value)
+{
+	set_attr(s, TRACE_DOUBLE(key, value));
+}
+
+void trace_span_set_bool(trace_span *s, const char *key, bool value)
+{
+	set_attr(s, TRACE_BOOL(key, value));
+}
+
+void trace_span_add_event(trace_span *s, const char *name, const struct trace_attr *attrs, size_t n)
+{
+	if (s && s->recording)
+		otlp_span_add_event(s->data, otel_clock_ns(CLOCK_REALTIME), name, attrs,
+		                    attrs ? n : 0);
+}
+
+void trace_span_add_link(trace_span *s, const struct trace_context *ctx,
+                         const struct trace_attr *attrs, size_t n)
+{
+	if (s && s->recording && tracecontext_is_valid(ctx))
+		otlp_span_add_link(s->data, ctx, attrs, attrs ? n : 0);
+}
+
+void trace_span_set_error(trace_span *s, const char *message)
+{
+	if (!s || !s->recording)
+		return;
+	s->data->error = true;
+	free(s->data->status_message);
+	s->data->status_message = message ? otlp_strdup(message) : NULL;
+}
+
+bool trace_span_is_recording(const trace_span *s)
+{
+	return s && s->recording;
+}
+
+int trace_span_context(const trace_span *s, struct trace_context *out)
+{
+	memset(out->trace_id, 0, sizeof(out->trace_id));
+	memset(out->span_id, 0, sizeof(out->span_id));
+	out->flags = 0;
+	out->remote = false;
+	out->tracestate[0] = out->baggage[0] = '\0';
+	if (!s)
+		return -EINVAL;
+	memcpy(out->trace_id, s->data->trace_id, 16);
+	memcpy(out->span_id, s->data->span_id, 8);
+	out->flags = (uint8_t)s->data->flags;
+	snprintf(out->tracestate, sizeof(out->tracestate), "%s",
+	         s->data->trace_state ? s->data->trace_state : "");
+	snprintf(out->baggage, sizeof(out->baggage), "%s", s->baggage ? s->baggage : "");
+	return 0;
+}
+
+/* ---- propagation --------------------------------------------------------------------- */
+
+int trace_extract(trace_header_get get, void *carrier, struct trace_context *out)
+{
+	const char *v;
+	size_t len = 0;
+
+	memset(out->trace_id, 0, sizeof(out->trace_id));
+	memset(out->span_id, 0, sizeof(out->span_id));
+	out->flags = 0;
+	out->remote = true;
+	out->tracestate[0] = out->baggage[0] = '\0';
+	if ((v = get(carrier, "baggage", &len)))
+		tracecontext_parse_baggage(v, len, out->baggage, sizeof(out->baggage));
+	if (!(v = get(carrier, "traceparent", &len)))
+		return -ENOENT;
+	if (tracecontext_parse_traceparent(v, len, out) < 0)
+		return -EINVAL;
+	if ((v = get(carrier, "tracestate", &len)))
+		tracecontext_parse_tracestate(v, len, out->tracestate, sizeof(out->tracestate));
+	return 0;
+}
+
+int trace_inject(const trace_span *s, trace_header_set set, void *carrier)
+{
+	char tp[TRACECONTEXT_TRACEPARENT_LEN + 1];
+	uint8_t flags;
+	int rc;
+
+	if (!s)
+		return -EINVAL;
+	/* "00-<trace id>-<span id>-<flags>", written here: a struct trace_context would put
+	 * 8.7 KB on the caller's stack (civetweb's worker stacks are 100 KiB). */
+	flags = (uint8_t)s->data->flags;
+	memcpy(tp, "00-", 3);
+	tracecontext_hex(s->data->trace_id, 16, tp + 3);
+	tp[35] = '-';
+	tracecontext_hex(s->data->span_id, 8, tp + 36);
+	tp[52] = '-';
+	tracecontext_hex(&flags, 1, tp + 53);
+	if ((rc = set(carrier, "traceparent", tp)) < 0)
+		return rc;
+	if (s->data->trace_state && (rc = set(carrier, "tracestate", s->data->trace_state)) < 0)
+		return rc;
+	if (s->baggage && (rc = set(carrier, "baggage", s->baggage)) < 0)
+		return rc;
+	return 0;
+}
+
+static void release(void)
+{
+	otlp_attrs_free(&sdk.resource.attrs);
+	otlp_exporter_free(sdk.exporter);
+	sdk.exporter = NULL;
+}
+
+int trace_init(const char *default_service_name, const char *service_version)
+{
+	const char *v = otel_env("OTEL_SDK_DISABLED");
+	struct otel_batch_settings bsp;
+	int rc;
+
+	if (sdk.running || atomic_load(&sdk_enabled))
+		return -EALREADY;
+	if (v && strcasecmp(v, "true") == 0)
+		return 0;
+	if ((rc = otel_batch_from_env(&bsp)) < 0 ||
+	    (rc = otel_sampler_from_env(&sdk.sampler)) < 0 ||
+	    (rc = otel_resource_from_env(&sdk.resource, default_service_name, service_version)) <
+	        0 ||
+	    (rc = otlp_exporter_create(&sdk.exporter)) < 0 ||
+	    (rc = otel_batch_start(&bsp, sdk.exporter, &sdk.resource)) < 0) {
+		release();
+		return rc;
+	}
+	otel_diag_started();
+	sdk.running = true;
+	atomic_store(&sdk_enabled, true);
+	otel_diag_log(OTEL_DIAG_DEBUG, "tracing started",
+	              (const char *const[6]){"endpoint", otlp_exporter_url(sdk.exporter)});
+	return 0;
+}
+
+void trace_shutdown(void)
+{
+	atomic_store(&sdk_enabled, false);
+	if (!sdk.running)
+		return;
+	otel_batch_stop();
+	sdk.running = false;
+	otel_diag_stopped();
+	release();
+}
+
+bool trace_enabled(void)
+{
+	return atomic_load(&sdk_enabled);
+}
+
+void trace_stats(struct trace_stats *out)
+{
+	out->ended = atomic_load(&stat_ended);
+	otel_batch_counts(&out->exported, &out->dropped);
+}
