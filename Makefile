@@ -39,7 +39,7 @@ $(BUILD)/obj/%.o: %.c
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/libbakery.a: $(COMMON_OBJ)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 
 $(BUILD)/reception: $(RECEPTION_OBJ) $(BUILD)/libbakery.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "otel/env.h"
 #include "otel/exporter.h"
-#include "otel/kvlist.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,9 +1,10 @@
-/* env.c — reads and rejects the SDK's OTEL_* environment variables, all the same way. */
+/* env.c — reads the SDK's OTEL_* variables and their k=v lists, and rejects bad values. */
 #include "env.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "diag.h"
 
@@ -45,4 +46,70 @@ int otel_env_bad(const char *name, const char *value, const char *why)
 	otel_diag_log(OTEL_DIAG_ERROR, "invalid environment variable",
 	              (const char *const[6]){"variable", name, "value", value, "error", why});
 	return -EINVAL;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c |= 0x20;
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* Trims and percent-decodes [s, s + n) into out (cap bytes). Returns 0 or -EINVAL. */
+static int kv_decode(const char *s, size_t n, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	while (n > 0 && (*s == ' ' || *s == '\t')) {
+		s++;
+		n--;
+	}
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		n--;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (c == '%') {
+			int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
+			int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+			if (hi < 0 || lo < 0)
+				return -EINVAL;
+			c = (char)(hi << 4 | lo);
+			i += 2;
+		}
+		if (c == '\0' || o + 1 >= cap)
+			return -EINVAL;
+		out[o++] = c;
+	}
+	out[o] = '\0';
+	return 0;
+}
+
+int otlp_kv_list_parse(const char *s, int (*fn)(void *arg, const char *key, const char *value),
+                       void *arg)
+{
+	char key[256], value[OTLP_KV_ITEM_MAX];
+	const char *end = s + strlen(s);
+
+	while (s < end) {
+		const char *comma = memchr(s, ',', (size_t)(end - s));
+		const char *item_end = comma ? comma : end;
+		const char *eq = memchr(s, '=', (size_t)(item_end - s));
+		int rc;
+
+		if (!eq) {
+			for (const char *p = s; p < item_end; p++)
+				if (*p != ' ' && *p != '\t')
+					return -EINVAL;
+		} else {
+			if (kv_decode(s, (size_t)(eq - s), key, sizeof(key)) < 0 || !key[0] ||
+			    kv_decode(eq + 1, (size_t)(item_end - eq - 1), value, sizeof(value)) <
+			        0)
+				return -EINVAL;
+			if ((rc = fn(arg, key, value)) < 0)
+				return rc;
+		}
+		s = comma ? comma + 1 : end;
+	}
+	return 0;
 }

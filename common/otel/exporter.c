@@ -12,7 +12,6 @@
 #include "diag.h"
 #include "env.h"
 #include "json.h"
-#include "kvlist.h"
 #include "protobuf.h"
 
 #define URL_MAX     2048

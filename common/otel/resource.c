@@ -2,12 +2,10 @@
 #include "resource.h"
 
 #include <stdio.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "env.h"
 #include "id.h"
-#include "kvlist.h"
 
 #define SDK_VERSION "1.0.0"
 
@@ -15,14 +13,6 @@ static int set(void *r, const char *key, const char *value)
 {
 	otlp_attrs_set(&((struct otlp_resource *)r)->attrs, &TRACE_STR(key, value));
 	return 0;
-}
-
-static bool has(const struct otlp_resource *r, const char *key)
-{
-	for (uint32_t i = 0; i < r->attrs.len; i++)
-		if (strcmp(r->attrs.items[i].key, key) == 0)
-			return true;
-	return false;
 }
 
 int otel_resource_from_env(struct otlp_resource *r, const char *default_service_name,
@@ -41,6 +31,9 @@ int otel_resource_from_env(struct otlp_resource *r, const char *default_service_
 	tracecontext_hex(u, 16, hex);
 	snprintf(uuid, sizeof(uuid), "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12, hex + 16,
 	         hex + 20);
+	set(r, "service.name", default_service_name);
+	if (service_version)
+		set(r, "service.version", service_version);
 	set(r, "service.instance.id", uuid);
 	if (gethostname(host, sizeof(host) - 1) == 0 && host[0])
 		set(r, "host.name", host);
@@ -54,10 +47,6 @@ int otel_resource_from_env(struct otlp_resource *r, const char *default_service_
 		return otel_env_bad("OTEL_RESOURCE_ATTRIBUTES", v, "not a k=v,k=v list");
 	if ((v = otel_env("OTEL_SERVICE_NAME")))
 		set(r, "service.name", v);
-	else if (!has(r, "service.name"))
-		set(r, "service.name", default_service_name);
-	if (service_version && !has(r, "service.version"))
-		set(r, "service.version", service_version);
 	r->scope_name = "bakery";
 	r->scope_version = SDK_VERSION;
 	return 0;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,13 +207,17 @@ bool trace_span_is_recording(const trace_span *s)
 	return s && s->recording;
 }
 
+/* Makes out an invalid context (ids zero, no state), without writing its 8 KB of strings. */
+static void context_clear(struct trace_context *out, bool remote)
+{
+	memset(out, 0, offsetof(struct trace_context, tracestate));
+	out->remote = remote;
+	out->tracestate[0] = out->baggage[0] = '\0';
+}
+
 int trace_span_context(const trace_span *s, struct trace_context *out)
 {
-	memset(out->trace_id, 0, sizeof(out->trace_id));
-	memset(out->span_id, 0, sizeof(out->span_id));
-	out->flags = 0;
-	out->remote = false;
-	out->tracestate[0] = out->baggage[0] = '\0';
+	context_clear(out, false);
 	if (!s)
 		return -EINVAL;
 	memcpy(out->trace_id, s->data->trace_id, 16);
@@ -231,11 +236,7 @@ int trace_extract(trace_header_get get, void *carrier, struct trace_context *out
 	const char *v;
 	size_t len = 0;
 
-	memset(out->trace_id, 0, sizeof(out->trace_id));
-	memset(out->span_id, 0, sizeof(out->span_id));
-	out->flags = 0;
-	out->remote = true;
-	out->tracestate[0] = out->baggage[0] = '\0';
+	context_clear(out, true);
 	if ((v = get(carrier, "baggage", &len)))
 		tracecontext_parse_baggage(v, len, out->baggage, sizeof(out->baggage));
 	if (!(v = get(carrier, "traceparent", &len)))

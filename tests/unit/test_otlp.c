@@ -6,8 +6,8 @@
 #include <zlib.h>
 
 #include "check.h"
+#include "otel/env.h"
 #include "otel/json.h"
-#include "otel/kvlist.h"
 #include "otel/protobuf.h"
 
 /* ---- a minimal protobuf reader ------------------------------------------------------- */
