@@ -31,7 +31,7 @@ int otlp_exporter_post(struct otlp_exporter *e, const struct otlp_buf *body, lon
                        long *retry_after_ms);
 
 /* Makes any post running after CLOCK_MONOTONIC time deadline_ms (milliseconds) give up with
- * -ECANCELED; 0 clears it. Thread-safe: trace_shutdown uses it to bound a slow Collector. */
+ * -ECANCELED; 0 clears it. Thread-safe: otel_batch_stop uses it to bound a slow Collector. */
 void otlp_exporter_set_deadline(struct otlp_exporter *e, uint64_t deadline_ms);
 
 /* Frees the exporter; NULL is fine. */
