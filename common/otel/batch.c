@@ -35,7 +35,7 @@ static struct {
 	long delay_ms, export_timeout_ms;
 	const struct otlp_resource *resource;
 	struct otlp_exporter *exporter;
-} sdk = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+} bsp = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
 static atomic_uint_fast64_t stat_exported, stat_dropped_queue, stat_dropped_export;
 
@@ -66,16 +66,16 @@ void otel_batch_offer(struct otlp_span *span)
 	const char *reason = "shutdown";
 	bool queued = false;
 
-	pthread_mutex_lock(&sdk.lock);
-	if (sdk.accepting && sdk.len < sdk.queue_cap) {
-		sdk.queue[(sdk.head + sdk.len++) % sdk.queue_cap] = span;
+	pthread_mutex_lock(&bsp.lock);
+	if (bsp.accepting && bsp.len < bsp.queue_cap) {
+		bsp.queue[(bsp.head + bsp.len++) % bsp.queue_cap] = span;
 		queued = true;
-		if (sdk.len == 1 || sdk.len == sdk.batch_max)
-			pthread_cond_signal(&sdk.wake);
-	} else if (sdk.accepting) {
+		if (bsp.len == 1 || bsp.len == bsp.batch_max)
+			pthread_cond_signal(&bsp.wake);
+	} else if (bsp.accepting) {
 		reason = "queue_full";
 	}
-	pthread_mutex_unlock(&sdk.lock);
+	pthread_mutex_unlock(&bsp.lock);
 	if (!queued) {
 		count_dropped(&stat_dropped_queue, reason, 1);
 		otlp_span_free(span);
@@ -84,7 +84,7 @@ void otel_batch_offer(struct otlp_span *span)
 
 static pthread_once_t wake_once = PTHREAD_ONCE_INIT;
 
-/* Makes sdk.wake wait on CLOCK_MONOTONIC, so a wall-clock step never stretches or cuts a wait
+/* Makes bsp.wake wait on CLOCK_MONOTONIC, so a wall-clock step never stretches or cuts a wait
  * (the deadlines are monotonic). Runs once per process, before the export thread exists. */
 static void wake_init(void)
 {
@@ -93,40 +93,40 @@ static void wake_init(void)
 	if (pthread_condattr_init(&attr) != 0)
 		return; /* keeps the static initializer's realtime clock */
 	if (pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0) {
-		pthread_cond_destroy(&sdk.wake);
-		pthread_cond_init(&sdk.wake, &attr);
+		pthread_cond_destroy(&bsp.wake);
+		pthread_cond_init(&bsp.wake, &attr);
 	}
 	pthread_condattr_destroy(&attr);
 }
 
-/* Waits on sdk.wake (lock held) until CLOCK_MONOTONIC time until_ms or a signal. */
+/* Waits on bsp.wake (lock held) until CLOCK_MONOTONIC time until_ms or a signal. */
 static void wait_until(uint64_t until_ms)
 {
 	struct timespec ts = {(time_t)(until_ms / 1000), (long)(until_ms % 1000) * 1000000};
 
-	pthread_cond_timedwait(&sdk.wake, &sdk.lock, &ts);
+	pthread_cond_timedwait(&bsp.wake, &bsp.lock, &ts);
 }
 
 /* Encodes and posts one batch, retrying with backoff within OTEL_BSP_EXPORT_TIMEOUT (and the
  * shutdown budget). Returns 0 or a negative error. Called without the lock. */
 static int export_batch(struct otlp_span **spans, size_t n)
 {
-	uint64_t deadline = otel_mono_ms() + (uint64_t)sdk.export_timeout_ms, now;
+	uint64_t deadline = otel_mono_ms() + (uint64_t)bsp.export_timeout_ms, now;
 	struct otlp_buf body = {0};
 	long retry_after, backoff = BACKOFF_FIRST_MS;
-	int rc = otlp_exporter_encode(sdk.exporter, sdk.resource, spans, n, &body);
+	int rc = otlp_exporter_encode(bsp.exporter, bsp.resource, spans, n, &body);
 
 	for (int attempt = 1; rc == 0; attempt++) {
-		pthread_mutex_lock(&sdk.lock);
-		if (sdk.stopping && sdk.stop_deadline_ms < deadline)
-			deadline = sdk.stop_deadline_ms;
-		pthread_mutex_unlock(&sdk.lock);
+		pthread_mutex_lock(&bsp.lock);
+		if (bsp.stopping && bsp.stop_deadline_ms < deadline)
+			deadline = bsp.stop_deadline_ms;
+		pthread_mutex_unlock(&bsp.lock);
 		now = otel_mono_ms();
 		if (now >= deadline) {
 			rc = -ETIMEDOUT;
 			break;
 		}
-		rc = otlp_exporter_post(sdk.exporter, &body, (long)(deadline - now), &retry_after);
+		rc = otlp_exporter_post(bsp.exporter, &body, (long)(deadline - now), &retry_after);
 		if (rc != -EAGAIN || attempt == EXPORT_ATTEMPTS)
 			break;
 		if (retry_after < 0) /* full jitter over [backoff/2, backoff) */
@@ -138,13 +138,13 @@ static int export_batch(struct otlp_span **spans, size_t n)
 			break;
 		}
 		/* Wait out the backoff, unless shutdown leaves no time for it. */
-		pthread_mutex_lock(&sdk.lock);
+		pthread_mutex_lock(&bsp.lock);
 		uint64_t until = otel_mono_ms() + (uint64_t)retry_after;
 		bool no_time = false;
 		while (otel_mono_ms() < until &&
-		       !(no_time = sdk.stopping && until >= sdk.stop_deadline_ms))
+		       !(no_time = bsp.stopping && until >= bsp.stop_deadline_ms))
 			wait_until(until);
-		pthread_mutex_unlock(&sdk.lock);
+		pthread_mutex_unlock(&bsp.lock);
 		rc = no_time ? -ETIMEDOUT : 0;
 	}
 	otlp_buf_free(&body);
@@ -165,7 +165,7 @@ static void log_drops(bool force)
 	snprintf(es, sizeof(es), "%llu", (unsigned long long)(e - logged_export));
 	otel_diag_log(OTEL_DIAG_WARN, "spans dropped",
 	              (const char *const[6]){"queue_full", qs, "export_failed", es, "endpoint",
-	                                     otlp_exporter_url(sdk.exporter)});
+	                                     otlp_exporter_url(bsp.exporter)});
 	logged_queue = q;
 	logged_export = e;
 	last_ms = otel_mono_ms();
@@ -175,26 +175,26 @@ static void *export_main(void *arg)
 {
 	struct otlp_span **batch = arg;
 
-	pthread_mutex_lock(&sdk.lock);
+	pthread_mutex_lock(&bsp.lock);
 	for (;;) {
 		uint64_t until;
 		size_t n = 0;
 		/* Idle: sleep until a span arrives (span ends signal the first one), so that even
 		 * a zero schedule delay never spins; then gather for the schedule delay. */
-		while (!sdk.stopping && sdk.len == 0)
-			pthread_cond_wait(&sdk.wake, &sdk.lock);
-		until = otel_mono_ms() + (uint64_t)sdk.delay_ms;
-		while (!sdk.stopping && sdk.len < sdk.batch_max && otel_mono_ms() < until)
+		while (!bsp.stopping && bsp.len == 0)
+			pthread_cond_wait(&bsp.wake, &bsp.lock);
+		until = otel_mono_ms() + (uint64_t)bsp.delay_ms;
+		while (!bsp.stopping && bsp.len < bsp.batch_max && otel_mono_ms() < until)
 			wait_until(until);
-		if (sdk.stopping && otel_mono_ms() >= sdk.stop_deadline_ms)
+		if (bsp.stopping && otel_mono_ms() >= bsp.stop_deadline_ms)
 			break;
-		for (; n < sdk.batch_max && sdk.len > 0; n++, sdk.len--) {
-			batch[n] = sdk.queue[sdk.head];
-			sdk.head = (sdk.head + 1) % sdk.queue_cap;
+		for (; n < bsp.batch_max && bsp.len > 0; n++, bsp.len--) {
+			batch[n] = bsp.queue[bsp.head];
+			bsp.head = (bsp.head + 1) % bsp.queue_cap;
 		}
-		if (n == 0 && sdk.stopping)
+		if (n == 0 && bsp.stopping)
 			break;
-		pthread_mutex_unlock(&sdk.lock);
+		pthread_mutex_unlock(&bsp.lock);
 		if (n > 0) {
 			if (export_batch(batch, n) == 0)
 				atomic_fetch_add(&stat_exported, n);
@@ -204,9 +204,9 @@ static void *export_main(void *arg)
 				otlp_span_free(batch[i]);
 		}
 		log_drops(false);
-		pthread_mutex_lock(&sdk.lock);
+		pthread_mutex_lock(&bsp.lock);
 	}
-	pthread_mutex_unlock(&sdk.lock);
+	pthread_mutex_unlock(&bsp.lock);
 	free(batch);
 	return NULL;
 }
@@ -216,59 +216,59 @@ int otel_batch_start(const struct otel_batch_settings *s, struct otlp_exporter *
 {
 	struct otlp_span **batch = NULL;
 
-	sdk.queue_cap = (size_t)s->queue_max;
-	sdk.batch_max = (size_t)(s->batch_max < s->queue_max ? s->batch_max : s->queue_max);
-	sdk.delay_ms = s->delay_ms;
-	sdk.export_timeout_ms = s->export_timeout_ms;
-	sdk.exporter = e;
-	sdk.resource = r;
-	if (!(sdk.queue = calloc(sdk.queue_cap, sizeof(*sdk.queue))) ||
-	    !(batch = calloc(sdk.batch_max, sizeof(*batch))))
+	bsp.queue_cap = (size_t)s->queue_max;
+	bsp.batch_max = (size_t)(s->batch_max < s->queue_max ? s->batch_max : s->queue_max);
+	bsp.delay_ms = s->delay_ms;
+	bsp.export_timeout_ms = s->export_timeout_ms;
+	bsp.exporter = e;
+	bsp.resource = r;
+	if (!(bsp.queue = calloc(bsp.queue_cap, sizeof(*bsp.queue))) ||
+	    !(batch = calloc(bsp.batch_max, sizeof(*batch))))
 		goto fail;
 	pthread_once(&wake_once, wake_init);
-	sdk.head = sdk.len = 0;
-	sdk.stopping = false;
-	sdk.accepting = true;
-	if (pthread_create(&sdk.thread, NULL, export_main, batch) != 0) {
-		sdk.accepting = false;
+	bsp.head = bsp.len = 0;
+	bsp.stopping = false;
+	bsp.accepting = true;
+	if (pthread_create(&bsp.thread, NULL, export_main, batch) != 0) {
+		bsp.accepting = false;
 		goto fail;
 	}
-	sdk.running = true;
+	bsp.running = true;
 	return 0;
 fail:
 	free(batch);
-	free(sdk.queue);
-	sdk.queue = NULL;
+	free(bsp.queue);
+	bsp.queue = NULL;
 	return -ENOMEM;
 }
 
 void otel_batch_stop(void)
 {
-	uint64_t budget = (uint64_t)sdk.export_timeout_ms;
+	uint64_t budget = (uint64_t)bsp.export_timeout_ms;
 
-	if (!sdk.running)
+	if (!bsp.running)
 		return;
 	if (budget > SHUTDOWN_BUDGET_MS)
 		budget = SHUTDOWN_BUDGET_MS;
-	pthread_mutex_lock(&sdk.lock);
-	sdk.accepting = false;
-	sdk.stopping = true;
-	sdk.stop_deadline_ms = otel_mono_ms() + budget;
-	pthread_cond_broadcast(&sdk.wake);
-	pthread_mutex_unlock(&sdk.lock);
-	otlp_exporter_set_deadline(sdk.exporter, sdk.stop_deadline_ms);
-	pthread_join(sdk.thread, NULL);
-	sdk.running = false;
-	if (sdk.len > 0)
-		count_dropped(&stat_dropped_export, "shutdown", sdk.len);
+	pthread_mutex_lock(&bsp.lock);
+	bsp.accepting = false;
+	bsp.stopping = true;
+	bsp.stop_deadline_ms = otel_mono_ms() + budget;
+	pthread_cond_broadcast(&bsp.wake);
+	pthread_mutex_unlock(&bsp.lock);
+	otlp_exporter_set_deadline(bsp.exporter, bsp.stop_deadline_ms);
+	pthread_join(bsp.thread, NULL);
+	bsp.running = false;
+	if (bsp.len > 0)
+		count_dropped(&stat_dropped_export, "shutdown", bsp.len);
 	log_drops(true);
-	for (; sdk.len > 0; sdk.len--, sdk.head = (sdk.head + 1) % sdk.queue_cap)
-		otlp_span_free(sdk.queue[sdk.head]);
-	free(sdk.queue);
-	sdk.queue = NULL;
-	sdk.queue_cap = sdk.head = 0;
-	sdk.exporter = NULL;
-	sdk.resource = NULL;
+	for (; bsp.len > 0; bsp.len--, bsp.head = (bsp.head + 1) % bsp.queue_cap)
+		otlp_span_free(bsp.queue[bsp.head]);
+	free(bsp.queue);
+	bsp.queue = NULL;
+	bsp.queue_cap = bsp.head = 0;
+	bsp.exporter = NULL;
+	bsp.resource = NULL;
 }
 
 void otel_batch_counts(uint64_t *exported, uint64_t *dropped)
