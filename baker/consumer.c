@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backoff.h"
 #include "bake.h"
 #include "log.h"
 #include "metrics.h"
@@ -139,7 +140,8 @@ static void link_stored(trace_span *span, const struct order *o)
  * another delivery of it holds it, and should that one's baker die, its message comes back
  * redelivered. *unlinked (receive-order, when its message carried no trace context; else NULL) gets
  * a link to the context stored with the order once it is read, and is then set NULL. Returns 0 when
- * nothing is left to do, -ECANCELED when the bake was cancelled (stopping), or a store_* error. */
+ * nothing is left to do, -ECANCELED when the bake was cancelled (stopping), or a store_* error
+ * (-EAGAIN, -ENOENT, -EINVAL). */
 static int bake_order(struct worker *w, const char *key, trace_span *span, double sent_ms,
                       int *baked, bool *fresh, trace_span **unlinked)
 {
@@ -179,7 +181,7 @@ static int bake_order(struct worker *w, const char *key, trace_span *span, doubl
 		return 0;
 	}
 	rc = store_order_set_status(w->store, key, "baking");
-	if (rc == STORE_REFUSED)
+	if (rc == -EALREADY)
 		return 0; /* finished or failed meanwhile */
 	if (rc < 0)
 		return rc;
@@ -201,7 +203,7 @@ static int bake_order(struct worker *w, const char *key, trace_span *span, doubl
 	*baked = n;
 finish:
 	rc = store_order_set_status(w->store, key, "finished");
-	if (rc == STORE_REFUSED) {
+	if (rc == -EALREADY) {
 		log_warn("order failed while baking, left failed", "order_key", key);
 		return 0;
 	}
@@ -242,8 +244,8 @@ static bool claim(struct worker *w, const char *key)
 static enum outcome process(struct worker *w, const struct mq_delivery *d,
                             const struct order_message *msg, trace_span *span, trace_span *unlinked)
 {
+	struct backoff retry = {0};
 	const char *key;
-	int delay = RETRY_FIRST_MS;
 	int baked = -1;
 	bool waiting = false, fresh = !d->redelivered;
 	enum outcome out;
@@ -275,13 +277,14 @@ static enum outcome process(struct worker *w, const struct mq_delivery *d,
 		}
 	}
 	for (int attempt = 1;; attempt++) {
-		int rc = bake_order(w, key, span, msg->enqueued_ms, &baked, &fresh, &unlinked);
+		int rc = bake_order(w, key, span, msg->enqueued_ms, &baked, &fresh, &unlinked),
+		    delay;
 		if (rc == 0) {
 			out = ACK;
 			break;
 		}
-		if (rc == STORE_NOT_FOUND || rc == STORE_INVALID) {
-			bool unknown = rc == STORE_NOT_FOUND;
+		if (rc == -ENOENT || rc == -EINVAL) {
+			bool unknown = rc == -ENOENT;
 			log_warn(unknown ? "unknown order, dead-lettering"
 			                 : "not an order in redis (wrong type), dead-lettering",
 			         "order_key", key);
@@ -317,12 +320,12 @@ static enum outcome process(struct worker *w, const struct mq_delivery *d,
 			log_warn("redis unavailable, holding the order and retrying", "order_key",
 			         key, "error", store_strerror(rc));
 		metrics_add(m_retries, 1);
+		delay = backoff_fail(&retry, 0, RETRY_FIRST_MS, RETRY_MAX_MS);
 		trace_span_add_event(span, "redis unavailable, retrying",
 		                     (struct trace_attr[]){TRACE_INT("bakery.attempt", attempt),
 		                                           TRACE_INT("bakery.retry_in_ms", delay)},
 		                     2);
 		sleep_unless_stopped(w->c, delay);
-		delay = delay * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : delay * 2;
 	}
 	if (waiting)
 		atomic_fetch_sub(&w->c->store_waits, 1);

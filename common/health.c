@@ -1,7 +1,8 @@
-/* health.c — the /healthz, /readyz and /metrics endpoint on civetweb for the baker. */
+/* health.c — the /healthz, /readyz and /metrics answers, and the baker's server for them. */
 #include "health.h"
 
 #include <civetweb.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,45 +17,51 @@ struct health {
 	void *arg;
 };
 
-static int send_json(struct mg_connection *c, int status, const char *json)
+int health_answer(const char *path, bool ready, struct health_reply *r)
 {
-	http_send(c, status, "application/json", json, strlen(json), NULL);
-	return status;
+	const char *json = "{\"status\":\"ok\"}";
+
+	if (strcmp(path, "/metrics") == 0) {
+		*r = (struct health_reply){200, "text/plain; version=0.0.4; charset=utf-8", NULL,
+		                           NULL, 0};
+		r->body = metrics_render(&r->len);
+		return r->body ? 0 : -ENOMEM;
+	}
+	*r = (struct health_reply){200, "application/json", NULL, NULL, 0};
+	if (strcmp(path, "/readyz") == 0 && ready) {
+		json = "{\"status\":\"ready\"}";
+	} else if (strcmp(path, "/readyz") == 0) {
+		*r = (struct health_reply){503, "application/json", "Retry-After: 1\r\n", NULL, 0};
+		json = "{\"error\":\"redis or rabbitmq unavailable\"}";
+	} else if (strcmp(path, "/healthz") != 0) {
+		return -ENOENT;
+	}
+	r->body = strdup(json);
+	r->len = strlen(json);
+	return r->body ? 0 : -ENOMEM;
 }
 
 static int handle(struct mg_connection *c, void *cbdata)
 {
 	const struct mg_request_info *ri = mg_get_request_info(c);
 	struct health *h = cbdata;
-	const char *path = ri->local_uri;
-	char *text;
-	size_t len;
+	struct health_reply r;
+	int rc = health_answer(ri->local_uri, h->ready(h->arg), &r);
 
-	if (strcmp(path, "/healthz") != 0 && strcmp(path, "/readyz") != 0 &&
-	    strcmp(path, "/metrics") != 0) {
+	if (rc == -ENOENT) {
 		http_send_error(c, 404, "no such route", NULL);
 		return 404;
 	}
-	if (strcmp(ri->request_method, "GET") != 0) {
-		http_send_error(c, 405, "method not allowed", "Allow: GET\r\n");
-		return 405;
-	}
-	if (strcmp(path, "/healthz") == 0)
-		return send_json(c, 200, "{\"status\":\"ok\"}");
-	if (strcmp(path, "/readyz") == 0) {
-		if (h->ready(h->arg))
-			return send_json(c, 200, "{\"status\":\"ready\"}");
-		http_send_error(c, 503, "redis or rabbitmq unavailable", "Retry-After: 1\r\n");
-		return 503;
-	}
-	text = metrics_render(&len);
-	if (!text) {
+	if (rc < 0) {
 		http_send_error(c, 500, "out of memory", NULL);
 		return 500;
 	}
-	http_send(c, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, NULL);
-	free(text);
-	return 200;
+	if (strcmp(ri->request_method, "GET") != 0)
+		http_send_error(c, r.status = 405, "method not allowed", "Allow: GET\r\n");
+	else
+		http_send(c, r.status, r.content_type, r.body, r.len, r.headers);
+	free(r.body);
+	return r.status;
 }
 
 struct health *health_start(int port, health_ready_fn ready, void *arg)

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "backoff.h"
 #include "log.h"
 
 #define CHANNEL      1
@@ -22,6 +23,7 @@
 #define NAME_MAX_    256
 #define KEEPALIVE_MS 1000  /* how often idle publisher connections are serviced */
 #define OPEN_MS      10000 /* opening a connection outside a publish, all steps together */
+#define CLOSE_MS     500   /* mq_free's closing handshake: a silent broker never holds a stop */
 
 struct mq {
 	char host[CONFIG_HOST_MAX];
@@ -38,9 +40,8 @@ struct mq {
 	amqp_connection_state_t conn;
 	uint64_t next_seq; /* publisher confirm sequence of the next publish */
 	unsigned generation;
-	long long next_try_ms, failed_ms; /* backoff; when the last attempt failed */
-	int retry_ms;
-	int down_logged;
+	struct backoff backoff;
+	int down_logged; /* "rabbitmq unavailable" was logged: "connected" comes next */
 };
 
 /* Publishers' connections sit idle between orders, and librabbitmq services heartbeats only
@@ -59,14 +60,6 @@ static struct {
 static _Atomic long long last_connected_ms;
 
 static int drain(struct mq *m);
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static struct timeval ms_tv(long long ms)
 {
@@ -146,7 +139,6 @@ struct mq *mq_new(const struct config *cfg, int prefetch)
 	snprintf(m->dlx, sizeof(m->dlx), "%s.dlx", cfg->orders_queue);
 	snprintf(m->dead, sizeof(m->dead), "%s.dead", cfg->orders_queue);
 	m->prefetch = prefetch;
-	m->retry_ms = RETRY_MIN_MS;
 	pthread_mutex_init(&m->lock, NULL);
 	if (prefetch <= 0)
 		keepalive_add(m);
@@ -168,8 +160,9 @@ void mq_free(struct mq *m)
 		return;
 	if (m->prefetch <= 0)
 		keepalive_remove(m);
-	if (m->conn) {
-		amqp_channel_close(m->conn, CHANNEL, AMQP_REPLY_SUCCESS);
+	if (m->conn) { /* closing the connection closes its channel */
+		struct timeval tv = ms_tv(CLOSE_MS);
+		amqp_set_rpc_timeout(m->conn, &tv);
 		amqp_connection_close(m->conn, AMQP_REPLY_SUCCESS);
 	}
 	drop(m);
@@ -210,20 +203,29 @@ static const char *reply_text(amqp_rpc_reply_t r, char *buf, size_t cap)
 	return "unexpected reply";
 }
 
-/* Checks the last RPC; on failure logs step and returns -1. */
-static int rpc_ok(struct mq *m, const char *step)
+/* The one log of the connection's state: it went down (at step, because of why), logged once
+ * until ensure logs it connected again. Returns -EAGAIN. */
+static int went_down(struct mq *m, const char *step, const char *why)
 {
-	amqp_rpc_reply_t r = amqp_get_rpc_reply(m->conn);
+	if (!m->down_logged)
+		log_warn("rabbitmq unavailable", "addr", m->host, "step", step, "error", why);
+	m->down_logged = 1;
+	return -EAGAIN;
+}
+
+/* Checks the last RPC (reply r); returns 0 or -EAGAIN. */
+static int reply_ok(struct mq *m, amqp_rpc_reply_t r, const char *step)
+{
 	char buf[300];
 
 	if (r.reply_type == AMQP_RESPONSE_NORMAL)
 		return 0;
-	if (!m->down_logged) {
-		log_warn("rabbitmq unavailable", "addr", m->host, "step", step, "error",
-		         reply_text(r, buf, sizeof(buf)));
-		m->down_logged = 1;
-	}
-	return -1;
+	return went_down(m, step, reply_text(r, buf, sizeof(buf)));
+}
+
+static int rpc_ok(struct mq *m, const char *step)
+{
+	return reply_ok(m, amqp_get_rpc_reply(m->conn), step);
 }
 
 /* Gives the next step of opening a connection what is left until deadline (monotonic ms):
@@ -231,7 +233,7 @@ static int rpc_ok(struct mq *m, const char *step)
  * it was), as its handshake and RPC timeout; returns it for the socket's connect. */
 static struct timeval step_timeout(struct mq *m, long long deadline)
 {
-	long long left = deadline - now_ms();
+	long long left = deadline - backoff_now_ms();
 	struct timeval tv;
 
 	if (left > IO_TIMEOUT_S * 1000)
@@ -254,17 +256,17 @@ static int declare(struct mq *m, long long deadline)
 	amqp_exchange_declare(m->conn, CHANNEL, amqp_cstring_bytes(m->dlx),
 	                      amqp_cstring_bytes("fanout"), 0, 1, 0, 0, amqp_empty_table);
 	if (rpc_ok(m, "declare dead-letter exchange") < 0)
-		return -1;
+		return -EAGAIN;
 	step_timeout(m, deadline);
 	amqp_queue_declare(m->conn, CHANNEL, amqp_cstring_bytes(m->dead), 0, 1, 0, 0,
 	                   amqp_empty_table);
 	if (rpc_ok(m, "declare dead-letter queue") < 0)
-		return -1;
+		return -EAGAIN;
 	step_timeout(m, deadline);
 	amqp_queue_bind(m->conn, CHANNEL, amqp_cstring_bytes(m->dead), amqp_cstring_bytes(m->dlx),
 	                amqp_empty_bytes, amqp_empty_table);
 	if (rpc_ok(m, "bind dead-letter queue") < 0)
-		return -1;
+		return -EAGAIN;
 	step_timeout(m, deadline);
 	amqp_queue_declare(m->conn, CHANNEL, amqp_cstring_bytes(m->queue), 0, 1, 0, 0, args);
 	return rpc_ok(m, "declare queue");
@@ -272,64 +274,49 @@ static int declare(struct mq *m, long long deadline)
 
 /* Connects, logs in, opens the channel and declares the topology by deadline (monotonic ms),
  * each step waiting IO_TIMEOUT_S at most; the open connection's RPCs then wait IO_TIMEOUT_S.
- * Returns 0 or -1 (m->conn is then dropped by the caller). */
+ * Returns 0 or -EAGAIN (m->conn is then dropped by the caller). */
 static int open_connection(struct mq *m, long long deadline)
 {
 	struct timeval tv;
 	amqp_socket_t *sock;
-	amqp_rpc_reply_t r;
-	char buf[300];
 	int rc;
 
 	m->conn = amqp_new_connection();
-	if (!m->conn)
-		return -1;
-	sock = amqp_tcp_socket_new(m->conn);
+	sock = m->conn ? amqp_tcp_socket_new(m->conn) : NULL;
 	if (!sock)
-		return -1;
+		return went_down(m, "connect", "out of memory");
 	tv = step_timeout(m, deadline);
 	rc = amqp_socket_open_noblock(sock, m->host, m->port, &tv);
-	if (rc != AMQP_STATUS_OK) {
-		if (!m->down_logged) {
-			log_warn("rabbitmq unavailable", "addr", m->host, "step", "connect",
-			         "error", amqp_error_string2(rc));
-			m->down_logged = 1;
-		}
-		return -1;
-	}
+	if (rc != AMQP_STATUS_OK)
+		return went_down(m, "connect", amqp_error_string2(rc));
 	step_timeout(m, deadline);
-	r = amqp_login(m->conn, "/", 0, 131072, MQ_HEARTBEAT_S, AMQP_SASL_METHOD_PLAIN, m->user,
-	               m->pass);
-	if (r.reply_type != AMQP_RESPONSE_NORMAL) {
-		if (!m->down_logged) {
-			log_warn("rabbitmq unavailable", "addr", m->host, "step", "login", "error",
-			         reply_text(r, buf, sizeof(buf)));
-			m->down_logged = 1;
-		}
-		return -1;
-	}
+	if (reply_ok(m,
+	             amqp_login(m->conn, "/", 0, 131072, MQ_HEARTBEAT_S, AMQP_SASL_METHOD_PLAIN,
+	                        m->user, m->pass),
+	             "login") < 0)
+		return -EAGAIN;
 	step_timeout(m, deadline);
 	amqp_channel_open(m->conn, CHANNEL);
 	if (rpc_ok(m, "open channel") < 0 || declare(m, deadline) < 0)
-		return -1;
+		return -EAGAIN;
 	if (m->prefetch > 0) {
 		step_timeout(m, deadline);
 		amqp_basic_qos(m->conn, CHANNEL, 0, (uint16_t)m->prefetch, 0);
 		if (rpc_ok(m, "basic.qos") < 0)
-			return -1;
+			return -EAGAIN;
 		step_timeout(m, deadline);
 		amqp_basic_consume_ok_t *ok =
 		    amqp_basic_consume(m->conn, CHANNEL, amqp_cstring_bytes(m->queue),
 		                       amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
 		if (rpc_ok(m, "basic.consume") < 0 || !ok)
-			return -1;
+			return -EAGAIN;
 		snprintf(m->consumer_tag, sizeof(m->consumer_tag), "%.*s",
 		         (int)ok->consumer_tag.len, (char *)ok->consumer_tag.bytes);
 	} else {
 		step_timeout(m, deadline);
 		amqp_confirm_select(m->conn, CHANNEL);
 		if (rpc_ok(m, "confirm.select") < 0)
-			return -1;
+			return -EAGAIN;
 		m->next_seq = 1;
 	}
 	tv = ms_tv(IO_TIMEOUT_S * 1000);
@@ -338,44 +325,40 @@ static int open_connection(struct mq *m, long long deadline)
 }
 
 /* Ensures an open connection, spending at most about timeout_ms on opening one; returns 0 or
- * MQ_UNAVAILABLE (also while backing off). */
+ * -EAGAIN (also while backing off). */
 static int ensure(struct mq *m, long long timeout_ms)
 {
 	long long now;
 
 	if (m->conn)
 		return 0;
-	now = now_ms();
+	now = backoff_now_ms();
 	if (timeout_ms <= 0 ||
-	    (now < m->next_try_ms && atomic_load(&last_connected_ms) < m->failed_ms))
-		return MQ_UNAVAILABLE;
+	    (now < m->backoff.next_ms && atomic_load(&last_connected_ms) < m->backoff.failed_ms))
+		return -EAGAIN;
 	if (open_connection(m, now + timeout_ms) == 0) {
-		atomic_store(&last_connected_ms, now_ms());
+		atomic_store(&last_connected_ms, backoff_now_ms());
 		m->generation++;
-		m->retry_ms = RETRY_MIN_MS;
+		backoff_reset(&m->backoff);
 		if (m->down_logged)
 			log_info("rabbitmq connected", "addr", m->host);
 		m->down_logged = 0;
 		return 0;
 	}
 	drop(m);
-	m->failed_ms = now;
-	m->next_try_ms = now + m->retry_ms;
-	m->retry_ms = m->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : m->retry_ms * 2;
-	return MQ_UNAVAILABLE;
+	backoff_fail(&m->backoff, now, RETRY_MIN_MS, RETRY_MAX_MS);
+	return -EAGAIN;
 }
 
-/* Drops the connection after a failure, logging why once. */
+/* Drops the connection after a failure (why); returns -EAGAIN. */
 static int lost(struct mq *m, const char *why)
 {
-	log_warn("rabbitmq connection lost", "addr", m->host, "error", why);
-	m->down_logged = 1;
 	drop(m);
-	return MQ_UNAVAILABLE;
+	return went_down(m, "connection lost", why);
 }
 
 /* Handles a method frame that is neither a delivery nor a confirm: a broker close ends the
- * connection (returns MQ_UNAVAILABLE); a returned message is consumed (*returned set). */
+ * connection (returns -EAGAIN); a returned message is consumed (*returned set). */
 static int other_method(struct mq *m, const amqp_frame_t *f, bool *returned)
 {
 	amqp_message_t msg;
@@ -399,7 +382,7 @@ static int other_method(struct mq *m, const amqp_frame_t *f, bool *returned)
 }
 
 /* Reads and handles one frame that is not a delivery (a heartbeat, a close...), waiting up to
- * *tv. Returns 1 when one was handled, 0 when none came, or MQ_UNAVAILABLE (connection lost). */
+ * *tv. Returns 1 when one was handled, 0 when none came, or -EAGAIN (connection lost). */
 static int next_frame(struct mq *m, struct timeval *tv)
 {
 	amqp_frame_t f;
@@ -410,7 +393,7 @@ static int next_frame(struct mq *m, struct timeval *tv)
 	if (rc != AMQP_STATUS_OK)
 		return lost(m, amqp_error_string2(rc));
 	if (f.frame_type == AMQP_FRAME_METHOD && other_method(m, &f, NULL) < 0)
-		return MQ_UNAVAILABLE;
+		return -EAGAIN;
 	return 1;
 }
 
@@ -430,8 +413,8 @@ static int drain(struct mq *m)
 
 /* Publishes once on the open connection and waits for the confirm until deadline (monotonic
  * ms). *sent says whether the message was handed to the socket (from then on it may be queued
- * whatever happens next). Returns 0, MQ_NACKED, MQ_TIMEOUT (no confirm by the deadline; the
- * connection is dropped) or MQ_UNAVAILABLE (the connection was lost). */
+ * whatever happens next). Returns 0, -EPROTO, -ETIMEDOUT (no confirm by the deadline; the
+ * connection is dropped) or -EAGAIN (the connection was lost). */
 static int publish_once(struct mq *m, const char *message_id, const char *body, size_t len,
                         const struct mq_header *headers, size_t nheaders, long long deadline,
                         bool *sent)
@@ -467,16 +450,14 @@ static int publish_once(struct mq *m, const char *message_id, const char *body, 
 	*sent = true;
 	seq = m->next_seq++;
 	for (;;) {
-		long long left = deadline - now_ms();
+		long long left = deadline - backoff_now_ms();
 		struct timeval tv = ms_tv(left > 0 ? left : 0);
 		amqp_frame_t f;
 
 		rc = amqp_simple_wait_frame_noblock(m->conn, &f, &tv);
 		if (rc == AMQP_STATUS_TIMEOUT) {
-			/* A late confirm would confuse the sequence: start afresh. */
-			log_warn("rabbitmq publish confirm timed out", "message_id", message_id);
-			drop(m);
-			return MQ_TIMEOUT;
+			drop(m); /* a late confirm would confuse the sequence: start afresh */
+			return -ETIMEDOUT;
 		}
 		if (rc != AMQP_STATUS_OK)
 			return lost(m, amqp_error_string2(rc));
@@ -485,13 +466,13 @@ static int publish_once(struct mq *m, const char *message_id, const char *body, 
 		if (f.payload.method.id == AMQP_BASIC_ACK_METHOD) {
 			amqp_basic_ack_t *a = f.payload.method.decoded;
 			if (a->delivery_tag == seq || (a->multiple && a->delivery_tag > seq))
-				return returned ? MQ_NACKED : 0;
+				return returned ? -EPROTO : 0;
 		} else if (f.payload.method.id == AMQP_BASIC_NACK_METHOD) {
 			amqp_basic_nack_t *a = f.payload.method.decoded;
 			if (a->delivery_tag == seq || (a->multiple && a->delivery_tag > seq))
-				return MQ_NACKED;
+				return -EPROTO;
 		} else if (other_method(m, &f, &returned) < 0) {
-			return MQ_UNAVAILABLE;
+			return -EAGAIN;
 		}
 	}
 }
@@ -499,15 +480,15 @@ static int publish_once(struct mq *m, const char *message_id, const char *body, 
 int mq_publish(struct mq *m, const char *message_id, const char *body, size_t len,
                const struct mq_header *headers, size_t nheaders, int timeout_ms)
 {
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = backoff_now_ms() + timeout_ms;
 	bool sent = false;
-	int rc = MQ_UNAVAILABLE;
+	int rc = -EAGAIN;
 
 	pthread_mutex_lock(&m->lock);
-	for (int attempt = 0; attempt < 2 && now_ms() < deadline; attempt++) {
+	for (int attempt = 0; attempt < 2 && backoff_now_ms() < deadline; attempt++) {
 		bool reused = m->conn != NULL;
 
-		if (ensure(m, deadline - now_ms()) < 0 || drain(m) < 0) {
+		if (ensure(m, deadline - backoff_now_ms()) < 0 || drain(m) < 0) {
 			if (reused)
 				continue; /* the idle connection had died: try a fresh one */
 			break;
@@ -515,18 +496,18 @@ int mq_publish(struct mq *m, const char *message_id, const char *body, size_t le
 		/* A connection lost mid-publish is retried once on a fresh one: the same message
 		 * id twice is harmless (the consumer is idempotent), a lost message is not. */
 		rc = publish_once(m, message_id, body, len, headers, nheaders, deadline, &sent);
-		if (rc != MQ_UNAVAILABLE)
+		if (rc != -EAGAIN)
 			break;
 	}
 	pthread_mutex_unlock(&m->lock);
-	if (sent && rc != 0 && rc != MQ_NACKED)
-		rc = MQ_TIMEOUT; /* it may be on the queue: only the consumer will know */
+	if (sent && rc != 0 && rc != -EPROTO)
+		rc = -ETIMEDOUT; /* it may be on the queue: only the consumer will know */
 	return rc;
 }
 
 int mq_ping(struct mq *m)
 {
-	int rc = MQ_UNAVAILABLE;
+	int rc = -EAGAIN;
 
 	pthread_mutex_lock(&m->lock);
 	if (ensure(m, OPEN_MS) < 0 || drain(m) < 0)
@@ -567,9 +548,9 @@ static int copy_envelope(const amqp_envelope_t *e, struct mq_delivery *d, unsign
 	d->len = e->message.body.len;
 	d->body = dup_bytes(e->message.body);
 	if (!d->body)
-		return -1;
+		return -ENOMEM;
 	if ((p->_flags & AMQP_BASIC_MESSAGE_ID_FLAG) && !(d->message_id = dup_bytes(p->message_id)))
-		return -1;
+		return -ENOMEM;
 	if (!(p->_flags & AMQP_BASIC_HEADERS_FLAG))
 		return 0;
 	for (int i = 0; i < p->headers.num_entries && d->nheaders < MQ_HEADERS_MAX; i++) {
@@ -584,7 +565,7 @@ static int copy_envelope(const amqp_envelope_t *e, struct mq_delivery *d, unsign
 		h->value = dup_bytes(t->value.value.bytes);
 		d->nheaders++;
 		if (!h->key || !h->value)
-			return -1;
+			return -ENOMEM;
 	}
 	return 0;
 }
@@ -597,7 +578,7 @@ int mq_next(struct mq *m, struct mq_delivery *d, int timeout_ms, int wake_fd)
 	int rc;
 
 	if (ensure(m, OPEN_MS) < 0)
-		return MQ_UNAVAILABLE;
+		return -EAGAIN;
 	amqp_maybe_release_buffers(m->conn);
 	if (wake_fd >= 0 && !amqp_frames_enqueued(m->conn) && !amqp_data_in_buffer(m->conn)) {
 		/* Sleep on the socket and the wake fd; then let the library read without waiting
@@ -634,7 +615,7 @@ int mq_settle(struct mq *m, unsigned generation, uint64_t tag, bool dead_letter)
 	int rc;
 
 	if (!m->conn || generation != m->generation)
-		return MQ_UNAVAILABLE;
+		return -EAGAIN;
 	if (dead_letter)
 		rc = amqp_basic_nack(m->conn, CHANNEL, tag, 0, 0);
 	else
@@ -647,11 +628,11 @@ int mq_settle(struct mq *m, unsigned generation, uint64_t tag, bool dead_letter)
 int mq_cancel(struct mq *m)
 {
 	if (!m->conn || m->prefetch <= 0)
-		return MQ_UNAVAILABLE;
+		return -EAGAIN;
 	amqp_basic_cancel(m->conn, CHANNEL, amqp_cstring_bytes(m->consumer_tag));
 	if (rpc_ok(m, "basic.cancel") < 0) {
 		drop(m);
-		return MQ_UNAVAILABLE;
+		return -EAGAIN;
 	}
 	return 0;
 }
@@ -661,7 +642,7 @@ int mq_requeue(struct mq *m, unsigned generation, uint64_t tag)
 	int rc;
 
 	if (!m->conn || generation != m->generation)
-		return MQ_UNAVAILABLE;
+		return -EAGAIN;
 	rc = amqp_basic_nack(m->conn, CHANNEL, tag, 0, 1);
 	if (rc != AMQP_STATUS_OK)
 		return lost(m, amqp_error_string2(rc));

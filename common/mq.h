@@ -12,13 +12,14 @@
 #define MQ_HEADER_VALUE_MAX 4096 /* longer header values are not kept */
 #define MQ_HEARTBEAT_S      30
 
-/* Error codes of the mq_* functions (0 is success). */
-enum {
-	MQ_UNAVAILABLE = -1, /* not connected, connection lost, or the broker closed the channel */
-	MQ_NACKED = -2,      /* the broker refused (nack) or returned the message */
-	MQ_TIMEOUT = -3,     /* sent, but no confirm in time (or the connection was lost before it):
-	                      * the message may or may not be on the queue */
-};
+/* Errors are negative errno values:
+ *   -EAGAIN     unavailable: not connected, connection lost, backing off, or the broker closed
+ *               the channel (a publish was never sent: not queued);
+ *   -EPROTO     the broker refused (nack) or returned the message: not queued;
+ *   -ETIMEDOUT  sent, but no confirm in time (or the connection was lost before it): the
+ *               message may or may not be on the queue.
+ * The library logs only its connection's state changes ("rabbitmq unavailable" once, then
+ * "rabbitmq connected"); the caller logs what a failure means. */
 
 /* A string header: trace context (traceparent, tracestate, baggage) travels in these. */
 struct mq_header {
@@ -56,7 +57,7 @@ struct mq *mq_new(const struct config *cfg, int prefetch);
 void mq_free(struct mq *m);
 
 /* Connects if needed and checks the broker with a passive declare of the queue.
- * Returns 0 or MQ_UNAVAILABLE. */
+ * Returns 0 or -EAGAIN. */
 int mq_ping(struct mq *m);
 
 /* True while m holds an open connection. */
@@ -67,32 +68,32 @@ bool mq_connected(const struct mq *m);
  * headers, and waits for the broker's confirm. Returns within about timeout_ms whatever the
  * network does: connecting, publishing and waiting all share that budget. A connection found
  * dead, or lost before the confirm, is replaced once (so the message may be sent twice).
- * Returns 0 once confirmed; MQ_NACKED (refused or unroutable: not queued); MQ_UNAVAILABLE (never
- * sent: not queued); MQ_TIMEOUT (sent but not confirmed: it may still be delivered). Copies
- * nothing it keeps. */
+ * Returns 0 once confirmed; -EPROTO (refused or unroutable: not queued); -EAGAIN (never sent:
+ * not queued); -ETIMEDOUT (sent but not confirmed: it may still be delivered). Copies nothing
+ * it keeps. */
 int mq_publish(struct mq *m, const char *message_id, const char *body, size_t len,
                const struct mq_header *headers, size_t nheaders, int timeout_ms);
 
 /* Waits up to timeout_ms for the next delivery of a consumer mq and fills *d (clear it with
  * mq_delivery_clear). When wake_fd >= 0, becoming readable ends the wait early (the caller
- * drains it). Returns 1 with a delivery, 0 on timeout or wake-up, or MQ_UNAVAILABLE (the
+ * drains it). Returns 1 with a delivery, 0 on timeout or wake-up, or -EAGAIN (the
  * connection is dropped; the next call reconnects after a backoff). */
 int mq_next(struct mq *m, struct mq_delivery *d, int timeout_ms, int wake_fd);
 
 /* Acks (or with dead_letter nacks without requeue, so it goes to "<queue>.dead") the delivery
  * tag of connection `generation`. A tag of an older connection is ignored: the broker
- * redelivers it. Returns 0 or MQ_UNAVAILABLE. */
+ * redelivers it. Returns 0 or -EAGAIN. */
 int mq_settle(struct mq *m, unsigned generation, uint64_t tag, bool dead_letter);
 
 /* Cancels a consumer mq's subscription (basic.cancel, waiting for cancel-ok): the broker
  * sends no more deliveries; those already on the way still come out of mq_next. mq_next
  * reconnects (and so consumes again) after a lost connection: once cancelled, call it only
- * while mq_connected. Returns 0 or MQ_UNAVAILABLE (the connection is dropped). */
+ * while mq_connected. Returns 0 or -EAGAIN (the connection is dropped). */
 int mq_cancel(struct mq *m);
 
 /* Nacks the delivery tag of connection `generation` with requeue: the broker puts the message
  * back on the queue for another consumer. A tag of an older connection is ignored (the broker
- * requeued it already). Returns 0 or MQ_UNAVAILABLE. */
+ * requeued it already). Returns 0 or -EAGAIN. */
 int mq_requeue(struct mq *m, unsigned generation, uint64_t tag);
 
 /* Returns the value of header key in d, or NULL. */

@@ -1,6 +1,7 @@
 /* store.c — orders in Redis hashes order:<key> through one hiredis context per thread. */
 #include "store.h"
 
+#include <errno.h>
 #include <hiredis/hiredis.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "backoff.h"
 #include "config.h"
 #include "log.h"
 #include "otel/trace.h"
@@ -62,19 +64,10 @@ struct store {
 	char host[CONFIG_HOST_MAX];
 	int port;
 	redisContext *c;
-	long long next_try_ms; /* no reconnect attempt before this monotonic time */
-	int retry_ms;
-	int down_logged;
-	bool held; /* store_set_held */
+	struct backoff backoff;
+	int down_logged; /* "redis unavailable" was logged: "redis connected" comes next */
+	bool held;       /* store_set_held */
 };
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 void store_set_held(struct store *s)
 {
@@ -94,7 +87,6 @@ struct store *store_new(const char *host, int port)
 		return NULL;
 	snprintf(s->host, sizeof(s->host), "%s", host);
 	s->port = port;
-	s->retry_ms = RETRY_MIN_MS;
 	return s;
 }
 
@@ -114,7 +106,17 @@ void store_free(struct store *s)
 	free(s);
 }
 
-/* Ensures a live context; returns 0 or STORE_UNAVAILABLE (also while backing off). */
+/* The one log of Redis's state: it went unavailable (why), logged once until a command
+ * succeeds again. Returns -EAGAIN. */
+static int went_down(struct store *s, const char *why)
+{
+	if (!s->down_logged)
+		log_warn("redis unavailable", "addr", s->host, "error", why);
+	s->down_logged = 1;
+	return -EAGAIN;
+}
+
+/* Ensures a live context; returns 0 or -EAGAIN (also while backing off). */
 static int ensure(struct store *s)
 {
 	struct timeval ct = {0, CONNECT_TIMEOUT_MS * 1000};
@@ -123,27 +125,19 @@ static int ensure(struct store *s)
 
 	if (s->c)
 		return 0;
-	now = now_ms();
-	if (now < s->next_try_ms)
-		return STORE_UNAVAILABLE;
+	now = backoff_now_ms();
+	if (now < s->backoff.next_ms)
+		return -EAGAIN;
 	s->c = redisConnectWithTimeout(s->host, s->port, ct);
 	if (s->c && !s->c->err && redisSetTimeout(s->c, rt) == REDIS_OK) {
 		redisEnableKeepAlive(s->c);
-		if (s->down_logged)
-			log_info("redis connected", "addr", s->host);
-		s->retry_ms = RETRY_MIN_MS;
-		s->down_logged = 0;
+		backoff_reset(&s->backoff);
 		return 0;
 	}
-	if (!s->down_logged) {
-		log_warn("redis unavailable", "addr", s->host, "error",
-		         s->c ? s->c->errstr : "out of memory");
-		s->down_logged = 1;
-	}
+	went_down(s, s->c ? s->c->errstr : "out of memory");
 	drop(s);
-	s->next_try_ms = now + s->retry_ms;
-	s->retry_ms = s->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : s->retry_ms * 2;
-	return STORE_UNAVAILABLE;
+	backoff_fail(&s->backoff, now, RETRY_MIN_MS, RETRY_MAX_MS);
+	return -EAGAIN;
 }
 
 /* True when the error reply r starts with the error code code ("READONLY", ...). */
@@ -162,12 +156,12 @@ static redisReply *send_once(struct store *s, int argc, const char **argv, const
 	return redisCommandArgv(s->c, argc, argv, lens);
 }
 
-/* Runs one command; returns 0 with *out set to the reply (caller frees), or STORE_UNAVAILABLE
- * or STORE_INVALID with *out NULL. Every command here is idempotent, so two cases send it once
- * more on a fresh connection: a connection found broken (Redis restarted while it sat idle),
- * and a READONLY reply (a failover behind the same address left this connection on the
- * demoted replica; a new connection reaches the new primary). WRONGTYPE is STORE_INVALID;
- * any other error reply (LOADING, BUSY, MASTERDOWN, ...) STORE_UNAVAILABLE, connection kept. */
+/* Runs one command; returns 0 with *out set to the reply (caller frees), or -EAGAIN or
+ * -EINVAL with *out NULL. Every command here is idempotent, so two cases send it once more on a
+ * fresh connection: a connection found broken (Redis restarted while it sat idle), and a
+ * READONLY reply (a failover behind the same address left this connection on the demoted
+ * replica; a new connection reaches the new primary). WRONGTYPE is -EINVAL; any other error
+ * reply (LOADING, BUSY, MASTERDOWN, ...) -EAGAIN, connection kept. */
 static int run(struct store *s, int argc, const char **argv, const size_t *lens, redisReply **out)
 {
 	int reused = s->c != NULL;
@@ -177,33 +171,34 @@ static int run(struct store *s, int argc, const char **argv, const size_t *lens,
 	r = send_once(s, argc, argv, lens);
 	for (int again = 1; again >= 0; again--) {
 		if (!r && !s->c)
-			return STORE_UNAVAILABLE; /* backing off, or cannot connect */
+			return -EAGAIN; /* backing off, or cannot connect */
 		if (!r) {
-			log_warn("redis command failed", "command", argv[0], "error", s->c->errstr);
+			went_down(s, s->c->errstr);
 			drop(s);
 			if (!reused || !again)
-				return STORE_UNAVAILABLE;
+				return -EAGAIN;
 		} else if (r->type == REDIS_REPLY_ERROR && error_is(r, "READONLY")) {
-			log_warn("redis is read-only here (failover?), reconnecting", "command",
-			         argv[0], "addr", s->host);
+			went_down(s, r->str); /* a failover: a new connection finds the primary */
 			freeReplyObject(r);
 			drop(s);
 			if (!again)
-				return STORE_UNAVAILABLE;
+				return -EAGAIN;
 		} else if (r->type == REDIS_REPLY_ERROR) {
-			int rc = error_is(r, "WRONGTYPE") ? STORE_INVALID : STORE_UNAVAILABLE;
-			log_warn("redis error reply", "command", argv[0], "error", r->str);
+			int rc = error_is(r, "WRONGTYPE") ? -EINVAL : went_down(s, r->str);
 			freeReplyObject(r);
 			return rc;
 		} else {
+			if (s->down_logged)
+				log_info("redis connected", "addr", s->host);
+			s->down_logged = 0;
 			*out = r;
 			return 0;
 		}
-		s->next_try_ms = 0; /* reconnect at once, this one time */
+		s->backoff.next_ms = 0; /* reconnect at once, this one time */
 		reused = 0;
 		r = send_once(s, argc, argv, lens);
 	}
-	return STORE_UNAVAILABLE;
+	return -EAGAIN;
 }
 
 static void hash_key(char *buf, size_t cap, const char *key)
@@ -232,7 +227,7 @@ static trace_span *span_start(const struct store *s, const char *name, const cha
  * Returns rc. */
 static int span_end(trace_span *span, int rc)
 {
-	if (rc == STORE_UNAVAILABLE || rc == STORE_INVALID) {
+	if (rc == -EAGAIN || rc == -EINVAL) {
 		trace_span_add_event(span, store_strerror(rc), NULL, 0);
 		trace_span_set_error(span, store_strerror(rc));
 	}
@@ -246,7 +241,7 @@ int store_ping(struct store *s)
 	redisReply *r;
 
 	if (run(s, 1, argv, NULL, &r) < 0)
-		return STORE_UNAVAILABLE;
+		return -EAGAIN;
 	freeReplyObject(r);
 	return 0;
 }
@@ -300,31 +295,38 @@ static int run_script(struct store *s, const char *script, const char *key, cons
 	return run(s, 6, argv, NULL, out);
 }
 
+/* Frees the reply r of a script answering 1 done, 0 refused, -1 no such order; returns 0,
+ * -EALREADY, -ENOENT, or -EAGAIN for any other reply. */
+static int script_rc(redisReply *r)
+{
+	int rc = r->type != REDIS_REPLY_INTEGER ? -EAGAIN
+	         : r->integer == 1              ? 0
+	         : r->integer == 0              ? -EALREADY
+	                                        : -ENOENT;
+
+	freeReplyObject(r);
+	return rc;
+}
+
 int store_order_queued(struct store *s, const char *key)
 {
 	redisReply *r;
 	int rc = run_script(s, queued_lua, key, NULL, &r);
 
-	if (rc < 0)
-		return rc;
-	rc = STORE_UNAVAILABLE;
-	if (r->type == REDIS_REPLY_INTEGER)
-		rc = r->integer == 1 ? 0 : r->integer == 0 ? STORE_REFUSED : STORE_NOT_FOUND;
-	freeReplyObject(r);
-	return rc;
+	return rc < 0 ? rc : script_rc(r);
 }
 
 static int copy_field(const redisReply *e, char *out, size_t cap)
 {
 	if (e->type != REDIS_REPLY_STRING || e->len >= cap)
-		return -1;
+		return -ENOENT;
 	memcpy(out, e->str, e->len);
 	out[e->len] = '\0';
 	return 0;
 }
 
 /* Turns a pending order whose queue deadline has passed failed; updates o->status. Returns
- * 0, STORE_NOT_FOUND (deleted meanwhile) or an error. */
+ * 0, -ENOENT (deleted meanwhile) or an error. */
 static int expire(struct store *s, const char *key, struct order *o)
 {
 	redisReply *r;
@@ -332,9 +334,7 @@ static int expire(struct store *s, const char *key, struct order *o)
 
 	if (rc < 0)
 		return rc;
-	rc = copy_field(r, o->status, sizeof(o->status)) == 0 ? 0 : STORE_NOT_FOUND;
-	if (rc == 0 && strcmp(o->status, "failed") == 0)
-		log_warn("order never queued, deadline passed: failed", "order_key", key);
+	rc = copy_field(r, o->status, sizeof(o->status)) == 0 ? 0 : -ENOENT;
 	freeReplyObject(r);
 	return rc;
 }
@@ -354,7 +354,7 @@ int store_order_get(struct store *s, const char *key, struct order *o)
 	rc = run(s, 9, argv, NULL, &r);
 	if (rc < 0)
 		return span_end(span, rc);
-	rc = STORE_NOT_FOUND;
+	rc = -ENOENT;
 	if (r->type == REDIS_REPLY_ARRAY && r->elements == 7 &&
 	    copy_field(r->element[0], o->customer, sizeof(o->customer)) == 0 &&
 	    copy_field(r->element[1], o->pastry, sizeof(o->pastry)) == 0 &&
@@ -382,13 +382,7 @@ int store_order_set_status(struct store *s, const char *key, const char *status)
 
 	trace_span_set_str(span, "bakery.status", status);
 	rc = run_script(s, set_status_lua, key, status, &r);
-	if (rc < 0)
-		return span_end(span, rc);
-	rc = STORE_UNAVAILABLE;
-	if (r->type == REDIS_REPLY_INTEGER)
-		rc = r->integer == 1 ? 0 : r->integer == 0 ? STORE_REFUSED : STORE_NOT_FOUND;
-	freeReplyObject(r);
-	return span_end(span, rc);
+	return span_end(span, rc < 0 ? rc : script_rc(r));
 }
 
 int store_order_delete(struct store *s, const char *key)
@@ -411,11 +405,11 @@ const char *store_strerror(int rc)
 	switch (rc) {
 	case 0:
 		return "ok";
-	case STORE_NOT_FOUND:
+	case -ENOENT:
 		return "not found";
-	case STORE_REFUSED:
+	case -EALREADY:
 		return "refused: order already finished or failed";
-	case STORE_INVALID:
+	case -EINVAL:
 		return "not an order (wrong Redis type)";
 	default:
 		return "redis unavailable";

@@ -4,20 +4,20 @@
 
 #include "order.h"
 
-/* Error codes of the store_* functions (0 is success). */
-enum {
-	STORE_UNAVAILABLE = -1, /* transient: Redis unreachable, timed out, loading, read-only... */
-	STORE_NOT_FOUND = -2,   /* no such order */
-	STORE_REFUSED = -3,     /* refused: the order is already finished or failed */
-	STORE_INVALID = -4,     /* permanent: order:<key> is not an order hash (WRONGTYPE) */
-};
+/* Errors are negative errno values:
+ *   -EAGAIN    transient: Redis unreachable, timed out, loading, read-only... (retry later);
+ *   -ENOENT    no such order;
+ *   -EALREADY  refused: the order is already finished or failed;
+ *   -EINVAL    permanent: order:<key> is not an order hash (WRONGTYPE).
+ * The library logs only Redis's state changes ("redis unavailable" once, then "redis
+ * connected"); the caller logs what a failure means. */
 
 #define STORE_QUEUE_DEADLINE_MS 60000 /* default time from create to store_order_queued */
 
 /* How error replies are handled: READONLY (a failover left this connection on a replica)
  * drops the connection and sends the command once more on a fresh one; WRONGTYPE is about the
- * order's own key and is STORE_INVALID at once; any other error (LOADING, BUSY, MASTERDOWN,
- * OOM...) keeps the connection and is STORE_UNAVAILABLE, for the caller to retry.
+ * order's own key and is -EINVAL at once; any other error (LOADING, BUSY, MASTERDOWN, OOM...)
+ * keeps the connection and is -EAGAIN, for the caller to retry.
  *
  * An order's life: store_order_create stamps it with a queue deadline (queueDeadline, epoch
  * ms of the creating process's clock); store_order_queued clears it once its message is
@@ -48,34 +48,34 @@ void store_set_queue_deadline_ms(int ms);
 /* Closes the connection and frees s; accepts NULL. */
 void store_free(struct store *s);
 
-/* Sends PING. Returns 0 or STORE_UNAVAILABLE. */
+/* Sends PING. Returns 0 or -EAGAIN. */
 int store_ping(struct store *s);
 
 /* Creates order:<key> with o's customer, pastry and order_time, status "pending", the queue
  * deadline and, when not empty, o's traceparent and tracestate (the creating span's context)
- * in one HSET. Returns 0, STORE_INVALID or STORE_UNAVAILABLE. */
+ * in one HSET. Returns 0, -EINVAL or -EAGAIN. */
 int store_order_create(struct store *s, const char *key, const struct order *o);
 
 /* Says that order:<key>'s message is confirmed on the queue: clears its queue deadline, so it
- * stays pending however long the queue takes. Returns 0, STORE_REFUSED (the deadline had
- * passed: the order is failed), STORE_NOT_FOUND, STORE_INVALID or STORE_UNAVAILABLE. */
+ * stays pending however long the queue takes. Returns 0, -EALREADY (the deadline had passed:
+ * the order is failed), -ENOENT, -EINVAL or -EAGAIN. */
 int store_order_queued(struct store *s, const char *key);
 
 /* Reads order:<key> into *o (traceparent and tracestate "" when the order has none); a pending
- * order past its queue deadline is turned failed first. Returns 0, STORE_NOT_FOUND,
- * STORE_INVALID or STORE_UNAVAILABLE. */
+ * order past its queue deadline is turned failed first. Returns 0, -ENOENT, -EINVAL or
+ * -EAGAIN. */
 int store_order_get(struct store *s, const char *key, struct order *o);
 
 /* Sets the status of an existing order atomically (a Lua script): finished and failed are
  * final (setting the same again succeeds), a pending order past its queue deadline is failed
- * first, and leaving pending clears the deadline. Returns 0, STORE_REFUSED (finished or failed
- * already, status unchanged), STORE_NOT_FOUND, STORE_INVALID or STORE_UNAVAILABLE. */
+ * first, and leaving pending clears the deadline. Returns 0, -EALREADY (finished or failed
+ * already, status unchanged), -ENOENT, -EINVAL or -EAGAIN. */
 int store_order_set_status(struct store *s, const char *key, const char *status);
 
-/* Deletes order:<key>. Returns 0 (also when it did not exist) or STORE_UNAVAILABLE. */
+/* Deletes order:<key>. Returns 0 (also when it did not exist) or -EAGAIN. */
 int store_order_delete(struct store *s, const char *key);
 
-/* A static description of a store_* error code. */
+/* A static description of a store_* error ("redis unavailable" for -EAGAIN); never NULL. */
 const char *store_strerror(int rc);
 
 #endif

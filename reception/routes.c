@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "health.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -119,39 +120,22 @@ static void handle_root(const struct request *req, struct response *res)
 	reply_static(res, 200, "{\"message\":\"reception is attended\"}");
 }
 
-static void handle_healthz(const struct request *req, struct response *res)
+/* /healthz, /readyz and /metrics (see health_answer); /readyz is also not ready while
+ * draining for shutdown (the pod leaves the Service's endpoints). */
+static void handle_health(const struct request *req, struct response *res)
 {
-	(void)req;
-	reply_static(res, 200, "{\"status\":\"ok\"}");
-}
+	struct health_reply r;
 
-/* Not ready while draining for shutdown (the pod leaves the Service's endpoints), nor while
- * Redis or RabbitMQ is unreachable. */
-static void handle_readyz(const struct request *req, struct response *res)
-{
-	(void)req;
-	if (atomic_load(&draining))
+	if (atomic_load(&draining) && strcmp(req->info->local_uri, "/readyz") == 0) {
 		reply_error(res, 503, "shutting down", NULL);
-	else if (probe_ready(probe))
-		reply_static(res, 200, "{\"status\":\"ready\"}");
-	else
-		reply_error(res, 503, "redis or rabbitmq unavailable", RETRY_AFTER);
-}
-
-static void handle_metrics(const struct request *req, struct response *res)
-{
-	size_t len;
-	char *text = metrics_render(&len);
-
-	(void)req;
-	if (!text) {
+	} else if (health_answer(req->info->local_uri, probe_ready(probe), &r) < 0) {
 		reply_static(res, 500, "{\"error\":\"out of memory\"}");
-		return;
+	} else {
+		reply_json(res, r.status, r.body);
+		res->content_type = r.content_type;
+		res->len = r.len;
+		res->headers = r.headers;
 	}
-	res->status = 200;
-	res->content_type = "text/plain; version=0.0.4; charset=utf-8";
-	res->body = text;
-	res->len = len;
 }
 
 /* Reads the whole body into a malloc'd buffer of at most ORDER_BODY_MAX bytes.
@@ -185,8 +169,8 @@ static int read_body(struct mg_connection *c, long long content_length, char **o
 
 static const char *publish_strerror(int rc)
 {
-	return rc == MQ_NACKED    ? "nacked"
-	       : rc == MQ_TIMEOUT ? "confirm timeout"
+	return rc == -EPROTO      ? "nacked"
+	       : rc == -ETIMEDOUT ? "confirm timeout"
 	                          : "rabbitmq unavailable";
 }
 
@@ -225,7 +209,7 @@ static int carrier_set(void *carrier, const char *name, const char *value)
 
 /* Publishes the order's message in a PRODUCER span publish-order whose context travels in
  * the AMQP headers (traceparent, tracestate, baggage), and waits for the broker's confirm.
- * Returns an mq_* code. */
+ * Returns 0, an mq_publish error or -ENOMEM. */
 static int publish_order(struct worker *w, const char *key)
 {
 	trace_span *span = trace_span_start("publish-order", TRACE_KIND_PRODUCER, NULL);
@@ -233,7 +217,7 @@ static int publish_order(struct worker *w, const char *key)
 	struct amqp_carrier *carrier = w->carrier;
 	struct timespec now;
 	char *msg;
-	int rc = MQ_UNAVAILABLE;
+	int rc = -ENOMEM;
 
 	carrier->n = carrier->used = 0;
 	clock_gettime(CLOCK_REALTIME, &now);
@@ -279,7 +263,9 @@ static void handle_post_order(const struct request *req, struct response *res)
 		return;
 	}
 	if (rc < 0) {
-		reply_error(res, rc == -EIO ? 400 : 500, "could not read the request body", NULL);
+		/* The rest of the body is unread (or garbled): the connection cannot go on. */
+		reply_error(res, rc == -EIO ? 400 : 500, "could not read the request body",
+		            CONNECTION_CLOSE);
 		return;
 	}
 	rc = order_parse_request(body, len, &o, &why);
@@ -309,7 +295,7 @@ static void handle_post_order(const struct request *req, struct response *res)
 	}
 	metrics_add(m_accepted, 1);
 	rc = publish_order(req->worker, key);
-	if (rc == MQ_TIMEOUT) {
+	if (rc == -ETIMEDOUT) {
 		/* Sent but unconfirmed: it may still be delivered and baked, so the order is not
 		 * failed; it stays pending (bounded by its queue deadline) and the 503 names it. */
 		metrics_add(m_publish_failed, 1);
@@ -322,7 +308,7 @@ static void handle_post_order(const struct request *req, struct response *res)
 		log_warn("publish failed, order marked failed", "order_key", key, "error",
 		         publish_strerror(rc));
 		/* No order stays pending forever: the client got no key, the order is failed. */
-		if (store_order_set_status(req->worker->store, key, "failed") == STORE_UNAVAILABLE)
+		if (store_order_set_status(req->worker->store, key, "failed") == -EAGAIN)
 			log_error("could not mark order failed", "order_key", key);
 		reply_error(res, 503, "order queue unavailable", RETRY_AFTER);
 		return;
@@ -333,7 +319,7 @@ static void handle_post_order(const struct request *req, struct response *res)
 	 * just now, the baker clears it as well. Refused, the deadline had passed and the order
 	 * reads failed: it will not be baked, so no 202. */
 	rc = store_order_queued(req->worker->store, key);
-	if (rc == STORE_REFUSED) {
+	if (rc == -EALREADY) {
 		log_warn("order failed before its publish was confirmed", "order_key", key);
 		reply_error(res, 503, "order queue unavailable", RETRY_AFTER);
 		return;
@@ -377,7 +363,7 @@ static void handle_get_order(const struct request *req, struct response *res)
 		return;
 	}
 	rc = store_order_get(req->worker->store, req->key, &o);
-	if (rc == STORE_NOT_FOUND || rc == STORE_INVALID) /* INVALID: the key is no order */
+	if (rc == -ENOENT || rc == -EINVAL) /* -EINVAL: the key is no order */
 		reply_error(res, 404, "order not found", NULL);
 	else if (rc < 0)
 		reply_error(res, 503, "order store unavailable", RETRY_AFTER);
@@ -391,9 +377,9 @@ static const struct route routes[] = {
     {"/", "GET", handle_root, false},
     {"/orders", "POST", handle_post_order, false},
     {"/orders/{key}", "GET", handle_get_order, false},
-    {"/healthz", "GET", handle_healthz, true},
-    {"/readyz", "GET", handle_readyz, true},
-    {"/metrics", "GET", handle_metrics, true},
+    {"/healthz", "GET", handle_health, true},
+    {"/readyz", "GET", handle_health, true},
+    {"/metrics", "GET", handle_health, true},
 };
 
 /* Finds the route for path; sets *key for /orders/{key}. NULL when no route matches. */

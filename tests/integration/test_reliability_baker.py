@@ -2,6 +2,8 @@
 once, SIGTERM with a full prefetch requeues what it cannot finish and exits 0 in time."""
 
 import json
+import signal
+import threading
 import time
 
 import harness
@@ -161,3 +163,28 @@ def test_redelivery_while_holding_an_order_for_redis_is_not_lost(make_redis, mak
     bakery.baker()
     bakery.wait_status(key, "finished", 30)
     assert _queue(bakery, ".dead")["messages"] == 0
+
+
+def test_sigterm_with_a_broker_gone_silent_still_exits_in_time(make_bakery, redis_server,
+                                                               make_rabbit):
+    """The broker goes silent once the consumer is cancelled: the bakes are abandoned and
+    requeued at 6 s, and closing the connection does not wait on the broker for seconds more
+    (review 5d), so the whole stop stays within its budget (about 9 s)."""
+    rabbit = make_rabbit()
+    bakery = make_bakery(redis_server, rabbit)
+    reception = bakery.reception()
+    baker = bakery.baker(BAKER_CONCURRENCY="4", BAKE_TIME_SCALE="200")
+    keys = [bakery.place(reception, f"c{i}", _pastry(80, 99, f"z{i}")) for i in range(4)]
+    harness.wait_until(lambda: all(bakery.order(k)["status"] == "baking" for k in keys), 60,
+                       what="4 orders baking")
+    silence = threading.Timer(1.0, rabbit.proc.signal_group, (signal.SIGSTOP,))
+    try:
+        silence.start()
+        t0 = time.monotonic()
+        rc = baker.terminate(timeout=20)
+        took = time.monotonic() - t0
+    finally:
+        silence.cancel()
+        rabbit.proc.signal_group(signal.SIGCONT)
+    assert rc == 0, f"exit {rc}:\n{baker.output()[-3000:]}"
+    assert took < 9.5, f"stopped in {took:.1f} s:\n{baker.output()[-3000:]}"

@@ -78,3 +78,25 @@ def test_error_before_the_body_closes_the_connection(bakery, head, status):
     assert close_after < 1.0, f"closed {close_after:.2f} s after answering"
     # The server is still whole.
     assert reception.get("/healthz").status == 200
+
+
+def test_body_read_error_closes_the_connection(bakery):
+    """A body that cannot be read (a malformed chunk size) is answered 400 with
+    `Connection: close` (review 5e): what follows it on the connection is no request."""
+    reception = bakery.reception()
+    sock = socket.create_connection(("127.0.0.1", reception.http_port), timeout=10)
+    try:
+        sock.sendall(b"POST /orders HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     b"zz\r\n{}\r\n0\r\n\r\n")
+        got = b""
+        while b"\r\n\r\n" not in got:
+            data = sock.recv(65536)
+            if not data:
+                break
+            got += data
+    finally:
+        sock.close()
+    head = got.split(b"\r\n\r\n", 1)[0].lower()
+    assert b" 400 " in head.split(b"\r\n", 1)[0], got[:300]
+    assert b"connection: close" in head, got[:300]
+    assert reception.get("/healthz").status == 200
