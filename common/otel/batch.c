@@ -24,12 +24,11 @@
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
-	bool running;   /* the export thread exists */
 	bool accepting; /* offers may enqueue */
 	bool stopping;
 	uint64_t stop_deadline_ms;
 	pthread_t thread;
-	struct otlp_span **queue; /* ring */
+	struct otlp_span **queue; /* ring; NULL unless the export thread runs */
 	size_t queue_cap, head, len;
 	size_t batch_max;
 	long delay_ms, export_timeout_ms;
@@ -39,20 +38,24 @@ static struct {
 
 static atomic_uint_fast64_t stat_exported, stat_dropped_queue, stat_dropped_export;
 
-int otel_batch_from_env(struct otel_batch_settings *s)
+int otel_batch_from_env(void)
 {
 	static const char why[] = "not an integer in range";
+	long queue, batch;
 	int rc;
 
-	if ((rc = otel_env_long("OTEL_BSP_MAX_QUEUE_SIZE", 2048, 1, ENV_INT_MAX, why,
-	                        &s->queue_max)) < 0 ||
+	if ((rc = otel_env_long("OTEL_BSP_MAX_QUEUE_SIZE", 2048, 1, ENV_INT_MAX, why, &queue)) <
+	        0 ||
 	    (rc = otel_env_long("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512, 1, ENV_INT_MAX, why,
-	                        &s->batch_max)) < 0 ||
+	                        &batch)) < 0 ||
 	    (rc = otel_env_long("OTEL_BSP_SCHEDULE_DELAY", 5000, 0, ENV_INT_MAX, why,
-	                        &s->delay_ms)) < 0)
+	                        &bsp.delay_ms)) < 0 ||
+	    (rc = otel_env_long("OTEL_BSP_EXPORT_TIMEOUT", 30000, 1, ENV_INT_MAX, why,
+	                        &bsp.export_timeout_ms)) < 0)
 		return rc;
-	return otel_env_long("OTEL_BSP_EXPORT_TIMEOUT", 30000, 1, ENV_INT_MAX, why,
-	                     &s->export_timeout_ms);
+	bsp.queue_cap = (size_t)queue;
+	bsp.batch_max = (size_t)(batch < queue ? batch : queue);
+	return 0;
 }
 
 static void count_dropped(atomic_uint_fast64_t *counter, const char *reason, uint64_t n)
@@ -211,15 +214,10 @@ static void *export_main(void *arg)
 	return NULL;
 }
 
-int otel_batch_start(const struct otel_batch_settings *s, struct otlp_exporter *e,
-                     const struct otlp_resource *r)
+int otel_batch_start(struct otlp_exporter *e, const struct otlp_resource *r)
 {
 	struct otlp_span **batch = NULL;
 
-	bsp.queue_cap = (size_t)s->queue_max;
-	bsp.batch_max = (size_t)(s->batch_max < s->queue_max ? s->batch_max : s->queue_max);
-	bsp.delay_ms = s->delay_ms;
-	bsp.export_timeout_ms = s->export_timeout_ms;
 	bsp.exporter = e;
 	bsp.resource = r;
 	if (!(bsp.queue = calloc(bsp.queue_cap, sizeof(*bsp.queue))) ||
@@ -233,7 +231,6 @@ int otel_batch_start(const struct otel_batch_settings *s, struct otlp_exporter *
 		bsp.accepting = false;
 		goto fail;
 	}
-	bsp.running = true;
 	return 0;
 fail:
 	free(batch);
@@ -246,7 +243,7 @@ void otel_batch_stop(void)
 {
 	uint64_t budget = (uint64_t)bsp.export_timeout_ms;
 
-	if (!bsp.running)
+	if (!bsp.queue)
 		return;
 	if (budget > SHUTDOWN_BUDGET_MS)
 		budget = SHUTDOWN_BUDGET_MS;
@@ -258,7 +255,6 @@ void otel_batch_stop(void)
 	pthread_mutex_unlock(&bsp.lock);
 	otlp_exporter_set_deadline(bsp.exporter, bsp.stop_deadline_ms);
 	pthread_join(bsp.thread, NULL);
-	bsp.running = false;
 	if (bsp.len > 0)
 		count_dropped(&stat_dropped_export, "shutdown", bsp.len);
 	log_drops(true);

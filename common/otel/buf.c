@@ -55,17 +55,14 @@ int otlp_gzip(struct otlp_buf *in)
 	if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) !=
 	    Z_OK)
 		return -ENOMEM;
-	if (otlp_buf_reserve(&out, deflateBound(&z, in->len)) < 0) {
-		rc = out.err;
-		goto done;
+	if ((rc = otlp_buf_reserve(&out, deflateBound(&z, in->len))) == 0) {
+		z.next_in = in->data;
+		z.avail_in = (uInt)in->len;
+		z.next_out = out.data;
+		z.avail_out = (uInt)out.cap;
+		rc = deflate(&z, Z_FINISH) == Z_STREAM_END ? 0 : -EIO;
+		out.len = out.cap - z.avail_out;
 	}
-	z.next_in = in->data;
-	z.avail_in = (uInt)in->len;
-	z.next_out = out.data;
-	z.avail_out = (uInt)out.cap;
-	rc = deflate(&z, Z_FINISH) == Z_STREAM_END ? 0 : -EIO;
-	out.len = out.cap - z.avail_out;
-done:
 	deflateEnd(&z);
 	if (rc < 0) {
 		otlp_buf_free(&out);

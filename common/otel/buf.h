@@ -7,20 +7,20 @@
 
 #define OTLP_BODY_MAX (8 * 1024 * 1024) /* an encoded request larger than this is refused */
 
-/* A byte buffer capped at OTLP_BODY_MAX; err sticks after the first failed write. */
+/* A byte buffer capped at OTLP_BODY_MAX; err (-ENOMEM or -E2BIG) sticks after a failed write. */
 struct otlp_buf {
 	uint8_t *data;
 	size_t len, cap;
-	int err; /* 0, -ENOMEM or -E2BIG */
+	int err;
 };
 
-/* Makes room for extra more bytes. Returns 0, or (and keeps in b->err) -E2BIG / -ENOMEM. */
+/* Makes room for extra more bytes. Returns 0, or b->err. */
 int otlp_buf_reserve(struct otlp_buf *b, size_t extra);
 
 /* Appends n bytes of p; a failure only sets b->err. */
 void otlp_buf_put(struct otlp_buf *b, const void *p, size_t n);
 
-/* Replaces in with its gzip (RFC 1952) compression. Returns 0 or -ENOMEM / -E2BIG / -EIO. */
+/* Replaces in with its gzip compression. Returns 0, -ENOMEM, -E2BIG or -EIO. */
 int otlp_gzip(struct otlp_buf *in);
 
 /* Frees the buffer's memory and zeroes it. */

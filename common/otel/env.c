@@ -15,17 +15,6 @@ const char *otel_env(const char *name)
 	return v && *v ? v : NULL;
 }
 
-const char *otel_env_otlp(const char *what, char *name, size_t cap)
-{
-	const char *v;
-
-	snprintf(name, cap, "OTEL_EXPORTER_OTLP_TRACES_%s", what);
-	if ((v = otel_env(name)))
-		return v;
-	snprintf(name, cap, "OTEL_EXPORTER_OTLP_%s", what);
-	return otel_env(name);
-}
-
 int otel_env_long(const char *name, long def, long min, long max, const char *why, long *out)
 {
 	const char *v = otel_env(name);

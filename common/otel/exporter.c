@@ -11,8 +11,6 @@
 #include "clock.h"
 #include "diag.h"
 #include "env.h"
-#include "json.h"
-#include "protobuf.h"
 
 #define URL_MAX     2048
 #define HEADERS_MAX 32 /* entries taken from OTEL_EXPORTER_OTLP_[TRACES_]HEADERS */
@@ -28,6 +26,19 @@ struct otlp_exporter {
 	_Atomic uint64_t deadline_ms;
 	bool curl_global; /* holds a curl_global_init reference */
 };
+
+/* OTEL_EXPORTER_OTLP_TRACES_<what> if set, else OTEL_EXPORTER_OTLP_<what>; name gets the one
+ * used. */
+static const char *env_otlp(const char *what, char *name, size_t cap)
+{
+	const char *v;
+
+	snprintf(name, cap, "OTEL_EXPORTER_OTLP_TRACES_%s", what);
+	if ((v = otel_env(name)))
+		return v;
+	snprintf(name, cap, "OTEL_EXPORTER_OTLP_%s", what);
+	return otel_env(name);
+}
 
 static int add_header(void *arg, const char *key, const char *value)
 {
@@ -73,24 +84,24 @@ static int exporter_configure(struct otlp_exporter *e)
 		snprintf(e->url, sizeof(e->url), "http://localhost:4318/v1/traces");
 	}
 
-	if ((v = otel_env_otlp("PROTOCOL", name, sizeof(name)))) {
+	if ((v = env_otlp("PROTOCOL", name, sizeof(name)))) {
 		if (strcmp(v, "http/json") == 0)
 			e->json = true;
 		else if (strcmp(v, "http/protobuf") != 0)
 			return otel_env_bad(name, v, "supported: http/protobuf, http/json");
 	}
-	if ((v = otel_env_otlp("COMPRESSION", name, sizeof(name)))) {
+	if ((v = env_otlp("COMPRESSION", name, sizeof(name)))) {
 		if (strcmp(v, "gzip") == 0)
 			e->gzip = true;
 		else if (strcmp(v, "none") != 0)
 			return otel_env_bad(name, v, "supported: gzip, none");
 	}
 	e->timeout_ms = 10000;
-	if (otel_env_otlp("TIMEOUT", name, sizeof(name)) &&
+	if (env_otlp("TIMEOUT", name, sizeof(name)) &&
 	    (rc = otel_env_long(name, 10000, 1, 3600000, "milliseconds, 1 to 3600000",
 	                        &e->timeout_ms)) < 0)
 		return rc;
-	if ((v = otel_env_otlp("CERTIFICATE", name, sizeof(name)))) {
+	if ((v = env_otlp("CERTIFICATE", name, sizeof(name)))) {
 		if (strlen(v) >= sizeof(e->ca_file))
 			return otel_env_bad(name, v, "path too long");
 		snprintf(e->ca_file, sizeof(e->ca_file), "%s", v);
@@ -101,13 +112,12 @@ static int exporter_configure(struct otlp_exporter *e)
 	    (rc = add_header(e, "Expect", "")) < 0)
 		return rc;
 	/* Both header lists apply; for the same name the signal-specific one comes last. */
-	if ((v = otel_env("OTEL_EXPORTER_OTLP_HEADERS")) &&
-	    otlp_kv_list_parse(v, add_header, e) < 0)
-		return otel_env_bad("OTEL_EXPORTER_OTLP_HEADERS", "(hidden)", "not a k=v,k=v list");
-	if ((v = otel_env("OTEL_EXPORTER_OTLP_TRACES_HEADERS")) &&
-	    otlp_kv_list_parse(v, add_header, e) < 0)
-		return otel_env_bad("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "(hidden)",
-		                    "not a k=v,k=v list");
+	for (int i = 0; i < 2; i++) {
+		const char *var =
+		    i ? "OTEL_EXPORTER_OTLP_TRACES_HEADERS" : "OTEL_EXPORTER_OTLP_HEADERS";
+		if ((v = otel_env(var)) && otlp_kv_list_parse(v, add_header, e) < 0)
+			return otel_env_bad(var, "(hidden)", "not a k=v,k=v list");
+	}
 	return 0;
 }
 

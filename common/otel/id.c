@@ -11,15 +11,6 @@
 static _Thread_local uint64_t rng[4];
 static _Thread_local bool rng_seeded;
 
-static uint64_t splitmix64(uint64_t *x)
-{
-	uint64_t z = (*x += 0x9e3779b97f4a7c15u);
-
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-	return z ^ (z >> 31);
-}
-
 static uint64_t rotl(uint64_t x, int k)
 {
 	return (x << k) | (x >> (64 - k));
@@ -35,8 +26,12 @@ uint64_t otel_id_rand64(void)
 		if (getrandom(rng, sizeof(rng), 0) != (ssize_t)sizeof(rng)) {
 			uint64_t x = otel_clock_ns(CLOCK_REALTIME) ^ (uint64_t)(uintptr_t)&r ^
 			             (uint64_t)pthread_self();
-			for (int i = 0; i < 4; i++)
-				rng[i] = splitmix64(&x);
+			for (int i = 0; i < 4; i++) { /* splitmix64 */
+				uint64_t z = (x += 0x9e3779b97f4a7c15u);
+				z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+				z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+				rng[i] = z ^ (z >> 31);
+			}
 		}
 		rng_seeded = rng[0] | rng[1] | rng[2] | rng[3];
 	}

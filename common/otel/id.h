@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* 64 random bits from a per-thread xoshiro256** seeded by getrandom. Never fails. */
+/* 64 random bits from a per-thread xoshiro256** seeded by getrandom. */
 uint64_t otel_id_rand64(void);
 
 /* Fills n bytes (8 or 16) of id with random bits, never all zero. */

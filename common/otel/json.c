@@ -1,5 +1,5 @@
 /* json.c — OTLP/JSON encoding with jansson. */
-#include "json.h"
+#include "exporter.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -43,15 +43,14 @@ static json_t *json_attrs(const struct otlp_attrs *a)
 			v = json_pack("{s:s}", "intValue", num);
 			break;
 		case TRACE_ATTR_DOUBLE:
-			/* JSON numbers cannot say NaN or infinity; the protobuf JSON mapping's
-			 * strings can. */
-			if (isnan(x->v.d))
-				v = json_pack("{s:s}", "doubleValue", "NaN");
-			else if (isinf(x->v.d))
-				v = json_pack("{s:s}", "doubleValue",
-				              x->v.d > 0 ? "Infinity" : "-Infinity");
-			else
+			/* NaN and infinities as the protobuf JSON mapping's strings. */
+			if (isfinite(x->v.d))
 				v = json_pack("{s:f}", "doubleValue", x->v.d);
+			else
+				v = json_pack("{s:s}", "doubleValue",
+				              isnan(x->v.d) ? "NaN"
+				              : x->v.d > 0  ? "Infinity"
+				                            : "-Infinity");
 			break;
 		}
 		json_array_append_new(arr, json_pack("{s:s,s:o*}", "key", x->key, "value", v));
@@ -61,7 +60,7 @@ static json_t *json_attrs(const struct otlp_attrs *a)
 
 static json_t *json_span(const struct otlp_span *s)
 {
-	json_t *o = json_object(), *events = json_array(), *links = json_array();
+	json_t *events = json_array(), *links = json_array();
 
 	for (uint32_t i = 0; i < s->n_events; i++)
 		json_array_append_new(events, json_pack("{s:o,s:s,s:o,s:I}", "timeUnixNano",
@@ -79,29 +78,19 @@ static json_t *json_span(const struct otlp_span *s)
 		                     "attributes", json_attrs(&l->attrs), "droppedAttributesCount",
 		                     (json_int_t)l->attrs.dropped, "flags", (json_int_t)l->flags));
 	}
-	json_object_set_new(o, "traceId", json_hex(s->trace_id, 16));
-	json_object_set_new(o, "spanId", json_hex(s->span_id, 8));
-	if (s->trace_state)
-		json_object_set_new(o, "traceState", json_string(s->trace_state));
-	if (s->has_parent)
-		json_object_set_new(o, "parentSpanId", json_hex(s->parent_span_id, 8));
-	json_object_set_new(o, "flags", json_integer(s->flags));
-	json_object_set_new(o, "name", json_string(s->name));
-	json_object_set_new(o, "kind", json_integer(s->kind));
-	json_object_set_new(o, "startTimeUnixNano", json_u64(s->start_ns));
-	json_object_set_new(o, "endTimeUnixNano", json_u64(s->end_ns));
-	json_object_set_new(o, "attributes", json_attrs(&s->attrs));
-	json_object_set_new(o, "droppedAttributesCount", json_integer(s->attrs.dropped));
-	json_object_set_new(o, "events", events);
-	json_object_set_new(o, "droppedEventsCount", json_integer(s->dropped_events));
-	json_object_set_new(o, "links", links);
-	json_object_set_new(o, "droppedLinksCount", json_integer(s->dropped_links));
-	if (s->error)
-		json_object_set_new(o, "status",
-		                    json_pack("{s:s,s:i}", "message",
-		                              s->status_message ? s->status_message : "", "code",
-		                              2));
-	return o;
+	return json_pack("{s:o,s:o,s:s*,s:o*,s:I,s:s,s:I,s:o,s:o,s:o,s:I,s:o,s:I,s:o,s:I,s:o*}",
+	                 "traceId", json_hex(s->trace_id, 16), "spanId", json_hex(s->span_id, 8),
+	                 "traceState", s->trace_state, "parentSpanId",
+	                 s->has_parent ? json_hex(s->parent_span_id, 8) : NULL, "flags",
+	                 (json_int_t)s->flags, "name", s->name, "kind", (json_int_t)s->kind,
+	                 "startTimeUnixNano", json_u64(s->start_ns), "endTimeUnixNano",
+	                 json_u64(s->end_ns), "attributes", json_attrs(&s->attrs),
+	                 "droppedAttributesCount", (json_int_t)s->attrs.dropped, "events", events,
+	                 "droppedEventsCount", (json_int_t)s->dropped_events, "links", links,
+	                 "droppedLinksCount", (json_int_t)s->dropped_links, "status",
+	                 s->error ? json_pack("{s:s,s:i}", "message",
+	                                      s->status_message ? s->status_message : "", "code", 2)
+	                          : NULL);
 }
 
 static int json_dump_to_buf(const char *p, size_t n, void *arg)

@@ -1,5 +1,5 @@
 /* protobuf.c — OTLP protobuf encoding, written directly into a buffer (no generated code). */
-#include "protobuf.h"
+#include "exporter.h"
 
 #include <string.h>
 
@@ -32,24 +32,18 @@ static void pb_uint(struct otlp_buf *b, unsigned field, uint64_t v)
 	}
 }
 
-static void pb_fixed64(struct otlp_buf *b, unsigned field, uint64_t v)
+/* A fixed64 (wire 1), or a fixed32 (wire 5) unless 0, little-endian. */
+static void pb_fixed(struct otlp_buf *b, unsigned field, unsigned wire, uint64_t v)
 {
+	size_t n = wire == 1 ? 8 : 4;
 	uint8_t le[8];
 
-	for (int i = 0; i < 8; i++)
+	if (n == 4 && !v)
+		return;
+	for (size_t i = 0; i < n; i++)
 		le[i] = (uint8_t)(v >> (8 * i));
-	pb_tag(b, field, 1);
-	otlp_buf_put(b, le, 8);
-}
-
-static void pb_fixed32(struct otlp_buf *b, unsigned field, uint32_t v)
-{
-	uint8_t le[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-
-	if (v) {
-		pb_tag(b, field, 5);
-		otlp_buf_put(b, le, 4);
-	}
+	pb_tag(b, field, wire);
+	otlp_buf_put(b, le, n);
 }
 
 static void pb_bytes(struct otlp_buf *b, unsigned field, const void *p, size_t n)
@@ -104,17 +98,14 @@ static void pb_keyvalue(struct otlp_buf *b, unsigned field, const struct trace_a
 	case TRACE_ATTR_STRING:
 		pb_bytes(b, 1, a->v.s, strlen(a->v.s));
 		break;
-	case TRACE_ATTR_BOOL:
-		pb_tag(b, 2, 0);
-		pb_varint(b, a->v.b);
-		break;
+	case TRACE_ATTR_BOOL: /* AnyValue keeps false and 0 */
 	case TRACE_ATTR_INT:
-		pb_tag(b, 3, 0);
-		pb_varint(b, (uint64_t)a->v.i);
+		pb_tag(b, a->type == TRACE_ATTR_BOOL ? 2 : 3, 0);
+		pb_varint(b, a->type == TRACE_ATTR_BOOL ? a->v.b : (uint64_t)a->v.i);
 		break;
 	case TRACE_ATTR_DOUBLE:
 		memcpy(&bits, &a->v.d, 8);
-		pb_fixed64(b, 4, bits);
+		pb_fixed(b, 4, 1, bits);
 		break;
 	}
 	pb_close(b, any);
@@ -140,12 +131,12 @@ static void pb_span(struct otlp_buf *b, const struct otlp_span *s)
 		pb_bytes(b, 4, s->parent_span_id, 8);
 	pb_string(b, 5, s->name);
 	pb_uint(b, 6, (uint64_t)s->kind);
-	pb_fixed64(b, 7, s->start_ns);
-	pb_fixed64(b, 8, s->end_ns);
+	pb_fixed(b, 7, 1, s->start_ns);
+	pb_fixed(b, 8, 1, s->end_ns);
 	pb_attrs(b, 9, 10, &s->attrs);
 	for (uint32_t i = 0; i < s->n_events; i++) {
 		m = pb_open(b, 11);
-		pb_fixed64(b, 1, s->events[i].time_ns);
+		pb_fixed(b, 1, 1, s->events[i].time_ns);
 		pb_string(b, 2, s->events[i].name);
 		pb_attrs(b, 3, 4, &s->events[i].attrs);
 		pb_close(b, m);
@@ -158,7 +149,7 @@ static void pb_span(struct otlp_buf *b, const struct otlp_span *s)
 		pb_bytes(b, 2, l->span_id, 8);
 		pb_string(b, 3, l->trace_state);
 		pb_attrs(b, 4, 5, &l->attrs);
-		pb_fixed32(b, 6, l->flags);
+		pb_fixed(b, 6, 5, l->flags);
 		pb_close(b, m);
 	}
 	pb_uint(b, 14, s->dropped_links);
@@ -168,7 +159,7 @@ static void pb_span(struct otlp_buf *b, const struct otlp_span *s)
 		pb_uint(b, 3, 2); /* STATUS_CODE_ERROR */
 		pb_close(b, m);
 	}
-	pb_fixed32(b, 16, s->flags);
+	pb_fixed(b, 16, 5, s->flags);
 	pb_close(b, span);
 }
 

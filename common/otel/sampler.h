@@ -17,16 +17,15 @@ struct otel_sampler {
 	double ratio;
 };
 
-/* Reads OTEL_TRACES_SAMPLER (default parentbased_always_on) and OTEL_TRACES_SAMPLER_ARG into s.
- * Returns 0 or -EINVAL (otel_env_bad). */
+/* Reads OTEL_TRACES_SAMPLER (default parentbased_always_on) and its _ARG into s. Returns 0 or
+ * -EINVAL (otel_env_bad). */
 int otel_sampler_from_env(struct otel_sampler *s);
 
 /* The decision for a span in trace_id whose parent (if has_parent) had parent_flags. */
 bool otel_sampler_sample(const struct otel_sampler *s, const uint8_t trace_id[16], bool has_parent,
                          uint8_t parent_flags);
 
-/* The spec's traceidratio rule: the last 8 bytes of trace_id, as a big-endian number shifted
- * right by one, below ratio * 2^63. ratio >= 1 always samples, <= 0 never. */
+/* traceidratio: trace_id's last 8 bytes (big-endian) >> 1 below ratio * 2^63. */
 bool trace_ratio_sampled(const uint8_t trace_id[16], double ratio);
 
 #endif

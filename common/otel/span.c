@@ -64,77 +64,6 @@ char *otlp_strdup(const char *s)
 	return out;
 }
 
-static void attr_free(struct trace_attr *a)
-{
-	free((void *)a->key);
-	if (a->type == TRACE_ATTR_STRING)
-		free((void *)a->v.s);
-}
-
-/* Copies src into dst (owned strings). Returns 0 or -ENOMEM. */
-static int attr_copy(struct trace_attr *dst, const struct trace_attr *src)
-{
-	*dst = *src;
-	dst->key = otlp_strdup(src->key);
-	if (src->type == TRACE_ATTR_STRING)
-		dst->v.s = otlp_strdup(src->v.s ? src->v.s : "");
-	if (!dst->key || (src->type == TRACE_ATTR_STRING && !dst->v.s)) {
-		free((void *)dst->key);
-		if (src->type == TRACE_ATTR_STRING)
-			free((void *)dst->v.s);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
-{
-	struct trace_attr copy;
-
-	if (!attr->key)
-		return -EINVAL;
-	if (attr_copy(&copy, attr) < 0)
-		return -ENOMEM;
-	for (uint32_t i = 0; i < a->len; i++) {
-		if (strcmp(a->items[i].key, copy.key) == 0) {
-			attr_free(&a->items[i]);
-			a->items[i] = copy;
-			return 0;
-		}
-	}
-	if (a->len == OTLP_ATTRS_MAX) {
-		attr_free(&copy);
-		a->dropped++;
-		return -ENOSPC;
-	}
-	if (a->len == a->cap) {
-		uint32_t cap = a->cap ? a->cap * 2 : 8;
-		struct trace_attr *items = realloc(a->items, cap * sizeof(*items));
-		if (!items) {
-			attr_free(&copy);
-			return -ENOMEM;
-		}
-		a->items = items;
-		a->cap = cap;
-	}
-	a->items[a->len++] = copy;
-	return 0;
-}
-
-void otlp_attrs_free(struct otlp_attrs *a)
-{
-	for (uint32_t i = 0; i < a->len; i++)
-		attr_free(&a->items[i]);
-	free(a->items);
-	memset(a, 0, sizeof(*a));
-}
-
-static void attrs_set_all(struct otlp_attrs *a, const struct trace_attr *attrs, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		otlp_attrs_set(a, &attrs[i]);
-}
-
 /* Makes room for entry len of *items (elem bytes each; the capacity is 4, then the next power
  * of two), up to max entries. Returns 0, -ENOSPC or -ENOMEM. */
 static int grow(void **items, uint32_t len, size_t elem, uint32_t max)
@@ -150,6 +79,57 @@ static int grow(void **items, uint32_t len, size_t elem, uint32_t max)
 		return -ENOMEM;
 	*items = p;
 	return 0;
+}
+
+static void attr_free(struct trace_attr *a)
+{
+	free((void *)a->key);
+	if (a->type == TRACE_ATTR_STRING)
+		free((void *)a->v.s);
+}
+
+int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
+{
+	struct trace_attr c = *attr;
+	int rc;
+
+	if (!attr->key)
+		return -EINVAL;
+	c.key = otlp_strdup(attr->key);
+	if (c.type == TRACE_ATTR_STRING)
+		c.v.s = otlp_strdup(attr->v.s ? attr->v.s : "");
+	if (!c.key || (c.type == TRACE_ATTR_STRING && !c.v.s)) {
+		attr_free(&c);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < a->len; i++) {
+		if (strcmp(a->items[i].key, c.key) == 0) {
+			attr_free(&a->items[i]);
+			a->items[i] = c;
+			return 0;
+		}
+	}
+	if ((rc = grow((void **)&a->items, a->len, sizeof(c), OTLP_ATTRS_MAX)) < 0) {
+		attr_free(&c);
+		a->dropped += rc == -ENOSPC;
+		return rc;
+	}
+	a->items[a->len++] = c;
+	return 0;
+}
+
+void otlp_attrs_free(struct otlp_attrs *a)
+{
+	for (uint32_t i = 0; i < a->len; i++)
+		attr_free(&a->items[i]);
+	free(a->items);
+	memset(a, 0, sizeof(*a));
+}
+
+static void attrs_set_all(struct otlp_attrs *a, const struct trace_attr *attrs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		otlp_attrs_set(a, &attrs[i]);
 }
 
 int otlp_span_add_event(struct otlp_span *s, uint64_t time_ns, const char *name,

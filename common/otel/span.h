@@ -2,10 +2,6 @@
 #ifndef BAKERY_OTEL_SPAN_H
 #define BAKERY_OTEL_SPAN_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
 #include "tracecontext.h"
 
 #define OTLP_ATTRS_MAX  128  /* per span, event, link and resource */
@@ -13,11 +9,11 @@
 #define OTLP_LINKS_MAX  128  /* per span */
 #define OTLP_STRING_MAX 4096 /* bytes kept of any name or string value */
 
-/* Span flags bits above the W3C trace flags: whether the parent (or link) is remote. */
+/* Span flags above the W3C trace flags: whether the parent (or link) is remote. */
 #define OTLP_FLAG_HAS_IS_REMOTE 0x100
 #define OTLP_FLAG_IS_REMOTE     0x200
 
-/* Span kinds; the values are OTLP's. */
+/* OTLP's values. */
 enum trace_kind {
 	TRACE_KIND_INTERNAL = 1,
 	TRACE_KIND_SERVER = 2,
@@ -28,7 +24,7 @@ enum trace_kind {
 
 enum trace_attr_type { TRACE_ATTR_STRING, TRACE_ATTR_INT, TRACE_ATTR_DOUBLE, TRACE_ATTR_BOOL };
 
-/* One attribute for events and links; key and string value are borrowed (copied on use). */
+/* An attribute; passed in, its strings are borrowed (copied on use). */
 struct trace_attr {
 	const char *key;
 	enum trace_attr_type type;
@@ -45,11 +41,12 @@ struct trace_attr {
 #define TRACE_DOUBLE(k, x) ((struct trace_attr){.key = (k), .type = TRACE_ATTR_DOUBLE, .v.d = (x)})
 #define TRACE_BOOL(k, x)   ((struct trace_attr){.key = (k), .type = TRACE_ATTR_BOOL, .v.b = (x)})
 
-/* Owned attribute list: keys and string values are private copies. */
+/* An owned attribute list (private copies of the strings). */
 struct otlp_attrs {
 	struct trace_attr *items;
-	uint32_t len, cap, dropped;
+	uint32_t len, dropped;
 };
+
 struct otlp_event {
 	uint64_t time_ns;
 	char *name;
@@ -63,7 +60,7 @@ struct otlp_link {
 	struct otlp_attrs attrs;
 };
 
-/* One ended span as exported. Every pointer is owned; otlp_span_clear frees them. */
+/* One ended span; every pointer is owned. */
 struct otlp_span {
 	uint8_t trace_id[16], span_id[8], parent_span_id[8];
 	bool has_parent;
@@ -81,28 +78,26 @@ struct otlp_span {
 	char *status_message; /* NULL when none */
 };
 
-/* Returns a heap copy of s cut to OTLP_STRING_MAX bytes on a character boundary with invalid
- * UTF-8 replaced by '?', or NULL when memory is short. Free with free(). */
+/* A heap copy of s (free with free()) cut to OTLP_STRING_MAX bytes on a character boundary,
+ * invalid UTF-8 replaced by '?'; NULL when out of memory. */
 char *otlp_strdup(const char *s);
 
-/* Sets attr (copied) in a, replacing a value with the same key. Returns 0; -ENOSPC when a
- * already holds OTLP_ATTRS_MAX (the attribute is counted in a->dropped); -ENOMEM. */
+/* Sets attr (copied) in a, replacing a value with the same key. Returns 0, -ENOSPC when a is
+ * full (counted in a->dropped), or -ENOMEM. */
 int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr);
 
 /* Frees the copies and empties a. */
 void otlp_attrs_free(struct otlp_attrs *a);
 
-/* Append an event (time, name and n attributes, copied) or a link to s. Returns 0, -ENOSPC
- * past the limit (counted as dropped), or -ENOMEM. */
+/* Appends an event or a link (attributes copied) to s. Returns 0, -ENOSPC past the limit
+ * (counted as dropped), or -ENOMEM. */
 int otlp_span_add_event(struct otlp_span *s, uint64_t time_ns, const char *name,
                         const struct trace_attr *attrs, size_t n);
 int otlp_span_add_link(struct otlp_span *s, const struct trace_context *ctx,
                        const struct trace_attr *attrs, size_t n);
 
-/* Frees everything s owns (not s itself) and zeroes it. */
+/* Frees what s owns and zeroes it; otlp_span_free also frees s (NULL is fine). */
 void otlp_span_clear(struct otlp_span *s);
-
-/* Frees everything s owns and s itself; NULL is fine. */
 void otlp_span_free(struct otlp_span *s);
 
 #endif

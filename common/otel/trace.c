@@ -17,8 +17,7 @@
 
 #define STACK_MAX 32 /* nested current spans per thread; deeper ones still work */
 
-/* A started span: its record (handed to the batch processor when it ends, if sampled) and
- * what is only passed on. */
+/* A started span: its record (exported when it ends, if sampled) and what is only passed on. */
 struct trace_span {
 	struct otlp_span *data; /* ids, flags and tracestate always; the rest when recording */
 	bool recording;
@@ -42,8 +41,6 @@ static _Thread_local int depth;
 
 const struct trace_context trace_root;
 
-/* ---- the thread's current span ------------------------------------------------------- */
-
 trace_span *trace_current(void)
 {
 	return depth > 0 ? stack[depth - 1] : NULL;
@@ -59,8 +56,6 @@ int trace_current_ids(char trace_id[33], char span_id[17])
 	tracecontext_hex(s->data->span_id, 8, span_id);
 	return 1;
 }
-
-/* ---- spans --------------------------------------------------------------------------- */
 
 static void span_free(trace_span *s)
 {
@@ -229,8 +224,6 @@ int trace_span_context(const trace_span *s, struct trace_context *out)
 	return 0;
 }
 
-/* ---- propagation --------------------------------------------------------------------- */
-
 int trace_extract(trace_header_get get, void *carrier, struct trace_context *out)
 {
 	const char *v;
@@ -284,19 +277,17 @@ static void release(void)
 int trace_init(const char *default_service_name, const char *service_version)
 {
 	const char *v = otel_env("OTEL_SDK_DISABLED");
-	struct otel_batch_settings bsp;
 	int rc;
 
 	if (sdk.running || atomic_load(&sdk_enabled))
 		return -EALREADY;
 	if (v && strcasecmp(v, "true") == 0)
 		return 0;
-	if ((rc = otel_batch_from_env(&bsp)) < 0 ||
-	    (rc = otel_sampler_from_env(&sdk.sampler)) < 0 ||
+	if ((rc = otel_batch_from_env()) < 0 || (rc = otel_sampler_from_env(&sdk.sampler)) < 0 ||
 	    (rc = otel_resource_from_env(&sdk.resource, default_service_name, service_version)) <
 	        0 ||
 	    (rc = otlp_exporter_create(&sdk.exporter)) < 0 ||
-	    (rc = otel_batch_start(&bsp, sdk.exporter, &sdk.resource)) < 0) {
+	    (rc = otel_batch_start(sdk.exporter, &sdk.resource)) < 0) {
 		release();
 		return rc;
 	}

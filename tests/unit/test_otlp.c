@@ -7,8 +7,7 @@
 
 #include "check.h"
 #include "otel/env.h"
-#include "otel/json.h"
-#include "otel/protobuf.h"
+#include "otel/exporter.h"
 
 /* ---- a minimal protobuf reader ------------------------------------------------------- */
 
