@@ -13,12 +13,12 @@
 #include "env.h"
 #include "id.h"
 
-#define SHUTDOWN_BUDGET_MS 5000  /* otel_batch_stop's flush never takes longer */
-#define EXPORT_ATTEMPTS    5     /* per batch, first try included */
-#define BACKOFF_FIRST_MS   500   /* doubles per retry, with jitter */
-#define BACKOFF_MAX_MS     8000  /* one wait between retries never exceeds this */
-#define DROP_LOG_PERIOD_MS 10000 /* at most one "spans dropped" line per period */
-#define ENV_INT_MAX        10000000
+#define SHUTDOWN_BUDGET_MS 5000     /* otel_batch_stop's flush never takes longer */
+#define EXPORT_ATTEMPTS    5        /* per batch, first try included */
+#define BACKOFF_FIRST_MS   500      /* doubles per retry, with jitter */
+#define BACKOFF_MAX_MS     8000     /* one wait between retries never exceeds this */
+#define DROP_LOG_PERIOD_MS 10000    /* at most one "spans dropped" line per period */
+#define ENV_MAX            10000000 /* the largest OTEL_BSP_* value */
 
 /* Guarded by lock where the export thread shares it. */
 static struct {
@@ -41,20 +41,18 @@ static atomic_uint_fast64_t stat_exported, stat_dropped_queue, stat_dropped_expo
 int otel_batch_from_env(void)
 {
 	static const char why[] = "not an integer in range";
-	long queue, batch;
+	long q, b, d, t;
 	int rc;
 
-	if ((rc = otel_env_long("OTEL_BSP_MAX_QUEUE_SIZE", 2048, 1, ENV_INT_MAX, why, &queue)) <
-	        0 ||
-	    (rc = otel_env_long("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512, 1, ENV_INT_MAX, why,
-	                        &batch)) < 0 ||
-	    (rc = otel_env_long("OTEL_BSP_SCHEDULE_DELAY", 5000, 0, ENV_INT_MAX, why,
-	                        &bsp.delay_ms)) < 0 ||
-	    (rc = otel_env_long("OTEL_BSP_EXPORT_TIMEOUT", 30000, 1, ENV_INT_MAX, why,
-	                        &bsp.export_timeout_ms)) < 0)
+	if ((rc = otel_env_long("OTEL_BSP_MAX_QUEUE_SIZE", 2048, 1, ENV_MAX, why, &q)) < 0 ||
+	    (rc = otel_env_long("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512, 1, ENV_MAX, why, &b)) < 0 ||
+	    (rc = otel_env_long("OTEL_BSP_SCHEDULE_DELAY", 5000, 0, ENV_MAX, why, &d)) < 0 ||
+	    (rc = otel_env_long("OTEL_BSP_EXPORT_TIMEOUT", 30000, 1, ENV_MAX, why, &t)) < 0)
 		return rc;
-	bsp.queue_cap = (size_t)queue;
-	bsp.batch_max = (size_t)(batch < queue ? batch : queue);
+	bsp.queue_cap = (size_t)q;
+	bsp.batch_max = (size_t)(b < q ? b : q);
+	bsp.delay_ms = d;
+	bsp.export_timeout_ms = t;
 	return 0;
 }
 
@@ -83,23 +81,6 @@ void otel_batch_offer(struct otlp_span *span)
 		count_dropped(&stat_dropped_queue, reason, 1);
 		otlp_span_free(span);
 	}
-}
-
-static pthread_once_t wake_once = PTHREAD_ONCE_INIT;
-
-/* Makes bsp.wake wait on CLOCK_MONOTONIC, so a wall-clock step never stretches or cuts a wait
- * (the deadlines are monotonic). Runs once per process, before the export thread exists. */
-static void wake_init(void)
-{
-	pthread_condattr_t attr;
-
-	if (pthread_condattr_init(&attr) != 0)
-		return; /* keeps the static initializer's realtime clock */
-	if (pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0) {
-		pthread_cond_destroy(&bsp.wake);
-		pthread_cond_init(&bsp.wake, &attr);
-	}
-	pthread_condattr_destroy(&attr);
 }
 
 /* Waits on bsp.wake (lock held) until CLOCK_MONOTONIC time until_ms or a signal. */
@@ -189,23 +170,19 @@ static void *export_main(void *arg)
 		until = otel_mono_ms() + (uint64_t)bsp.delay_ms;
 		while (!bsp.stopping && bsp.len < bsp.batch_max && otel_mono_ms() < until)
 			wait_until(until);
-		if (bsp.stopping && otel_mono_ms() >= bsp.stop_deadline_ms)
+		if (bsp.stopping && (bsp.len == 0 || otel_mono_ms() >= bsp.stop_deadline_ms))
 			break;
 		for (; n < bsp.batch_max && bsp.len > 0; n++, bsp.len--) {
 			batch[n] = bsp.queue[bsp.head];
 			bsp.head = (bsp.head + 1) % bsp.queue_cap;
 		}
-		if (n == 0 && bsp.stopping)
-			break;
 		pthread_mutex_unlock(&bsp.lock);
-		if (n > 0) {
-			if (export_batch(batch, n) == 0)
-				atomic_fetch_add(&stat_exported, n);
-			else
-				count_dropped(&stat_dropped_export, "export_failed", n);
-			for (size_t i = 0; i < n; i++)
-				otlp_span_free(batch[i]);
-		}
+		if (export_batch(batch, n) == 0)
+			atomic_fetch_add(&stat_exported, n);
+		else
+			count_dropped(&stat_dropped_export, "export_failed", n);
+		for (size_t i = 0; i < n; i++)
+			otlp_span_free(batch[i]);
 		log_drops(false);
 		pthread_mutex_lock(&bsp.lock);
 	}
@@ -217,13 +194,22 @@ static void *export_main(void *arg)
 int otel_batch_start(struct otlp_exporter *e, const struct otlp_resource *r)
 {
 	struct otlp_span **batch = NULL;
+	pthread_condattr_t attr;
 
 	bsp.exporter = e;
 	bsp.resource = r;
 	if (!(bsp.queue = calloc(bsp.queue_cap, sizeof(*bsp.queue))) ||
 	    !(batch = calloc(bsp.batch_max, sizeof(*batch))))
 		goto fail;
-	pthread_once(&wake_once, wake_init);
+	/* bsp.wake waits on CLOCK_MONOTONIC, like the deadlines: a wall-clock step changes no wait.
+	 * (The export thread does not exist yet; on failure the realtime clock is kept.) */
+	if (pthread_condattr_init(&attr) == 0) {
+		if (pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0) {
+			pthread_cond_destroy(&bsp.wake);
+			pthread_cond_init(&bsp.wake, &attr);
+		}
+		pthread_condattr_destroy(&attr);
+	}
 	bsp.head = bsp.len = 0;
 	bsp.stopping = false;
 	bsp.accepting = true;
@@ -262,9 +248,6 @@ void otel_batch_stop(void)
 		otlp_span_free(bsp.queue[bsp.head]);
 	free(bsp.queue);
 	bsp.queue = NULL;
-	bsp.queue_cap = bsp.head = 0;
-	bsp.exporter = NULL;
-	bsp.resource = NULL;
 }
 
 void otel_batch_counts(uint64_t *exported, uint64_t *dropped)

@@ -124,23 +124,19 @@ static int exporter_configure(struct otlp_exporter *e)
 int otlp_exporter_create(struct otlp_exporter **out)
 {
 	struct otlp_exporter *e = calloc(1, sizeof(*e));
-	int rc = -ENOMEM;
+	int rc;
 
 	*out = NULL;
 	if (!e)
 		return -ENOMEM;
-	if ((rc = exporter_configure(e)) < 0)
-		goto fail;
-	rc = -ENOMEM;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		goto fail;
-	e->curl_global = true;
-	if (!(e->curl = curl_easy_init()))
-		goto fail;
-	*out = e;
-	return 0;
-fail:
-	otlp_exporter_free(e);
+	if ((rc = exporter_configure(e)) == 0) {
+		e->curl_global = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+		rc = e->curl_global && (e->curl = curl_easy_init()) ? 0 : -ENOMEM;
+	}
+	if (rc < 0)
+		otlp_exporter_free(e);
+	else
+		*out = e;
 	return rc;
 }
 

@@ -166,10 +166,9 @@ static void pb_span(struct otlp_buf *b, const struct otlp_span *s)
 int otlp_encode_protobuf(const struct otlp_resource *r, struct otlp_span *const *spans, size_t n,
                          struct otlp_buf *out)
 {
-	size_t rs, res, ss, scope;
+	size_t rs = pb_open(out, 1), res = pb_open(out, 1), ss,
+	       scope; /* resource_spans, resource */
 
-	rs = pb_open(out, 1); /* ExportTraceServiceRequest.resource_spans */
-	res = pb_open(out, 1);
 	pb_attrs(out, 1, 2, &r->attrs);
 	pb_close(out, res);
 	ss = pb_open(out, 2);

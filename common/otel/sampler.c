@@ -24,23 +24,12 @@ bool trace_ratio_sampled(const uint8_t trace_id[16], double ratio)
 bool otel_sampler_sample(const struct otel_sampler *s, const uint8_t trace_id[16], bool has_parent,
                          uint8_t parent_flags)
 {
-	switch (s->kind) {
-	case OTEL_SAMPLER_ALWAYS_ON:
-		return true;
-	case OTEL_SAMPLER_ALWAYS_OFF:
-		return false;
-	case OTEL_SAMPLER_RATIO:
-		return trace_ratio_sampled(trace_id, s->ratio);
-	case OTEL_SAMPLER_PARENT_ON:
-	case OTEL_SAMPLER_PARENT_OFF:
-	case OTEL_SAMPLER_PARENT_RATIO:
-		if (has_parent)
-			return parent_flags & TRACECONTEXT_FLAG_SAMPLED;
-		return s->kind == OTEL_SAMPLER_PARENT_ON ||
-		       (s->kind == OTEL_SAMPLER_PARENT_RATIO &&
-		        trace_ratio_sampled(trace_id, s->ratio));
-	}
-	return false;
+	bool ratio = s->kind == OTEL_SAMPLER_RATIO || s->kind == OTEL_SAMPLER_PARENT_RATIO;
+
+	if (s->kind >= OTEL_SAMPLER_PARENT_ON && has_parent)
+		return parent_flags & TRACECONTEXT_FLAG_SAMPLED;
+	return s->kind == OTEL_SAMPLER_ALWAYS_ON || s->kind == OTEL_SAMPLER_PARENT_ON ||
+	       (ratio && trace_ratio_sampled(trace_id, s->ratio));
 }
 
 int otel_sampler_from_env(struct otel_sampler *s)

@@ -2,6 +2,7 @@
 #include "tracecontext.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #define STATE_LONG_MEMBER 128 /* members this long are dropped first when truncating */
@@ -45,50 +46,35 @@ static int unhex(const char *s, size_t n, uint8_t *out)
 	return 0;
 }
 
-static bool is_ows(char c)
-{
-	return c == ' ' || c == '\t';
-}
-
 /* Narrows [*s, *s + *len) by the spaces and tabs at both ends. */
 static void trim(const char **s, size_t *len)
 {
-	while (*len > 0 && is_ows(**s)) {
+	while (*len > 0 && (**s == ' ' || **s == '\t')) {
 		(*s)++;
 		(*len)--;
 	}
-	while (*len > 0 && is_ows((*s)[*len - 1]))
+	while (*len > 0 && ((*s)[*len - 1] == ' ' || (*s)[*len - 1] == '\t'))
 		(*len)--;
 }
 
 int tracecontext_parse_traceparent(const char *s, size_t len, struct trace_context *ctx)
 {
+	const size_t n = TRACECONTEXT_TRACEPARENT_LEN;
 	uint8_t version, flags;
 
-	memset(ctx->trace_id, 0, sizeof(ctx->trace_id));
-	memset(ctx->span_id, 0, sizeof(ctx->span_id));
-	ctx->flags = 0;
-	if (!s)
+	if (s)
+		trim(&s, &len);
+	if (!s || len < n || unhex(s, 1, &version) < 0 || version == 0xff ||
+	    (version == 0 && len != n) || (len > n && s[n] != '-') || s[2] != '-' || s[35] != '-' ||
+	    s[52] != '-' || unhex(s + 3, 16, ctx->trace_id) < 0 ||
+	    unhex(s + 36, 8, ctx->span_id) < 0 || unhex(s + 53, 1, &flags) < 0 ||
+	    !tracecontext_is_valid(ctx)) {
+		memset(ctx, 0, offsetof(struct trace_context, remote)); /* the ids and flags */
 		return -EINVAL;
-	trim(&s, &len);
-	if (len < TRACECONTEXT_TRACEPARENT_LEN || unhex(s, 1, &version) < 0 || version == 0xff)
-		return -EINVAL;
-	if (version == 0 && len != TRACECONTEXT_TRACEPARENT_LEN)
-		return -EINVAL;
-	if (len > TRACECONTEXT_TRACEPARENT_LEN && s[TRACECONTEXT_TRACEPARENT_LEN] != '-')
-		return -EINVAL;
-	if (s[2] != '-' || s[35] != '-' || s[52] != '-')
-		return -EINVAL;
-	if (unhex(s + 3, 16, ctx->trace_id) < 0 || unhex(s + 36, 8, ctx->span_id) < 0 ||
-	    unhex(s + 53, 1, &flags) < 0 || !tracecontext_is_valid(ctx))
-		goto fail;
+	}
 	/* Only the sampled flag is defined; unknown flags are not passed on. */
 	ctx->flags = flags & TRACECONTEXT_FLAG_SAMPLED;
 	return 0;
-fail:
-	memset(ctx->trace_id, 0, sizeof(ctx->trace_id));
-	memset(ctx->span_id, 0, sizeof(ctx->span_id));
-	return -EINVAL;
 }
 
 int tracecontext_format_traceparent(const struct trace_context *ctx,
@@ -121,27 +107,15 @@ static bool is_keychar(char c)
 static bool valid_key(const char *k, size_t n)
 {
 	const char *at = memchr(k, '@', n);
+	size_t tn = at ? (size_t)(at - k) : n; /* the tenant, or the whole key */
 
-	if (n == 0)
+	if (tn == 0 || tn > (at ? 241 : 256) ||
+	    !(is_lcalpha(k[0]) || (at && k[0] >= '0' && k[0] <= '9')))
 		return false;
-	if (!at) {
-		if (n > 256 || !is_lcalpha(k[0]))
-			return false;
-		for (size_t i = 1; i < n; i++)
-			if (!is_keychar(k[i]))
-				return false;
-		return true;
-	}
-	size_t tn = (size_t)(at - k), sn = n - tn - 1;
-	if (tn == 0 || tn > 241 || sn == 0 || sn > 14 || !is_lcalpha(at[1]))
+	if (at && (n - tn - 1 == 0 || n - tn - 1 > 14 || !is_lcalpha(at[1])))
 		return false;
-	if (!is_lcalpha(k[0]) && !(k[0] >= '0' && k[0] <= '9'))
-		return false;
-	for (size_t i = 1; i < tn; i++)
-		if (!is_keychar(k[i]))
-			return false;
-	for (size_t i = 2; i <= sn; i++)
-		if (!is_keychar(at[i]))
+	for (size_t i = 1; i < n; i++)
+		if (i != tn && !is_keychar(k[i]))
 			return false;
 	return true;
 }
@@ -201,14 +175,9 @@ int tracecontext_parse_tracestate(const char *s, size_t len, char *out, size_t c
 		s = comma + 1;
 	}
 	/* Truncate to the propagation limit: long members first, then from the end. */
-	for (size_t i = 0; i < n && total > TRACECONTEXT_STATE_MAX; i++) {
-		if (m[i].len > STATE_LONG_MEMBER) {
-			m[i].keep = false;
-			total -= m[i].len + 1 < total ? m[i].len + 1 : total;
-		}
-	}
-	for (size_t i = n; i-- > 0 && total > TRACECONTEXT_STATE_MAX;) {
-		if (m[i].keep) {
+	for (size_t j = 0; j < 2 * n && total > TRACECONTEXT_STATE_MAX; j++) {
+		size_t i = j < n ? j : 2 * n - 1 - j;
+		if (m[i].keep && (j >= n || m[i].len > STATE_LONG_MEMBER)) {
 			m[i].keep = false;
 			total -= m[i].len + 1 < total ? m[i].len + 1 : total;
 		}
