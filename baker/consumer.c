@@ -27,12 +27,8 @@
 #define DRAIN_TIMEOUT_S   6    /* how long a stop lets in-flight orders finish */
 #define ABANDON_TIMEOUT_S 3    /* then how long cancelled bakes get to hand their jobs back */
 
-enum outcome {
-	ACK,         /* done (or already done, or failed for good) */
-	DEAD_LETTER, /* nack without requeue: to "<queue>.dead"; the message can never be done */
-	REQUEUE,     /* nack with requeue: stopping before the order was done */
-};
-
+/* A delivery's outcome: MQ_ACK when done (or already done, or failed for good),
+ * MQ_DEAD_LETTER when it can never be done, MQ_REQUEUE when stopping before it was done. */
 static const char *const outcome_names[] = {"ack", "dead-letter", "requeue"};
 
 /* A delivery on its way to a worker, then its outcome on its way back to the owner. */
@@ -40,7 +36,7 @@ struct job {
 	struct mq_delivery d;
 	unsigned generation;
 	uint64_t tag;
-	enum outcome outcome;
+	enum mq_settle outcome;
 	char key[ORDER_KEY_LEN + 1]; /* the order ("" when the message was malformed) */
 	struct trace_context trace;  /* receive-order's, the parent of settle-order */
 	struct job *next;
@@ -241,14 +237,15 @@ static bool claim(struct worker *w, const char *key)
  * the baker is not ready meanwhile, and with every worker waiting the prefetch is full, so
  * no more deliveries come); stopping hands it back to the queue. msg is the parsed message,
  * NULL when malformed; unlinked as for bake_order. */
-static enum outcome process(struct worker *w, const struct mq_delivery *d,
-                            const struct order_message *msg, trace_span *span, trace_span *unlinked)
+static enum mq_settle process(struct worker *w, const struct mq_delivery *d,
+                              const struct order_message *msg, trace_span *span,
+                              trace_span *unlinked)
 {
 	struct backoff retry = {0};
 	const char *key;
 	int baked = -1;
 	bool waiting = false, fresh = !d->redelivered;
-	enum outcome out;
+	enum mq_settle out;
 
 	if (d->redelivered)
 		metrics_add(m_redelivered, 1);
@@ -256,7 +253,7 @@ static enum outcome process(struct worker *w, const struct mq_delivery *d,
 		log_warn("malformed message, dead-lettering", "message_id", d->message_id);
 		metrics_add(m_dead, 1, "malformed");
 		span_fail(span, "malformed message, dead-lettered", NULL);
-		return DEAD_LETTER;
+		return MQ_DEAD_LETTER;
 	}
 	key = msg->key;
 	trace_span_set_str(span, "bakery.order_key", key);
@@ -271,7 +268,7 @@ static enum outcome process(struct worker *w, const struct mq_delivery *d,
 		while (!claim(w, key)) {
 			if (atomic_load(&w->c->stop)) {
 				span_fail(span, "stopping, requeued", key);
-				return REQUEUE;
+				return MQ_REQUEUE;
 			}
 			sleep_unless_stopped(w->c, 50);
 		}
@@ -280,7 +277,7 @@ static enum outcome process(struct worker *w, const struct mq_delivery *d,
 		int rc = bake_order(w, key, span, msg->enqueued_ms, &baked, &fresh, &unlinked),
 		    delay;
 		if (rc == 0) {
-			out = ACK;
+			out = MQ_ACK;
 			break;
 		}
 		if (rc == -ENOENT || rc == -EINVAL) {
@@ -293,7 +290,7 @@ static enum outcome process(struct worker *w, const struct mq_delivery *d,
 			          unknown ? "unknown order, dead-lettered"
 			                  : "not an order, dead-lettered",
 			          key);
-			out = DEAD_LETTER;
+			out = MQ_DEAD_LETTER;
 			break;
 		}
 		if (rc == -ECANCELED && !atomic_load(&w->c->stop)) {
@@ -302,14 +299,14 @@ static enum outcome process(struct worker *w, const struct mq_delivery *d,
 			log_warn("connection lost while baking, the redelivered copy bakes",
 			         "order_key", key);
 			span_fail(span, "connection lost, bake cancelled", key);
-			out = REQUEUE;
+			out = MQ_REQUEUE;
 			break;
 		}
 		if (rc == -ECANCELED || atomic_load(&w->c->stop)) {
 			log_warn("stopping before the order was done, requeueing it", "order_key",
 			         key);
 			span_fail(span, "stopping, requeued", key);
-			out = REQUEUE;
+			out = MQ_REQUEUE;
 			break;
 		}
 		if (!waiting) {
@@ -348,7 +345,7 @@ static const char *amqp_header_get(void *carrier, const char *name, size_t *len)
  * the order, once read), with processing-order inside. The span
  * ends here, on the worker thread that made it: the ack happens later on the channel's owner
  * thread, which records it in a child span settle-order from the context kept in j->trace. */
-static enum outcome handle(struct worker *w, struct job *j)
+static enum mq_settle handle(struct worker *w, struct job *j)
 {
 	const struct mq_delivery *d = &j->d;
 	trace_span *span = trace_span_start("receive-order", TRACE_KIND_CONSUMER, TRACE_ROOT);
@@ -356,7 +353,7 @@ static enum outcome handle(struct worker *w, struct job *j)
 	struct order_message msg;
 	bool parsed = order_message_parse(d->body, d->len, &msg) == 0;
 	trace_span *unlinked = NULL;
-	enum outcome out;
+	enum mq_settle out;
 
 	if (parsed)
 		snprintf(j->key, sizeof(j->key), "%s", msg.key);
@@ -389,8 +386,8 @@ static enum outcome handle(struct worker *w, struct job *j)
 	trace_span_end(processing);
 	trace_span_add_event(span, "message processed",
 	                     &TRACE_STR("bakery.outcome", outcome_names[out]), 1);
-	if (out != ACK)
-		trace_span_set_error(span, out == DEAD_LETTER ? "dead-lettered" : "requeued");
+	if (out != MQ_ACK)
+		trace_span_set_error(span, out == MQ_DEAD_LETTER ? "dead-lettered" : "requeued");
 	trace_span_context(span, &j->trace);
 	trace_span_end(span);
 	return out;
@@ -482,7 +479,7 @@ static void purge_queue(struct consumer *c)
  * on a lost connection the broker has requeued it already. */
 static void requeue_delivery(struct consumer *c, struct mq_delivery *d)
 {
-	if (mq_requeue(c->mq, d->generation, d->tag) == 0)
+	if (mq_settle(c->mq, d->generation, d->tag, MQ_REQUEUE) == 0)
 		metrics_add(m_requeued, 1);
 	mq_delivery_clear(d);
 }
@@ -520,7 +517,6 @@ static void settle_one(struct consumer *c, struct job *j)
 	static const char *const op[] = {"ack", "nack", "nack"};
 	static const char *const done[] = {"message acknowledged", "message dead-lettered",
 	                                   "message requeued"};
-	bool dead = j->outcome == DEAD_LETTER;
 	trace_span *span = NULL;
 	int rc;
 
@@ -535,15 +531,12 @@ static void settle_one(struct consumer *c, struct job *j)
 		if (j->key[0])
 			trace_span_set_str(span, "bakery.order_key", j->key);
 	}
-	if (j->outcome == REQUEUE)
-		rc = mq_requeue(c->mq, j->generation, j->tag);
-	else
-		rc = mq_settle(c->mq, j->generation, j->tag, dead);
+	rc = mq_settle(c->mq, j->generation, j->tag, j->outcome);
 	if (rc < 0)
 		span_fail(span, "settle failed, the broker redelivers the message", NULL);
 	else
 		trace_span_add_event(span, done[j->outcome], NULL, 0);
-	if (rc == 0 && j->outcome == REQUEUE)
+	if (rc == 0 && j->outcome == MQ_REQUEUE)
 		metrics_add(m_requeued, 1);
 	trace_span_end(span);
 }
@@ -645,11 +638,6 @@ void consumer_stop(struct consumer *c)
 {
 	atomic_store(&c->stop, true);
 	wake(c);
-}
-
-bool consumer_connected(struct consumer *c)
-{
-	return atomic_load(&c->connected);
 }
 
 bool consumer_ready(struct consumer *c)

@@ -25,9 +25,6 @@ int consumer_run(struct consumer *c);
 /* Asks consumer_run to stop; async-signal-safe and thread-safe. */
 void consumer_stop(struct consumer *c);
 
-/* True while the consumer holds a live RabbitMQ connection. Thread-safe. */
-bool consumer_connected(struct consumer *c);
-
 /* True while connected and no worker is waiting for Redis to come back. Thread-safe. */
 bool consumer_ready(struct consumer *c);
 

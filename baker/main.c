@@ -48,7 +48,7 @@ int main(void)
 	struct health *health = NULL;
 	struct config cfg;
 	pthread_t signals;
-	char concurrency[16];
+	char num[16];
 	int rc = 1;
 
 	if (config_load(&cfg, "baker") < 0)
@@ -72,12 +72,15 @@ int main(void)
 		goto done;
 	}
 	health = health_start(cfg.health_port, ready, &b);
-	if (!health)
+	if (!health) {
+		snprintf(num, sizeof(num), "%d", cfg.health_port);
+		log_error("cannot listen", "port", num);
 		goto done;
+	}
 	if (pthread_create(&signals, NULL, signal_main, &b) != 0)
 		goto done;
-	snprintf(concurrency, sizeof(concurrency), "%d", cfg.baker_concurrency);
-	log_info("baker consuming", "queue", cfg.orders_queue, "concurrency", concurrency, "redis",
+	snprintf(num, sizeof(num), "%d", cfg.baker_concurrency);
+	log_info("baker consuming", "queue", cfg.orders_queue, "concurrency", num, "redis",
 	         cfg.db_host, "rabbitmq", cfg.rabbit_host);
 	rc = consumer_run(b.consumer);
 	pthread_join(signals, NULL);

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "http.h"
-#include "log.h"
 #include "metrics.h"
 
 struct health {
@@ -79,7 +78,6 @@ struct health *health_start(int port, health_ready_fn ready, void *arg)
 	struct mg_callbacks callbacks = {.http_error = http_error_callback};
 	h->ctx = mg_start(&callbacks, NULL, options);
 	if (!h->ctx) {
-		log_error("cannot listen", "port", portstr);
 		free(h);
 		return NULL;
 	}

@@ -1,11 +1,19 @@
 /* http.c — writes whole HTTP responses (headers and body) through civetweb. */
 #include "http.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "order.h"
+char *http_json_pair(const char *name, const char *value)
+{
+	json_t *obj = json_pack("{s:s}", name, value);
+	char *s = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+
+	json_decref(obj);
+	return s;
+}
 
 const char *http_reason(int status)
 {
@@ -34,7 +42,7 @@ int http_send(struct mg_connection *c, int status, const char *content_type, con
 int http_send_error(struct mg_connection *c, int status, const char *message,
                     const char *extra_headers)
 {
-	char *body = order_json_pair("error", message);
+	char *body = http_json_pair("error", message);
 	int rc;
 
 	if (!body)
@@ -49,9 +57,9 @@ int http_error_callback(struct mg_connection *c, int status, const char *message
 {
 	/* civetweb's message may quote the client's bytes: when it is not valid UTF-8, the
 	 * reason phrase says enough. */
-	char *body = order_json_pair("error", message && *message ? message : http_reason(status));
+	char *body = http_json_pair("error", message && *message ? message : http_reason(status));
 
-	if (!body && !(body = order_json_pair("error", http_reason(status))))
+	if (!body && !(body = http_json_pair("error", http_reason(status))))
 		return 1;
 	http_send(c, status, "application/json", body, strlen(body), "Connection: close\r\n");
 	free(body);

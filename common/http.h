@@ -14,6 +14,10 @@ int http_send(struct mg_connection *c, int status, const char *content_type, con
 int http_send_error(struct mg_connection *c, int status, const char *message,
                     const char *extra_headers);
 
+/* Returns {"<name>":"<value>"} malloc'd (caller frees), or NULL when out of memory or value is
+ * not UTF-8; for small JSON replies. */
+char *http_json_pair(const char *name, const char *value);
+
 /* The standard reason phrase of status ("Not Found"), as civetweb knows it; never NULL. */
 const char *http_reason(int status);
 

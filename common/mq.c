@@ -610,19 +610,17 @@ int mq_next(struct mq *m, struct mq_delivery *d, int timeout_ms, int wake_fd)
 	return rc < 0 ? rc : 0;
 }
 
-int mq_settle(struct mq *m, unsigned generation, uint64_t tag, bool dead_letter)
+int mq_settle(struct mq *m, unsigned generation, uint64_t tag, enum mq_settle how)
 {
 	int rc;
 
 	if (!m->conn || generation != m->generation)
 		return -EAGAIN;
-	if (dead_letter)
-		rc = amqp_basic_nack(m->conn, CHANNEL, tag, 0, 0);
-	else
+	if (how == MQ_ACK)
 		rc = amqp_basic_ack(m->conn, CHANNEL, tag, 0);
-	if (rc != AMQP_STATUS_OK)
-		return lost(m, amqp_error_string2(rc));
-	return 0;
+	else
+		rc = amqp_basic_nack(m->conn, CHANNEL, tag, 0, how == MQ_REQUEUE);
+	return rc == AMQP_STATUS_OK ? 0 : lost(m, amqp_error_string2(rc));
 }
 
 int mq_cancel(struct mq *m)
@@ -634,18 +632,6 @@ int mq_cancel(struct mq *m)
 		drop(m);
 		return -EAGAIN;
 	}
-	return 0;
-}
-
-int mq_requeue(struct mq *m, unsigned generation, uint64_t tag)
-{
-	int rc;
-
-	if (!m->conn || generation != m->generation)
-		return -EAGAIN;
-	rc = amqp_basic_nack(m->conn, CHANNEL, tag, 0, 1);
-	if (rc != AMQP_STATUS_OK)
-		return lost(m, amqp_error_string2(rc));
 	return 0;
 }
 

@@ -80,21 +80,22 @@ int mq_publish(struct mq *m, const char *message_id, const char *body, size_t le
  * connection is dropped; the next call reconnects after a backoff). */
 int mq_next(struct mq *m, struct mq_delivery *d, int timeout_ms, int wake_fd);
 
-/* Acks (or with dead_letter nacks without requeue, so it goes to "<queue>.dead") the delivery
- * tag of connection `generation`. A tag of an older connection is ignored: the broker
- * redelivers it. Returns 0 or -EAGAIN. */
-int mq_settle(struct mq *m, unsigned generation, uint64_t tag, bool dead_letter);
+/* What becomes of a delivery (mq_settle). */
+enum mq_settle {
+	MQ_ACK,         /* done */
+	MQ_DEAD_LETTER, /* nack without requeue: to "<queue>.dead" */
+	MQ_REQUEUE,     /* nack with requeue: back on the queue for another consumer */
+};
+
+/* Settles the delivery tag of connection `generation` as how says. A tag of an older
+ * connection is ignored: the broker requeues it anyway. Returns 0 or -EAGAIN. */
+int mq_settle(struct mq *m, unsigned generation, uint64_t tag, enum mq_settle how);
 
 /* Cancels a consumer mq's subscription (basic.cancel, waiting for cancel-ok): the broker
  * sends no more deliveries; those already on the way still come out of mq_next. mq_next
  * reconnects (and so consumes again) after a lost connection: once cancelled, call it only
  * while mq_connected. Returns 0 or -EAGAIN (the connection is dropped). */
 int mq_cancel(struct mq *m);
-
-/* Nacks the delivery tag of connection `generation` with requeue: the broker puts the message
- * back on the queue for another consumer. A tag of an older connection is ignored (the broker
- * requeued it already). Returns 0 or -EAGAIN. */
-int mq_requeue(struct mq *m, unsigned generation, uint64_t tag);
 
 /* Returns the value of header key in d, or NULL. */
 const char *mq_delivery_header(const struct mq_delivery *d, const char *key);

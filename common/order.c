@@ -45,12 +45,6 @@ bool order_key_valid(const char *s)
 	return s[i] == '\0';
 }
 
-bool order_status_valid(const char *s)
-{
-	return s && (strcmp(s, "pending") == 0 || strcmp(s, "baking") == 0 ||
-	             strcmp(s, "finished") == 0 || strcmp(s, "failed") == 0);
-}
-
 int order_time_format(const struct timespec *ts, bool with_ns, char *buf, size_t cap)
 {
 	struct tm tm;
@@ -203,11 +197,6 @@ char *order_to_json(const struct order *o)
 		return NULL;
 	}
 	return dump(obj);
-}
-
-char *order_json_pair(const char *name, const char *value)
-{
-	return dump(json_pack("{s:s}", name, value));
 }
 
 char *order_message_new(const char *key, const char *time_enqueued)

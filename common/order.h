@@ -34,9 +34,6 @@ int order_key_new(char key[ORDER_KEY_LEN + 1]);
 /* True when s is exactly 32 lowercase hex digits. */
 bool order_key_valid(const char *s);
 
-/* True for pending, baking, finished and failed. */
-bool order_status_valid(const char *s);
-
 /* Formats ts as RFC 3339 UTC: "2006-01-02T15:04:05Z", or with nanoseconds
  * ("...05.123456789Z") when with_ns. Returns 0 or -ENOSPC. */
 int order_time_format(const struct timespec *ts, bool with_ns, char *buf, size_t cap);
@@ -62,8 +59,5 @@ struct order_message {
 /* Parses a queue message (len bytes) into *msg. Returns 0, or -EINVAL when the JSON is
  * malformed or orderKey is not a valid order key (a bad timeEnqueued only leaves -1). */
 int order_message_parse(const char *body, size_t len, struct order_message *msg);
-
-/* Returns {"<name>":"<value>"} malloc'd (caller frees), or NULL; for small replies. */
-char *order_json_pair(const char *name, const char *value);
 
 #endif

@@ -385,21 +385,6 @@ int store_order_set_status(struct store *s, const char *key, const char *status)
 	return span_end(span, rc < 0 ? rc : script_rc(r));
 }
 
-int store_order_delete(struct store *s, const char *key)
-{
-	char hk[64];
-	const char *argv[] = {"DEL", hk};
-	redisReply *r;
-	int rc;
-
-	hash_key(hk, sizeof(hk), key);
-	rc = run(s, 2, argv, NULL, &r);
-	if (rc < 0)
-		return rc;
-	freeReplyObject(r);
-	return 0;
-}
-
 const char *store_strerror(int rc)
 {
 	switch (rc) {

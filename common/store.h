@@ -72,9 +72,6 @@ int store_order_get(struct store *s, const char *key, struct order *o);
  * already, status unchanged), -ENOENT, -EINVAL or -EAGAIN. */
 int store_order_set_status(struct store *s, const char *key, const char *status);
 
-/* Deletes order:<key>. Returns 0 (also when it did not exist) or -EAGAIN. */
-int store_order_delete(struct store *s, const char *key);
-
 /* A static description of a store_* error ("redis unavailable" for -EAGAIN); never NULL. */
 const char *store_strerror(int rc);
 

@@ -91,7 +91,7 @@ static void reply_json(struct response *res, int status, char *body)
 /* Sets a JSON {"error":message} response with optional extra header lines. */
 static void reply_error(struct response *res, int status, const char *message, const char *headers)
 {
-	char *body = order_json_pair("error", message);
+	char *body = http_json_pair("error", message);
 
 	reply_json(res, status, body);
 	if (body) {
@@ -328,7 +328,7 @@ static void handle_post_order(const struct request *req, struct response *res)
 		log_error("could not clear the queue deadline", "order_key", key, "error",
 		          store_strerror(rc));
 	log_info("order accepted", "order_key", key);
-	reply_json(res, 202, order_json_pair("orderKey", key));
+	reply_json(res, 202, http_json_pair("orderKey", key));
 }
 
 /* Links the request's span to the span that created order o (its stored context), so a status

@@ -174,9 +174,6 @@ static void test_json_out(void)
 		CHECK(s && !strstr(s, "traceId"));
 		free(s);
 	}
-	s = order_json_pair("error", "bad \"x\"");
-	CHECK_STR(s, "{\"error\":\"bad \\\"x\\\"\"}");
-	free(s);
 }
 
 static void test_message(void)
@@ -213,16 +210,6 @@ static void test_time(void)
 	CHECK(order_time_format(&ts, true, buf, 20) == -ENOSPC);
 }
 
-static void test_status(void)
-{
-	CHECK(order_status_valid("pending"));
-	CHECK(order_status_valid("baking"));
-	CHECK(order_status_valid("finished"));
-	CHECK(order_status_valid("failed"));
-	CHECK(!order_status_valid("done"));
-	CHECK(!order_status_valid(NULL));
-}
-
 int main(void)
 {
 	RUN(test_keys);
@@ -234,6 +221,5 @@ int main(void)
 	RUN(test_json_out);
 	RUN(test_message);
 	RUN(test_time);
-	RUN(test_status);
 	return CHECK_DONE();
 }
