@@ -1,6 +1,7 @@
 /* env.c — reads the SDK's OTEL_* variables and their k=v lists, and rejects bad values. */
 #include "env.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,14 +38,6 @@ int otel_env_bad(const char *name, const char *value, const char *why)
 	return -EINVAL;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c |= 0x20;
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* Trims and percent-decodes [s, s + n) into out (cap bytes). Returns 0 or -EINVAL. */
 static int kv_decode(const char *s, size_t n, char *out, size_t cap)
 {
@@ -59,11 +52,10 @@ static int kv_decode(const char *s, size_t n, char *out, size_t cap)
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
 		if (c == '%') {
-			int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
-			int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
-			if (hi < 0 || lo < 0)
+			char hex[3] = {i + 2 < n ? s[i + 1] : 0, i + 2 < n ? s[i + 2] : 0, 0};
+			if (!isxdigit((unsigned char)hex[0]) || !isxdigit((unsigned char)hex[1]))
 				return -EINVAL;
-			c = (char)(hi << 4 | lo);
+			c = (char)strtol(hex, NULL, 16);
 			i += 2;
 		}
 		if (c == '\0' || o + 1 >= cap)
@@ -86,10 +78,10 @@ int otlp_kv_list_parse(const char *s, int (*fn)(void *arg, const char *key, cons
 		const char *eq = memchr(s, '=', (size_t)(item_end - s));
 		int rc;
 
-		if (!eq) {
-			for (const char *p = s; p < item_end; p++)
-				if (*p != ' ' && *p != '\t')
-					return -EINVAL;
+		if (!eq) { /* blank */
+			if (kv_decode(s, (size_t)(item_end - s), value, sizeof(value)) < 0 ||
+			    value[0])
+				return -EINVAL;
 		} else {
 			if (kv_decode(s, (size_t)(eq - s), key, sizeof(key)) < 0 || !key[0] ||
 			    kv_decode(eq + 1, (size_t)(item_end - eq - 1), value, sizeof(value)) <

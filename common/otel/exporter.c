@@ -56,33 +56,25 @@ static int add_header(void *arg, const char *key, const char *value)
 	return 0;
 }
 
-static bool http_url(const char *v)
-{
-	return strncmp(v, "http://", 7) == 0 || strncmp(v, "https://", 8) == 0;
-}
-
 /* Reads the endpoint, protocol, compression, timeout, certificate and headers into e. */
 static int exporter_configure(struct otlp_exporter *e)
 {
+	const char *v, *path = "/v1/traces";
 	char name[64];
-	const char *v;
+	size_t n;
 	int rc;
 
-	if ((v = otel_env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))) {
-		if (!http_url(v) || strlen(v) >= sizeof(e->url))
-			return otel_env_bad("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", v,
-			                    "not an http(s) URL");
-		snprintf(e->url, sizeof(e->url), "%s", v);
-	} else if ((v = otel_env("OTEL_EXPORTER_OTLP_ENDPOINT"))) {
-		size_t n = strlen(v);
-		if (!http_url(v) || n + sizeof("/v1/traces") > sizeof(e->url))
-			return otel_env_bad("OTEL_EXPORTER_OTLP_ENDPOINT", v, "not an http(s) URL");
-		if (v[n - 1] == '/')
-			n--;
-		snprintf(e->url, sizeof(e->url), "%.*s/v1/traces", (int)n, v);
-	} else {
-		snprintf(e->url, sizeof(e->url), "http://localhost:4318/v1/traces");
-	}
+	if (!(v = env_otlp("ENDPOINT", name, sizeof(name))))
+		v = "http://localhost:4318";
+	else if (strstr(name, "_TRACES_"))
+		path = ""; /* the signal's own endpoint is the whole URL */
+	n = strlen(v);
+	if ((strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) ||
+	    n + strlen(path) >= sizeof(e->url))
+		return otel_env_bad(name, v, "not an http(s) URL");
+	if (*path && v[n - 1] == '/')
+		n--;
+	snprintf(e->url, sizeof(e->url), "%.*s%s", (int)n, v, path);
 
 	if ((v = env_otlp("PROTOCOL", name, sizeof(name)))) {
 		if (strcmp(v, "http/json") == 0)

@@ -87,36 +87,32 @@ static void pb_close(struct otlp_buf *b, size_t start)
 		p[i] = (uint8_t)((n & 0x7f) | (i + 1 < k ? 0x80 : 0));
 }
 
-static void pb_keyvalue(struct otlp_buf *b, unsigned field, const struct trace_attr *a)
-{
-	size_t kv = pb_open(b, field), any;
-	uint64_t bits;
-
-	pb_string(b, 1, a->key);
-	any = pb_open(b, 2);
-	switch (a->type) {
-	case TRACE_ATTR_STRING:
-		pb_bytes(b, 1, a->v.s, strlen(a->v.s));
-		break;
-	case TRACE_ATTR_BOOL: /* AnyValue keeps false and 0 */
-	case TRACE_ATTR_INT:
-		pb_tag(b, a->type == TRACE_ATTR_BOOL ? 2 : 3, 0);
-		pb_varint(b, a->type == TRACE_ATTR_BOOL ? a->v.b : (uint64_t)a->v.i);
-		break;
-	case TRACE_ATTR_DOUBLE:
-		memcpy(&bits, &a->v.d, 8);
-		pb_fixed(b, 4, 1, bits);
-		break;
-	}
-	pb_close(b, any);
-	pb_close(b, kv);
-}
-
 static void pb_attrs(struct otlp_buf *b, unsigned field, unsigned dropped_field,
                      const struct otlp_attrs *a)
 {
-	for (uint32_t i = 0; i < a->len; i++)
-		pb_keyvalue(b, field, &a->items[i]);
+	for (const struct trace_attr *x = a->items; x < a->items + a->len; x++) {
+		size_t kv = pb_open(b, field), any;
+		uint64_t bits;
+
+		pb_string(b, 1, x->key);
+		any = pb_open(b, 2); /* AnyValue keeps false, 0 and "" */
+		switch (x->type) {
+		case TRACE_ATTR_STRING:
+			pb_bytes(b, 1, x->v.s, strlen(x->v.s));
+			break;
+		case TRACE_ATTR_BOOL:
+		case TRACE_ATTR_INT:
+			pb_tag(b, x->type == TRACE_ATTR_BOOL ? 2 : 3, 0);
+			pb_varint(b, x->type == TRACE_ATTR_BOOL ? x->v.b : (uint64_t)x->v.i);
+			break;
+		case TRACE_ATTR_DOUBLE:
+			memcpy(&bits, &x->v.d, 8);
+			pb_fixed(b, 4, 1, bits);
+			break;
+		}
+		pb_close(b, any);
+		pb_close(b, kv);
+	}
 	pb_uint(b, dropped_field, a->dropped);
 }
 

@@ -34,15 +34,13 @@ bool otel_sampler_sample(const struct otel_sampler *s, const uint8_t trace_id[16
 
 int otel_sampler_from_env(struct otel_sampler *s)
 {
-	static const struct {
-		const char *name;
-		int kind;
-	} names[] = {{"always_on", OTEL_SAMPLER_ALWAYS_ON},
-	             {"always_off", OTEL_SAMPLER_ALWAYS_OFF},
-	             {"traceidratio", OTEL_SAMPLER_RATIO},
-	             {"parentbased_always_on", OTEL_SAMPLER_PARENT_ON},
-	             {"parentbased_always_off", OTEL_SAMPLER_PARENT_OFF},
-	             {"parentbased_traceidratio", OTEL_SAMPLER_PARENT_RATIO}};
+	/* In the enum's order. */
+	static const char *const names[] = {"always_on",
+	                                    "always_off",
+	                                    "traceidratio",
+	                                    "parentbased_always_on",
+	                                    "parentbased_always_off",
+	                                    "parentbased_traceidratio"};
 	const char *v = otel_env("OTEL_TRACES_SAMPLER"), *arg = otel_env("OTEL_TRACES_SAMPLER_ARG");
 	size_t i;
 	char *end;
@@ -51,14 +49,14 @@ int otel_sampler_from_env(struct otel_sampler *s)
 	s->ratio = 1.0;
 	if (v) {
 		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-			if (strcmp(v, names[i].name) == 0)
+			if (strcmp(v, names[i]) == 0)
 				break;
 		if (i == sizeof(names) / sizeof(names[0]))
 			return otel_env_bad("OTEL_TRACES_SAMPLER", v,
 			                    "supported: always_on, always_off, traceidratio, "
 			                    "parentbased_always_on, parentbased_always_off, "
 			                    "parentbased_traceidratio");
-		s->kind = names[i].kind;
+		s->kind = i;
 	}
 	if ((s->kind == OTEL_SAMPLER_RATIO || s->kind == OTEL_SAMPLER_PARENT_RATIO) && arg) {
 		errno = 0;

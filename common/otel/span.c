@@ -127,9 +127,7 @@ int otlp_span_add_event(struct otlp_span *s, uint64_t time_ns, const char *name,
 		return rc;
 	}
 	e = &s->events[s->n_events];
-	memset(e, 0, sizeof(*e));
-	e->time_ns = time_ns;
-	e->name = otlp_strdup(name ? name : "");
+	*e = (struct otlp_event){.time_ns = time_ns, .name = otlp_strdup(name ? name : "")};
 	if (!e->name)
 		return -ENOMEM;
 	attrs_set_all(&e->attrs, attrs, n);
@@ -148,10 +146,10 @@ int otlp_span_add_link(struct otlp_span *s, const struct trace_context *ctx,
 		return rc;
 	}
 	l = &s->links[s->n_links];
-	memset(l, 0, sizeof(*l));
+	*l = (struct otlp_link){.flags = ctx->flags | OTLP_FLAG_HAS_IS_REMOTE |
+	                                 (ctx->remote ? OTLP_FLAG_IS_REMOTE : 0)};
 	memcpy(l->trace_id, ctx->trace_id, 16);
 	memcpy(l->span_id, ctx->span_id, 8);
-	l->flags = ctx->flags | OTLP_FLAG_HAS_IS_REMOTE | (ctx->remote ? OTLP_FLAG_IS_REMOTE : 0);
 	if (ctx->tracestate[0] && !(l->trace_state = otlp_strdup(ctx->tracestate)))
 		return -ENOMEM;
 	attrs_set_all(&l->attrs, attrs, n);

@@ -5,19 +5,10 @@
 #include "sampler.h"
 #include "span.h"
 
-/*
- * trace_init("reception", "1.0.0");
- * trace_span *s = trace_span_start("create-order", TRACE_KIND_CLIENT, NULL);
- * trace_span_set_str(s, "db.system", "redis");
- * trace_span_end(s);
- * trace_shutdown();
- *
- * A started span is its thread's current span (the default parent, the ids in log lines) until
+/* A started span is its thread's current span (the default parent, the ids in log lines) until
  * it ends; use and end it on that thread. Every function accepts a NULL span (what
  * trace_span_start returns when disabled) and does nothing. A span the sampler drops still
- * carries its context to children and injected headers, but records and exports nothing.
- */
-
+ * carries its context to children and injected headers, but records and exports nothing. */
 typedef struct trace_span trace_span;
 
 struct trace_stats {
@@ -43,10 +34,9 @@ bool trace_enabled(void);
 extern const struct trace_context trace_root;
 #define TRACE_ROOT (&trace_root)
 
-/* Starts a span named name (copied) as the thread's current span: a child of parent when it is
- * valid (carrying its tracestate and baggage), of the current span when parent is NULL, else a
- * new root. Returns it, owned by the caller until trace_span_end; NULL when disabled or out of
- * memory. */
+/* Starts a span named name (copied) as the thread's current span: a child of parent when valid
+ * (carrying its tracestate and baggage), of the current span when parent is NULL, else a root.
+ * Returns it, the caller's until trace_span_end; NULL when disabled or out of memory. */
 trace_span *trace_span_start(const char *name, enum trace_kind kind,
                              const struct trace_context *parent);
 
@@ -75,7 +65,7 @@ void trace_span_set_error(trace_span *span, const char *message);
 /* True when the span records: skip costly attribute work otherwise. */
 bool trace_span_is_recording(const trace_span *span);
 
-/* Fills out with the span's context. Returns 0, or -EINVAL for a NULL span (out invalid). */
+/* Fills out with the span's context. Returns 0, or -EINVAL (out invalid) for a NULL span. */
 int trace_span_context(const trace_span *span, struct trace_context *out);
 
 /* The calling thread's current span, or NULL. */

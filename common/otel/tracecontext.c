@@ -25,23 +25,15 @@ void tracecontext_hex(const uint8_t *bytes, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-static int lowerhex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* Decodes 2n lowercase hex digits into n bytes. Returns 0 or -EINVAL. */
 static int unhex(const char *s, size_t n, uint8_t *out)
 {
 	for (size_t i = 0; i < n; i++) {
-		int hi = lowerhex(s[2 * i]), lo = lowerhex(s[2 * i + 1]);
-		if (hi < 0 || lo < 0)
+		const char *hi = memchr(hexdigits, s[2 * i], 16),
+		           *lo = memchr(hexdigits, s[2 * i + 1], 16);
+		if (!hi || !lo)
 			return -EINVAL;
-		out[i] = (uint8_t)(hi << 4 | lo);
+		out[i] = (uint8_t)((hi - hexdigits) << 4 | (lo - hexdigits));
 	}
 	return 0;
 }
