@@ -1,10 +1,15 @@
-/* http.c — writes whole HTTP responses (headers and body) through civetweb. */
+/* http.c — writes whole HTTP responses (headers and body) through civetweb, in one write. */
 #include "http.h"
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define CONNECTION_CLOSE "Connection: close\r\n"
 
 char *http_json_pair(const char *name, const char *value)
 {
@@ -20,21 +25,73 @@ const char *http_reason(int status)
 	return mg_get_response_code_text(NULL, status);
 }
 
+/* Whether the comma-separated header value list holds token (case-insensitive). */
+static bool has_token(const char *list, const char *token)
+{
+	size_t n = strlen(token), len;
+
+	while (*list) {
+		list += strspn(list, " \t,");
+		len = strcspn(list, ",");
+		while (len && (list[len - 1] == ' ' || list[len - 1] == '\t'))
+			len--;
+		if (len == n && strncasecmp(list, token, n) == 0)
+			return true;
+		list += strcspn(list, ",");
+	}
+	return false;
+}
+
+/* Whether civetweb 1.15 keeps the connection open after this response (keep-alive is enabled):
+ * the client's Connection header says keep-alive, or there is none and the request is
+ * HTTP/1.1; and the request's body has a known length: no chunked upload, and no
+ * Content-Length only where no body is expected (GET, HEAD). Wherever this says close,
+ * http_send makes civetweb close, so the Connection header sent is always what happens. */
+static bool keeps_alive(const struct mg_connection *c)
+{
+	const struct mg_request_info *ri = mg_get_request_info(c);
+	const char *connection = mg_get_header(c, "Connection");
+
+	if (!ri || mg_get_header(c, "Transfer-Encoding") ||
+	    (ri->content_length < 0 && strcmp(ri->request_method, "GET") != 0 &&
+	     strcmp(ri->request_method, "HEAD") != 0))
+		return false;
+	if (connection)
+		return has_token(connection, "keep-alive");
+	return ri->http_version && strcmp(ri->http_version, "1.1") == 0;
+}
+
 int http_send(struct mg_connection *c, int status, const char *content_type, const char *body,
               size_t len, const char *extra_headers)
 {
-	char head[1024];
-	int n = snprintf(head, sizeof(head),
-	                 "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-	                 "Cache-Control: no-store\r\n%s\r\n",
-	                 status, http_reason(status), content_type, len,
-	                 extra_headers ? extra_headers : "");
+	/* Headers and a body that fit go out in one write: each write costs a segment, and a
+	 * second small one would wait for the client's delayed ACK were TCP_NODELAY off. */
+	char buf[2048], date[32];
+	bool said = extra_headers && strstr(extra_headers, CONNECTION_CLOSE);
+	bool keep = !said && keeps_alive(c);
+	time_t now = time(NULL);
+	struct tm tm;
+	int n;
 
-	if (n < 0 || (size_t)n >= sizeof(head))
+	if (!keep)
+		mg_disable_connection_keep_alive(c); /* civetweb closes after this response */
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
+	n = snprintf(buf, sizeof(buf),
+	             "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+	             "Cache-Control: no-store\r\nDate: %s\r\n%s%s\r\n",
+	             status, http_reason(status), content_type, len, date,
+	             extra_headers ? extra_headers : "",
+	             keep   ? "Connection: keep-alive\r\n"
+	             : said ? ""
+	                    : CONNECTION_CLOSE);
+	if (n < 0 || (size_t)n >= sizeof(buf))
 		return -1;
-	if (mg_write(c, head, (size_t)n) != n)
-		return -1;
-	if (len && mg_write(c, body, len) != (int)len)
+	if (len <= sizeof(buf) - (size_t)n) {
+		if (len)
+			memcpy(buf + n, body, len);
+		return mg_write(c, buf, (size_t)n + len) == n + (int)len ? 0 : -1;
+	}
+	if (mg_write(c, buf, (size_t)n) != n || mg_write(c, body, len) != (int)len)
 		return -1;
 	return 0;
 }
@@ -61,7 +118,7 @@ int http_error_callback(struct mg_connection *c, int status, const char *message
 
 	if (!body && !(body = http_json_pair("error", http_reason(status))))
 		return 1;
-	http_send(c, status, "application/json", body, strlen(body), "Connection: close\r\n");
+	http_send(c, status, "application/json", body, strlen(body), CONNECTION_CLOSE);
 	free(body);
 	return 0;
 }

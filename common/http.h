@@ -5,8 +5,12 @@
 #include <civetweb.h>
 #include <stddef.h>
 
-/* Sends one whole response with Content-Type, Content-Length and the optional extra header
- * lines (each "Name: value\r\n", or NULL). Returns 0 or -1 when the client went away. */
+/* Sends one whole response with Content-Type, Content-Length, Date, Connection and the optional
+ * extra header lines (each "Name: value\r\n", or NULL), in one write when it fits 2 KiB.
+ * "Connection: close" among the extra lines, or a request that does not keep the connection
+ * alive (its Connection header, HTTP/1.0, a body of unknown length), says "Connection: close"
+ * and makes civetweb close the connection after it; otherwise "Connection: keep-alive".
+ * Returns 0 or -1 when the client went away. */
 int http_send(struct mg_connection *c, int status, const char *content_type, const char *body,
               size_t len, const char *extra_headers);
 

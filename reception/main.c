@@ -18,7 +18,11 @@
 #define BAKERY_VERSION "0.1.0" /* service.version */
 #endif
 
-#define HTTP_THREADS     "16"
+/* civetweb 1.15 holds a thread for each open connection, keep-alive ones included, so this is
+ * how many connections are served at once; one more waits until one closes or stays idle for
+ * keep_alive_timeout_ms. A thread costs ~12 KiB of RSS idle: requests share routes.c's few
+ * workers (their Redis and RabbitMQ connections), not one per thread. */
+#define HTTP_THREADS     "512"
 #define DRAIN_TIMEOUT_MS 8000 /* requests and connections get this long after SIGTERM */
 
 /* Client connections open now (those a server thread has taken up), counted so the drain
@@ -69,9 +73,7 @@ static void drain(void)
 
 int main(void)
 {
-	struct mg_callbacks callbacks = {.init_thread = routes_thread_init,
-	                                 .exit_thread = routes_thread_exit,
-	                                 .init_connection = connection_open,
+	struct mg_callbacks callbacks = {.init_connection = connection_open,
 	                                 .connection_close = connection_close,
 	                                 .http_error = http_error_callback};
 	struct mg_context *ctx = NULL;
@@ -112,6 +114,10 @@ int main(void)
 	                         "yes",
 	                         "keep_alive_timeout_ms",
 	                         "5000",
+	                         "listen_backlog",
+	                         "1024",
+	                         "tcp_nodelay",
+	                         "1",
 	                         NULL};
 	ctx = mg_start(&callbacks, NULL, options);
 	if (!ctx) {
@@ -134,6 +140,7 @@ int main(void)
 done:
 	if (ctx)
 		mg_stop(ctx);
+	routes_free();
 	probe_stop(probe);
 	trace_shutdown(); /* flushes the spans still queued (bounded) */
 	metrics_free_all();

@@ -2,6 +2,7 @@
 #include "routes.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -22,7 +23,8 @@
 #define RETRY_AFTER        "Retry-After: 1\r\n"
 #define CONNECTION_CLOSE   "Connection: close\r\n"
 
-/* What one worker thread owns: never shared, so never locked. */
+/* What one request at a time uses: a request takes a worker from the pool and gives it back
+ * when it is done, so no lock inside. */
 struct worker {
 	struct store *store;
 	struct mq *mq;
@@ -65,6 +67,16 @@ static atomic_int in_flight;
 static atomic_bool draining;
 static struct probe *probe;
 static struct metric *m_requests, *m_duration, *m_accepted, *m_published, *m_publish_failed;
+
+/* The workers, shared by civetweb's threads (one per open connection, so many): their Redis
+ * and RabbitMQ connections are made on first use, so no more are open than requests ever ran
+ * at once, and never more than WORKERS. The idle ones form a stack: the busiest connections
+ * are reused first. */
+#define WORKERS 32
+static struct worker *idle[WORKERS];
+static int n_idle;
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_idle = PTHREAD_COND_INITIALIZER;
 
 static void reply_static(struct response *res, int status, const char *json)
 {
@@ -472,6 +484,27 @@ static void server_span_end(trace_span *span, const struct response *res, const 
 	trace_span_end(span);
 }
 
+/* Takes an idle worker, waiting for one while all are busy. */
+static struct worker *worker_take(void)
+{
+	struct worker *w;
+
+	pthread_mutex_lock(&pool_lock);
+	while (n_idle == 0)
+		pthread_cond_wait(&pool_idle, &pool_lock);
+	w = idle[--n_idle];
+	pthread_mutex_unlock(&pool_lock);
+	return w;
+}
+
+static void worker_give(struct worker *w)
+{
+	pthread_mutex_lock(&pool_lock);
+	idle[n_idle++] = w;
+	pthread_cond_signal(&pool_idle);
+	pthread_mutex_unlock(&pool_lock);
+}
+
 static double seconds_since(const struct timespec *t0)
 {
 	struct timespec t1;
@@ -493,9 +526,10 @@ int routes_dispatch(struct mg_connection *c, void *cbdata)
 	(void)cbdata;
 	atomic_fetch_add(&in_flight, 1);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	req.worker = mg_get_thread_pointer(c);
 	route = match(req.info->local_uri, &req.key);
 	label = route ? route->name : "unmatched";
+	if (!route || !route->untraced)
+		req.worker = worker_take();
 	req.span = server_span_start(c, req.info, route, req.worker);
 	if (!route) {
 		reply_error(&res, 404, "no such route", NULL);
@@ -517,8 +551,6 @@ int routes_dispatch(struct mg_connection *c, void *cbdata)
 		         res.headers ? res.headers : "");
 		res.headers = headers;
 	}
-	if (res.headers && strstr(res.headers, CONNECTION_CLOSE))
-		mg_disable_connection_keep_alive(c); /* civetweb closes it after this response */
 	http_send(c, res.status, res.content_type, res.body, res.len, res.headers);
 	if (!res.body_static)
 		free(res.body);
@@ -536,6 +568,8 @@ int routes_dispatch(struct mg_connection *c, void *cbdata)
 		log_debug("request", "method", req.info->request_method, "route", label, "status",
 		          code);
 	server_span_end(req.span, &res, code);
+	if (req.worker)
+		worker_give(req.worker);
 	atomic_fetch_sub(&in_flight, 1);
 	return res.status;
 }
@@ -548,40 +582,6 @@ void routes_drain(void)
 int routes_in_flight(void)
 {
 	return atomic_load(&in_flight);
-}
-
-void *routes_thread_init(const struct mg_context *ctx, int thread_type)
-{
-	struct worker *w;
-
-	(void)ctx;
-	if (thread_type != 1)
-		return NULL;
-	w = calloc(1, sizeof(*w));
-	if (!w)
-		return NULL;
-	w->store = store_new(config->db_host, config->db_port);
-	w->mq = mq_new(config, 0);
-	w->carrier = calloc(1, sizeof(*w->carrier));
-	if (!w->store || !w->mq || !w->carrier) {
-		routes_thread_exit(ctx, thread_type, w);
-		return NULL;
-	}
-	return w;
-}
-
-void routes_thread_exit(const struct mg_context *ctx, int thread_type, void *state)
-{
-	struct worker *w = state;
-
-	(void)ctx;
-	(void)thread_type;
-	if (!w)
-		return;
-	store_free(w->store);
-	mq_free(w->mq);
-	free(w->carrier);
-	free(w);
 }
 
 int routes_init(const struct config *cfg, struct probe *p)
@@ -610,5 +610,34 @@ int routes_init(const struct config *cfg, struct probe *p)
 	/* The series that matter most exist from the start: nothing can crowd them out. */
 	metrics_add(m_requests, 0, "/orders", "POST", "202");
 	metrics_add(m_requests, 0, "/orders", "POST", "503");
+	for (n_idle = 0; n_idle < WORKERS; n_idle++) {
+		struct worker *w = idle[n_idle] = calloc(1, sizeof(*w));
+
+		if (!w)
+			break;
+		w->store = store_new(config->db_host, config->db_port);
+		w->mq = mq_new(config, 0);
+		w->carrier = calloc(1, sizeof(*w->carrier));
+		if (!w->store || !w->mq || !w->carrier)
+			break;
+	}
+	if (n_idle < WORKERS) {
+		routes_free();
+		return -ENOMEM;
+	}
 	return 0;
+}
+
+void routes_free(void)
+{
+	for (int i = 0; i < WORKERS; i++) {
+		if (idle[i]) {
+			store_free(idle[i]->store);
+			mq_free(idle[i]->mq);
+			free(idle[i]->carrier);
+			free(idle[i]);
+			idle[i] = NULL;
+		}
+	}
+	n_idle = 0;
 }

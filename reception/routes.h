@@ -1,4 +1,4 @@
-/* routes.h — reception's HTTP routes behind one dispatch point, and per-thread connections. */
+/* routes.h — reception's HTTP routes behind one dispatch point, and a pool of connections. */
 #ifndef BAKERY_ROUTES_H
 #define BAKERY_ROUTES_H
 
@@ -7,8 +7,9 @@
 #include "config.h"
 #include "probe.h"
 
-/* Registers reception's metrics and remembers cfg and probe (both must outlive the server).
- * Returns 0 or -ENOMEM. */
+/* Registers reception's metrics, remembers cfg and probe (both must outlive the server) and
+ * makes the pool of workers (Redis and RabbitMQ connections, made on first use) that requests
+ * share. Returns 0 or -ENOMEM. */
 int routes_init(const struct config *cfg, struct probe *probe);
 
 /* The civetweb request handler for every URI: matches the route, runs its handler, sends the
@@ -22,11 +23,7 @@ void routes_drain(void);
 /* The number of requests inside routes_dispatch right now. Thread-safe. */
 int routes_in_flight(void);
 
-/* civetweb init_thread callback: gives each worker thread (type 1) its own Redis context and
- * AMQP publisher (connected on first use). Returns the thread's state or NULL. */
-void *routes_thread_init(const struct mg_context *ctx, int thread_type);
-
-/* civetweb exit_thread callback: closes and frees what routes_thread_init made. */
-void routes_thread_exit(const struct mg_context *ctx, int thread_type, void *state);
+/* Closes and frees the workers routes_init made; after the server stopped. */
+void routes_free(void);
 
 #endif
