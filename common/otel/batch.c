@@ -36,7 +36,7 @@ static struct {
 	struct otlp_exporter *exporter;
 } bsp = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
-static atomic_uint_fast64_t stat_exported, stat_dropped_queue, stat_dropped_export;
+static atomic_uint_fast64_t stat_offered, stat_exported, stat_dropped_queue, stat_dropped_export;
 
 int otel_batch_from_env(void)
 {
@@ -64,20 +64,19 @@ static void count_dropped(atomic_uint_fast64_t *counter, const char *reason, uin
 
 void otel_batch_offer(struct otlp_span *span)
 {
-	const char *reason = "shutdown";
-	bool queued = false;
+	const char *reason = NULL;
 
+	atomic_fetch_add(&stat_offered, 1);
 	pthread_mutex_lock(&bsp.lock);
-	if (bsp.accepting && bsp.len < bsp.queue_cap) {
+	if (!bsp.accepting || bsp.len == bsp.queue_cap) {
+		reason = bsp.accepting ? "queue_full" : "shutdown";
+	} else {
 		bsp.queue[(bsp.head + bsp.len++) % bsp.queue_cap] = span;
-		queued = true;
 		if (bsp.len == 1 || bsp.len == bsp.batch_max)
 			pthread_cond_signal(&bsp.wake);
-	} else if (bsp.accepting) {
-		reason = "queue_full";
 	}
 	pthread_mutex_unlock(&bsp.lock);
-	if (!queued) {
+	if (reason) {
 		count_dropped(&stat_dropped_queue, reason, 1);
 		otlp_span_free(span);
 	}
@@ -227,16 +226,15 @@ fail:
 
 void otel_batch_stop(void)
 {
-	uint64_t budget = (uint64_t)bsp.export_timeout_ms;
+	long budget = bsp.export_timeout_ms;
 
 	if (!bsp.queue)
 		return;
-	if (budget > SHUTDOWN_BUDGET_MS)
-		budget = SHUTDOWN_BUDGET_MS;
 	pthread_mutex_lock(&bsp.lock);
 	bsp.accepting = false;
 	bsp.stopping = true;
-	bsp.stop_deadline_ms = otel_mono_ms() + budget;
+	bsp.stop_deadline_ms =
+	    otel_mono_ms() + (uint64_t)(budget < SHUTDOWN_BUDGET_MS ? budget : SHUTDOWN_BUDGET_MS);
 	pthread_cond_broadcast(&bsp.wake);
 	pthread_mutex_unlock(&bsp.lock);
 	otlp_exporter_set_deadline(bsp.exporter, bsp.stop_deadline_ms);
@@ -250,8 +248,9 @@ void otel_batch_stop(void)
 	bsp.queue = NULL;
 }
 
-void otel_batch_counts(uint64_t *exported, uint64_t *dropped)
+void otel_batch_counts(uint64_t *offered, uint64_t *exported, uint64_t *dropped)
 {
+	*offered = atomic_load(&stat_offered);
 	*exported = atomic_load(&stat_exported);
 	*dropped = atomic_load(&stat_dropped_queue) + atomic_load(&stat_dropped_export);
 }

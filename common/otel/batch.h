@@ -8,19 +8,17 @@
  * otel_batch_start. Returns 0 or -EINVAL (otel_env_bad). */
 int otel_batch_from_env(void);
 
-/* Starts the export thread, posting through e under r (borrowed until otel_batch_stop).
- * Returns 0 or -ENOMEM. */
+/* Starts the export thread posting through e under r (borrowed till stopped). 0 or -ENOMEM. */
 int otel_batch_start(struct otlp_exporter *e, const struct otlp_resource *r);
 
 /* Queues an ended span (owned from now on) without waiting; when the queue is full or stopped
  * the span is freed and counted as dropped. */
 void otel_batch_offer(struct otlp_span *span);
 
-/* Flushes within min(OTEL_BSP_EXPORT_TIMEOUT, 5 s), stops the thread and drops what is left.
- * Safe when not started. */
+/* Flushes within min(OTEL_BSP_EXPORT_TIMEOUT, 5 s), stops, drops what is left. Safe unstarted. */
 void otel_batch_stop(void);
 
-/* Spans the Collector accepted, and spans dropped, since the process started. */
-void otel_batch_counts(uint64_t *exported, uint64_t *dropped);
+/* Spans offered, accepted by the Collector, and dropped, since the process started. */
+void otel_batch_counts(uint64_t *offered, uint64_t *exported, uint64_t *dropped);
 
 #endif

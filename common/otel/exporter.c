@@ -27,8 +27,7 @@ struct otlp_exporter {
 	bool curl_global; /* holds a curl_global_init reference */
 };
 
-/* OTEL_EXPORTER_OTLP_TRACES_<what> if set, else OTEL_EXPORTER_OTLP_<what>; name gets the one
- * used. */
+/* OTEL_EXPORTER_OTLP_TRACES_<what> if set, else OTEL_EXPORTER_OTLP_<what> (the name used). */
 static const char *env_otlp(const char *what, char *name, size_t cap)
 {
 	const char *v;
@@ -88,9 +87,8 @@ static int exporter_configure(struct otlp_exporter *e)
 		else if (strcmp(v, "none") != 0)
 			return otel_env_bad(name, v, "supported: gzip, none");
 	}
-	e->timeout_ms = 10000;
-	if (env_otlp("TIMEOUT", name, sizeof(name)) &&
-	    (rc = otel_env_long(name, 10000, 1, 3600000, "milliseconds, 1 to 3600000",
+	env_otlp("TIMEOUT", name, sizeof(name)); /* names the variable read below, set or not */
+	if ((rc = otel_env_long(name, 10000, 1, 3600000, "milliseconds, 1 to 3600000",
 	                        &e->timeout_ms)) < 0)
 		return rc;
 	if ((v = env_otlp("CERTIFICATE", name, sizeof(name)))) {
@@ -150,8 +148,7 @@ int otlp_exporter_encode(struct otlp_exporter *e, const struct otlp_resource *r,
 
 static size_t discard(char *p, size_t size, size_t n, void *arg)
 {
-	(void)p;
-	(void)arg;
+	(void)p, (void)arg;
 	return size * n;
 }
 
@@ -177,7 +174,6 @@ int otlp_exporter_post(struct otlp_exporter *e, const struct otlp_buf *body, lon
 		return -ECANCELED;
 	curl_easy_setopt(c, CURLOPT_URL, e->url);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_POST, 1L);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body->data);
 	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, e->headers);

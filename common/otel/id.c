@@ -2,14 +2,12 @@
 #include "id.h"
 
 #include <pthread.h>
-#include <stdbool.h>
 #include <string.h>
 #include <sys/random.h>
 
 #include "clock.h"
 
-static _Thread_local uint64_t rng[4];
-static _Thread_local bool rng_seeded;
+static _Thread_local uint64_t rng[4]; /* all zero until seeded */
 
 static uint64_t rotl(uint64_t x, int k)
 {
@@ -22,7 +20,7 @@ uint64_t otel_id_rand64(void)
 {
 	uint64_t r, t;
 
-	if (!rng_seeded) {
+	if (!(rng[0] | rng[1] | rng[2] | rng[3])) {
 		if (getrandom(rng, sizeof(rng), 0) != (ssize_t)sizeof(rng)) {
 			uint64_t x = otel_clock_ns(CLOCK_REALTIME) ^ (uint64_t)(uintptr_t)&r ^
 			             (uint64_t)pthread_self();
@@ -33,7 +31,6 @@ uint64_t otel_id_rand64(void)
 				rng[i] = z ^ (z >> 31);
 			}
 		}
-		rng_seeded = rng[0] | rng[1] | rng[2] | rng[3];
 	}
 	r = rotl(rng[1] * 5, 7) * 9;
 	t = rng[1] << 17;

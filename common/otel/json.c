@@ -42,15 +42,14 @@ static json_t *json_attrs(const struct otlp_attrs *a)
 			snprintf(num, sizeof(num), "%" PRId64, x->v.i);
 			v = json_pack("{s:s}", "intValue", num);
 			break;
-		case TRACE_ATTR_DOUBLE:
-			/* NaN and infinities as the protobuf JSON mapping's strings. */
+		case TRACE_ATTR_DOUBLE: /* non-finite: the protobuf JSON mapping's strings */
 			if (isfinite(x->v.d))
 				v = json_pack("{s:f}", "doubleValue", x->v.d);
+			else if (isnan(x->v.d))
+				v = json_pack("{s:s}", "doubleValue", "NaN");
 			else
 				v = json_pack("{s:s}", "doubleValue",
-				              isnan(x->v.d) ? "NaN"
-				              : x->v.d > 0  ? "Infinity"
-				                            : "-Infinity");
+				              x->v.d > 0 ? "Infinity" : "-Infinity");
 			break;
 		}
 		json_array_append_new(arr, json_pack("{s:s,s:o*}", "key", x->key, "value", v));

@@ -34,7 +34,6 @@ bool otel_sampler_sample(const struct otel_sampler *s, const uint8_t trace_id[16
 
 int otel_sampler_from_env(struct otel_sampler *s)
 {
-	/* In the enum's order. */
 	static const char *const names[] = {"always_on",
 	                                    "always_off",
 	                                    "traceidratio",

@@ -10,7 +10,7 @@ struct otel_sampler {
 		OTEL_SAMPLER_ALWAYS_ON,
 		OTEL_SAMPLER_ALWAYS_OFF,
 		OTEL_SAMPLER_RATIO,
-		OTEL_SAMPLER_PARENT_ON, /* the parentbased kinds come last */
+		OTEL_SAMPLER_PARENT_ON, /* parentbased last; sampler.c names them in this order */
 		OTEL_SAMPLER_PARENT_OFF,
 		OTEL_SAMPLER_PARENT_RATIO
 	} kind;

@@ -32,17 +32,12 @@ char *otlp_strdup(const char *s)
 	if (!out)
 		return NULL;
 	while (i < n) {
-		size_t k = utf8_len(u + i, n - i);
-		if (o + (k ? k : 1) > OTLP_STRING_MAX)
+		size_t k = utf8_len(u + i, n - i), step = k ? k : 1;
+		if (o + step > OTLP_STRING_MAX)
 			break;
-		if (k == 0) {
-			out[o++] = '?';
-			i++;
-			continue;
-		}
-		memcpy(out + o, s + i, k);
-		o += k;
-		i += k;
+		memcpy(out + o, k ? s + i : "?", step); /* an invalid byte becomes '?' */
+		o += step;
+		i += step;
 	}
 	out[o] = '\0';
 	return out;
@@ -110,12 +105,6 @@ void otlp_attrs_free(struct otlp_attrs *a)
 	memset(a, 0, sizeof(*a));
 }
 
-static void attrs_set_all(struct otlp_attrs *a, const struct trace_attr *attrs, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		otlp_attrs_set(a, &attrs[i]);
-}
-
 int otlp_span_add_event(struct otlp_span *s, uint64_t time_ns, const char *name,
                         const struct trace_attr *attrs, size_t n)
 {
@@ -130,7 +119,8 @@ int otlp_span_add_event(struct otlp_span *s, uint64_t time_ns, const char *name,
 	*e = (struct otlp_event){.time_ns = time_ns, .name = otlp_strdup(name ? name : "")};
 	if (!e->name)
 		return -ENOMEM;
-	attrs_set_all(&e->attrs, attrs, n);
+	for (size_t i = 0; i < n; i++)
+		otlp_attrs_set(&e->attrs, &attrs[i]);
 	s->n_events++;
 	return 0;
 }
@@ -152,7 +142,8 @@ int otlp_span_add_link(struct otlp_span *s, const struct trace_context *ctx,
 	memcpy(l->span_id, ctx->span_id, 8);
 	if (ctx->tracestate[0] && !(l->trace_state = otlp_strdup(ctx->tracestate)))
 		return -ENOMEM;
-	attrs_set_all(&l->attrs, attrs, n);
+	for (size_t i = 0; i < n; i++)
+		otlp_attrs_set(&l->attrs, &attrs[i]);
 	s->n_links++;
 	return 0;
 }

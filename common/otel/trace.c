@@ -33,7 +33,6 @@ static struct {
 } sdk;
 
 static atomic_bool sdk_enabled;
-static atomic_uint_fast64_t stat_ended;
 
 static _Thread_local trace_span *stack[STACK_MAX];
 static _Thread_local int depth;
@@ -134,7 +133,6 @@ void trace_span_end(trace_span *s)
 	if (s->recording) {
 		s->data->end_ns =
 		    s->data->start_ns + (otel_clock_ns(CLOCK_MONOTONIC) - s->start_mono_ns);
-		atomic_fetch_add(&stat_ended, 1);
 		otel_batch_offer(s->data);
 		s->data = NULL;
 	}
@@ -300,6 +298,5 @@ bool trace_enabled(void)
 
 void trace_stats(struct trace_stats *out)
 {
-	out->ended = atomic_load(&stat_ended);
-	otel_batch_counts(&out->exported, &out->dropped);
+	otel_batch_counts(&out->ended, &out->exported, &out->dropped);
 }

@@ -17,10 +17,9 @@ struct trace_stats {
 	uint64_t dropped;  /* queue full, export failed, or left at shutdown */
 };
 
-/* Reads the OTEL_* and K8S_* environment once, builds the resource (service.name defaults to
- * default_service_name), sampler and batch processor, starts the export thread and calls
- * otel_diag_started. Returns 0 (also when OTEL_SDK_DISABLED=true), -EINVAL (otel_env_bad
- * names the variable), -ENOMEM or -EALREADY. */
+/* Reads OTEL_* and K8S_* once, builds the resource (service.name defaults to
+ * default_service_name), sampler and batch processor, starts the export thread, calls
+ * otel_diag_started. Returns 0 (also when disabled), -EINVAL, -ENOMEM or -EALREADY. */
 int trace_init(const char *default_service_name, const char *service_version);
 
 /* Flushes and stops the export thread within min(OTEL_BSP_EXPORT_TIMEOUT, 5 s); what is left
@@ -40,8 +39,8 @@ extern const struct trace_context trace_root;
 trace_span *trace_span_start(const char *name, enum trace_kind kind,
                              const struct trace_context *parent);
 
-/* Ends the span, restores the previous current span and queues the span for export without
- * waiting (dropped and counted when the queue is full). The span is gone afterwards. */
+/* Ends the span (freed), restores the previous current span and queues it without waiting
+ * (dropped and counted when the queue is full). */
 void trace_span_end(trace_span *span);
 
 /* Sets one attribute (copied; a later value for the key replaces the earlier). At most 128 per

@@ -2,7 +2,6 @@
 #include "tracecontext.h"
 
 #include <errno.h>
-#include <stddef.h>
 #include <string.h>
 
 #define STATE_LONG_MEMBER 128 /* members this long are dropped first when truncating */

@@ -30,8 +30,7 @@ bool tracecontext_is_valid(const struct trace_context *ctx);
  * upper-case hex and zero ids are invalid. Returns 0, or -EINVAL with the ids zeroed. */
 int tracecontext_parse_traceparent(const char *s, size_t len, struct trace_context *ctx);
 
-/* Writes "00-<trace id>-<span id>-<flags>" into out. Returns 0, or -EINVAL (out "") when ctx is
- * invalid. */
+/* Writes "00-<trace id>-<span id>-<flags>" into out. Returns 0, or -EINVAL (out "") if invalid. */
 int tracecontext_format_traceparent(const struct trace_context *ctx,
                                     char out[TRACECONTEXT_TRACEPARENT_LEN + 1]);
 
