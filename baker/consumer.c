@@ -141,7 +141,7 @@ static void link_stored(trace_span *span, const struct order *o)
 static int bake_order(struct worker *w, const char *key, trace_span *span, double sent_ms,
                       int *baked, bool *fresh, trace_span **unlinked)
 {
-	trace_span *baking;
+	trace_span *baking, *op;
 	struct order o;
 	double t0;
 	char rounds[16];
@@ -149,7 +149,8 @@ static int bake_order(struct worker *w, const char *key, trace_span *span, doubl
 
 	if (*baked >= 0)
 		goto finish;
-	rc = store_order_get(w->store, key, &o);
+	op = store_span_start(w->store, "read-order", "HMGET", key, NULL);
+	rc = store_span_end(op, store_order_get(w->store, key, &o));
 	if (rc < 0)
 		return rc;
 	if (*unlinked) {
@@ -176,7 +177,8 @@ static int bake_order(struct worker *w, const char *key, trace_span *span, doubl
 		trace_span_add_event(span, "order being baked by another delivery", NULL, 0);
 		return 0;
 	}
-	rc = store_order_set_status(w->store, key, "baking");
+	op = store_span_start(w->store, "update-order", "EVAL", key, "baking");
+	rc = store_span_end(op, store_order_set_status(w->store, key, "baking"));
 	if (rc == -EALREADY)
 		return 0; /* finished or failed meanwhile */
 	if (rc < 0)
@@ -198,7 +200,8 @@ static int bake_order(struct worker *w, const char *key, trace_span *span, doubl
 	trace_span_end(baking);
 	*baked = n;
 finish:
-	rc = store_order_set_status(w->store, key, "finished");
+	op = store_span_start(w->store, "update-order", "EVAL", key, "finished");
+	rc = store_span_end(op, store_order_set_status(w->store, key, "finished"));
 	if (rc == -EALREADY) {
 		log_warn("order failed while baking, left failed", "order_key", key);
 		return 0;

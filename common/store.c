@@ -206,15 +206,15 @@ static void hash_key(char *buf, size_t cap, const char *key)
 	snprintf(buf, cap, "order:%s", key);
 }
 
-/* Starts the CLIENT span of one operation on order key (a child of the thread's current
- * span); NULL when tracing is off. */
-static trace_span *span_start(const struct store *s, const char *name, const char *command,
-                              const char *key)
+trace_span *store_span_start(const struct store *s, const char *name, const char *command,
+                             const char *key, const char *status)
 {
 	trace_span *span = trace_span_start(name, TRACE_KIND_CLIENT, NULL);
 
 	if (trace_span_is_recording(span)) {
 		trace_span_set_str(span, "bakery.order_key", key);
+		if (status)
+			trace_span_set_str(span, "bakery.status", status);
 		trace_span_set_str(span, "db.system", "redis");
 		trace_span_set_str(span, "db.operation.name", command);
 		trace_span_set_str(span, "server.address", s->host);
@@ -223,9 +223,7 @@ static trace_span *span_start(const struct store *s, const char *name, const cha
 	return span;
 }
 
-/* Ends span; an unavailable store or an invalid key marks it as an error with an event.
- * Returns rc. */
-static int span_end(trace_span *span, int rc)
+int store_span_end(trace_span *span, int rc)
 {
 	if (rc == -EAGAIN || rc == -EINVAL) {
 		trace_span_add_event(span, store_strerror(rc), NULL, 0);
@@ -262,7 +260,6 @@ int store_order_create(struct store *s, const char *key, const struct order *o)
 	const char *argv[16] = {"HSET",   hk,        "customer",      o->customer,
 	                        "pastry", o->pastry, "orderTime",     o->order_time,
 	                        "status", "pending", "queueDeadline", deadline};
-	trace_span *span = span_start(s, "create-order", "HSET", key);
 	redisReply *r;
 	int rc, argc = 12;
 
@@ -277,10 +274,9 @@ int store_order_create(struct store *s, const char *key, const struct order *o)
 		argv[argc++] = o->tracestate;
 	}
 	rc = run(s, argc, argv, NULL, &r);
-	if (rc < 0)
-		return span_end(span, rc);
-	freeReplyObject(r);
-	return span_end(span, 0);
+	if (rc == 0)
+		freeReplyObject(r);
+	return rc;
 }
 
 /* Runs one of the order scripts on order:<key> with the optional argument arg (NULL: none).
@@ -345,7 +341,6 @@ int store_order_get(struct store *s, const char *key, struct order *o)
 	const char *argv[] = {"HMGET",     hk,       "customer",      "pastry",
 	                      "orderTime", "status", "queueDeadline", "traceparent",
 	                      "tracestate"};
-	trace_span *span = span_start(s, "read-order", "HMGET", key);
 	redisReply *r;
 	bool deadline = false;
 	int rc;
@@ -353,7 +348,7 @@ int store_order_get(struct store *s, const char *key, struct order *o)
 	hash_key(hk, sizeof(hk), key);
 	rc = run(s, 9, argv, NULL, &r);
 	if (rc < 0)
-		return span_end(span, rc);
+		return rc;
 	rc = -ENOENT;
 	if (r->type == REDIS_REPLY_ARRAY && r->elements == 7 &&
 	    copy_field(r->element[0], o->customer, sizeof(o->customer)) == 0 &&
@@ -371,18 +366,15 @@ int store_order_get(struct store *s, const char *key, struct order *o)
 	freeReplyObject(r);
 	if (rc == 0 && deadline && strcmp(o->status, "pending") == 0)
 		rc = expire(s, key, o);
-	return span_end(span, rc);
+	return rc;
 }
 
 int store_order_set_status(struct store *s, const char *key, const char *status)
 {
-	trace_span *span = span_start(s, "update-order", "EVAL", key);
 	redisReply *r;
-	int rc;
+	int rc = run_script(s, set_status_lua, key, status, &r);
 
-	trace_span_set_str(span, "bakery.status", status);
-	rc = run_script(s, set_status_lua, key, status, &r);
-	return span_end(span, rc < 0 ? rc : script_rc(r));
+	return rc < 0 ? rc : script_rc(r);
 }
 
 const char *store_strerror(int rc)

@@ -3,6 +3,7 @@
 #define BAKERY_STORE_H
 
 #include "order.h"
+#include "otel/trace.h"
 
 /* Errors are negative errno values:
  *   -EAGAIN    transient: Redis unreachable, timed out, loading, read-only... (retry later);
@@ -26,9 +27,7 @@
  * store_order_get or store_order_set_status then turns it failed, atomically, so every reader
  * agrees (but see store_set_held). finished and failed are final. */
 
-/* One Redis connection. Not thread-safe: use one per thread. The order operations below are
- * traced as CLIENT spans (create-order, read-order, update-order) under the thread's current
- * span. */
+/* One Redis connection. Not thread-safe: use one per thread. */
 struct store;
 
 /* Returns a store for host:port that connects on first use (connect and command timeouts of
@@ -71,6 +70,17 @@ int store_order_get(struct store *s, const char *key, struct order *o);
  * first, and leaving pending clears the deadline. Returns 0, -EALREADY (finished or failed
  * already, status unchanged), -ENOENT, -EINVAL or -EAGAIN. */
 int store_order_set_status(struct store *s, const char *key, const char *status);
+
+/* Starts the CLIENT span (create-order, read-order, update-order...) of the caller's command
+ * (HSET, HMGET, EVAL) on order key, with the status set when not NULL, as a child of the
+ * thread's current span: like every dependency's span (RabbitMQ's too), it is made by the
+ * caller around the store_* call. Returns it, or NULL when tracing is off. */
+trace_span *store_span_start(const struct store *s, const char *name, const char *command,
+                             const char *key, const char *status);
+
+/* Ends span, an error with an event for rc -EAGAIN or -EINVAL (see store_strerror); accepts
+ * NULL. Returns rc. */
+int store_span_end(trace_span *span, int rc);
 
 /* A static description of a store_* error ("redis unavailable" for -EAGAIN); never NULL. */
 const char *store_strerror(int rc);

@@ -265,6 +265,7 @@ static void handle_post_order(const struct request *req, struct response *res)
 	struct timespec now;
 	struct order o = {0};
 	const char *why;
+	trace_span *span;
 	char *body = NULL;
 	size_t len = 0;
 	int rc;
@@ -301,7 +302,8 @@ static void handle_post_order(const struct request *req, struct response *res)
 	    tracecontext_format_traceparent(&req->worker->order_ctx, o.traceparent) == 0)
 		snprintf(o.tracestate, sizeof(o.tracestate), "%s",
 		         req->worker->order_ctx.tracestate);
-	if (store_order_create(req->worker->store, key, &o) < 0) {
+	span = store_span_start(req->worker->store, "create-order", "HSET", key, NULL);
+	if (store_span_end(span, store_order_create(req->worker->store, key, &o)) < 0) {
 		reply_error(res, 503, "order store unavailable", RETRY_AFTER);
 		return;
 	}
@@ -320,7 +322,9 @@ static void handle_post_order(const struct request *req, struct response *res)
 		log_warn("publish failed, order marked failed", "order_key", key, "error",
 		         publish_strerror(rc));
 		/* No order stays pending forever: the client got no key, the order is failed. */
-		if (store_order_set_status(req->worker->store, key, "failed") == -EAGAIN)
+		span = store_span_start(req->worker->store, "update-order", "EVAL", key, "failed");
+		rc = store_order_set_status(req->worker->store, key, "failed");
+		if (store_span_end(span, rc) == -EAGAIN)
 			log_error("could not mark order failed", "order_key", key);
 		reply_error(res, 503, "order queue unavailable", RETRY_AFTER);
 		return;
@@ -362,6 +366,7 @@ static void link_order(const struct request *req, const struct order *o)
 
 static void handle_get_order(const struct request *req, struct response *res)
 {
+	trace_span *span;
 	struct order o;
 	int rc;
 
@@ -374,7 +379,8 @@ static void handle_get_order(const struct request *req, struct response *res)
 		reply_error(res, 500, "internal error", NULL);
 		return;
 	}
-	rc = store_order_get(req->worker->store, req->key, &o);
+	span = store_span_start(req->worker->store, "read-order", "HMGET", req->key, NULL);
+	rc = store_span_end(span, store_order_get(req->worker->store, req->key, &o));
 	if (rc == -ENOENT || rc == -EINVAL) /* -EINVAL: the key is no order */
 		reply_error(res, 404, "order not found", NULL);
 	else if (rc < 0)
