@@ -380,8 +380,6 @@ int store_order_set_status(struct store *s, const char *key, const char *status)
 const char *store_strerror(int rc)
 {
 	switch (rc) {
-	case 0:
-		return "ok";
 	case -ENOENT:
 		return "not found";
 	case -EALREADY:
