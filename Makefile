@@ -32,7 +32,7 @@ UNIT_BIN      := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 .PHONY: all clean unit run test test-unit test-integration format check-format \
         images push up down e2e loadtest validate bench tools deps cluster-up cluster-down \
         test-cluster fuzz trace
-all: $(BUILD)/reception $(BUILD)/baker
+all: $(BUILD)/reception $(BUILD)/baker $(BUILD)/ceiling
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -46,6 +46,10 @@ $(BUILD)/reception: $(RECEPTION_OBJ) $(BUILD)/libbakery.a
 
 $(BUILD)/baker: $(BAKER_OBJ) $(BUILD)/libbakery.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# make bench's ceiling: the orders/s Redis and RabbitMQ take without HTTP (bench/ceiling.c).
+$(BUILD)/ceiling: bench/ceiling.c $(BUILD)/libbakery.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libbakery.a
 	@mkdir -p $(dir $@)
@@ -77,10 +81,10 @@ test:
 	scripts/test.sh
 
 format:
-	clang-format -i $(COMMON_SRC) $(wildcard common/*.h common/otel/*.h reception/*.[ch] baker/*.[ch] tests/unit/*.[ch])
+	clang-format -i $(COMMON_SRC) $(wildcard common/*.h common/otel/*.h reception/*.[ch] baker/*.[ch] tests/unit/*.[ch] bench/*.c)
 
 check-format:
-	clang-format --dry-run -Werror $(COMMON_SRC) $(wildcard common/*.h common/otel/*.h reception/*.[ch] baker/*.[ch] tests/unit/*.[ch])
+	clang-format --dry-run -Werror $(COMMON_SRC) $(wildcard common/*.h common/otel/*.h reception/*.[ch] baker/*.[ch] tests/unit/*.[ch] bench/*.c)
 
 clean:
 	rm -rf build
@@ -128,7 +132,7 @@ trace:
 validate:
 	/usr/bin/python3 -m pytest -v tests/k8s
 
-# Reception throughput with tracing on versus OTEL_SDK_DISABLED=true, as a ratio.
+# reception against the ceiling, keep-alive and Connection: close, tracing on and off (README).
 bench:
 	scripts/bench.sh
 

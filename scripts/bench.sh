@@ -1,58 +1,57 @@
 #!/usr/bin/env bash
-# Benchmarks reception's POST /orders with tracing on versus OTEL_SDK_DISABLED=true.
+# Benchmarks reception's POST /orders against the ceiling (Redis and RabbitMQ without HTTP), with
+# tracing on versus OTEL_SDK_DISABLED=true, over keep-alive and `Connection: close` connections.
 #
 #   scripts/bench.sh                 (make bench)
 #
 # One run, one machine: real redis-server and rabbitmq-server (tests/harness.py), a real
 # Collector (THE pipeline, k8s/otel-collector/config.yaml) exporting to Jaeger when it is built
-# (else to a closed port: the Collector still receives everything), the baker
-# (BAKE_TIME_SCALE=0, tracing off in both modes, so that only reception's tracing differs) and
-# reception from the plain -O2 build. Modes alternate for
-# BENCH_ROUNDS rounds; each round restarts both services in that mode, warms up, then ab
-# (ApacheBench: a fixed number of requests at a fixed concurrency; no keep-alive, as ab -k
-# speaks HTTP/1.0 keep-alive, which civetweb does not keep) sends
-# BENCH_REQUESTS POSTs over BENCH_CONNECTIONS connections. Prints requests/s per round, the
-# medians, the overhead, reception's own CPU time per request (user + system, from /proc: the
-# SDK's cost, unaffected by the Collector and the baker sharing the machine's cores), its RSS
-# and the spans it dropped. A benchmark, not a test: it
-# checks only that every request got 202.
+# (else to a closed port: the Collector still receives everything), one baker per round
+# (BAKE_TIME_SCALE=0, tracing off, so that only reception's tracing differs) and reception, all
+# from the plain -O2 build. Each round:
+#   - per tracing mode (their order alternates from round to round), a fresh reception, warmed
+#     up, then wrk (HTTP/1.1; bench/orders.lua: a different order every request, non-202s
+#     counted) at each connection count keep-alive, then at each with "Connection: close";
+#   - the ceiling: build/ceiling does each order's Redis writes and confirmed persistent publish
+#     with WINDOW orders in flight, pipelined (bench/ceiling.c), for WINDOW = each connection
+#     count.
+# Per run: orders/s, wrk's p50/p99, connections answered (keep-alive: the wrk sockets that had
+# received a response at 3/4 of the run, from ss), reception's CPU per order (user + system,
+# /proc: its own cost, whatever else shares the cores), its peak RSS (VmHWM since its start,
+# so a run's includes the runs before it in that order), and the baker's finished
+# orders/s (baker_orders_baked_total over the same seconds). The queue is drained between runs.
+# Then the medians over the rounds as a table, with ratios to the ceiling at the same number in
+# flight and to tracing off. A benchmark, not a test: it fails only when a response is not 202
+# or a connection fails.
 #
-# Environment: BENCH_REQUESTS (20000), BENCH_CONNECTIONS (32), BENCH_ROUNDS (3),
-# BENCH_WARMUP (1000). Needs ab (apache2-utils, scripts/deps.sh) and the Collector
-# (scripts/tools.sh otelcol).
+# Environment: BENCH_ROUNDS (3), BENCH_SECONDS (8, per run), BENCH_CONNECTIONS ("64 256"),
+# BENCH_WARMUP_SECONDS (2), BENCH_WRK_THREADS (2), BAKERY_BUILD (build: the binaries' directory,
+# built here). About 8 minutes at the defaults (2.5 per round). Needs wrk (scripts/deps.sh)
+# and the Collector (scripts/tools.sh otelcol).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-command -v ab >/dev/null || { echo "bench: ab missing (scripts/deps.sh)" >&2; exit 1; }
-make -s -j2 all
-export BAKERY_BUILD=build # the plain -O2 build, never the sanitized one
+command -v wrk >/dev/null || { echo "bench: wrk missing (scripts/deps.sh)" >&2; exit 1; }
+export BAKERY_BUILD=${BAKERY_BUILD:-build} # the plain -O2 build, never the sanitized one
+make -s -j2 BUILD="$BAKERY_BUILD" all
 exec /usr/bin/python3 - <<'PY'
-import os, re, signal, statistics, subprocess, sys, tempfile
+import os, re, signal, statistics, subprocess, sys, tempfile, time
 
 sys.path[:0] = ["tests", "tests/tracing"]
-from harness import Bakery, RabbitServer, RedisServer, free_port, http_get, parse_prometheus, wait_until
+from harness import (BUILD_DIR, Bakery, RabbitServer, RedisServer, free_port, http_get,
+                     parse_prometheus, wait_until)
 import otelstack
 
-requests = int(os.environ.get("BENCH_REQUESTS", 20000))
-connections = int(os.environ.get("BENCH_CONNECTIONS", 32))
 rounds = int(os.environ.get("BENCH_ROUNDS", 3))
-warmup = int(os.environ.get("BENCH_WARMUP", 1000))
+seconds = int(os.environ.get("BENCH_SECONDS", 8))
+conn_counts = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "64 256").split()]
+warmup = int(os.environ.get("BENCH_WARMUP_SECONDS", 2))
+wrk_threads = os.environ.get("BENCH_WRK_THREADS", "2")
 work = tempfile.mkdtemp(prefix="bakery-bench-")
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still stop the servers below
-body = os.path.join(work, "order.json")
-with open(body, "w") as f:
-    f.write('{"customer":"bench","pastry":"croissant"}')
-
-
-def load(url, n):
-    """n POST /orders at the fixed concurrency; returns requests/s."""
-    out = subprocess.run(["ab", "-q", "-n", str(n), "-c", str(connections), "-s", "30",
-                          "-p", body, "-T", "application/json", f"{url}/orders"],
-                         capture_output=True, text=True, check=True).stdout
-    failed = int(re.search(r"Failed requests:\s+(\d+)", out).group(1))
-    if failed or "Non-2xx responses" in out:
-        sys.exit(f"bench: failed requests:\n{out}")
-    return float(re.search(r"Requests per second:\s+([\d.]+)", out).group(1))
+script = os.path.abspath("bench/orders.lua")
+CEILING = os.path.join(BUILD_DIR, "ceiling")
+TRACING = ("tracing on", "tracing off")
 
 
 def cpu_seconds(pid):
@@ -62,77 +61,155 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def rss_kib(pid):
+def peak_rss_mib(pid):
     with open(f"/proc/{pid}/status") as f:
-        s = f.read()
-    return tuple(int(re.search(rf"{k}:\s+(\d+)", s).group(1)) for k in ("VmRSS", "VmHWM"))
+        return int(re.search(r"VmHWM:\s+(\d+)", f.read()).group(1)) / 1024
 
 
-def metric(svc, name):
-    samples = parse_prometheus(http_get(f"{svc.url}/metrics").text)
-    return sum(v for (n, _), v in samples.items() if n == name)
+def baked(baker):
+    samples = parse_prometheus(http_get(f"{baker.url}/metrics").text)
+    return sum(v for (n, _), v in samples.items() if n == "baker_orders_baked_total")
+
+
+def answered(port):
+    """(wrk sockets to port that received bytes, all wrk sockets to port), from ss."""
+    out = subprocess.run(["ss", "-tinH", "state", "established", f"( dport = :{port} )"],
+                         capture_output=True, text=True, check=True).stdout
+    infos = [line for line in out.splitlines() if line.startswith(("\t", " "))]
+    return sum("bytes_received:" in line for line in infos), len(infos)
+
+
+def drain(rabbit, queue):
+    wait_until(lambda: int(rabbit.queues()[queue]["messages"]) == 0, 600, interval=0.5,
+               what="queue drained")
+
+
+def wrk(url, conns, close, secs):
+    """Runs wrk; returns its BENCH line's fields and (answered, connections) at 3/4 of the run."""
+    env = {**os.environ, "BENCH_CLOSE": "1" if close else "0"}
+    p = subprocess.Popen(["wrk", "-t", wrk_threads, "-c", str(conns), "-d", f"{secs}s",
+                          "--timeout", "10s", "-s", script, url], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(secs * 0.75)
+    seen = answered(int(url.rsplit(":", 1)[1]))
+    out = p.communicate()[0]
+    m = re.search(r"^BENCH (.*)$", out, re.M)
+    if p.returncode or not m:
+        sys.exit(f"bench: wrk failed:\n{out}")
+    r = {k: int(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
+    return r, seen
+
+
+def ceiling(bakery, window, baker):
+    env = {**os.environ, **bakery.env()}
+    b0, t0 = baked(baker), time.monotonic()
+    out = subprocess.run([CEILING, str(seconds), str(window)], env=env, capture_output=True,
+                         text=True)
+    b1, t1 = baked(baker), time.monotonic()
+    m = re.search(r"^CEILING (.*)$", out.stdout, re.M)
+    if out.returncode or not m:
+        sys.exit(f"bench: ceiling failed:\n{out.stdout}{out.stderr}")
+    r = {k: float(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
+    r["baked_per_s"] = (b1 - b0) / (t1 - t0)
+    return r
 
 
 stack = []
+results = {}  # (load, mode) -> list of per-round dicts
 try:
     redis = RedisServer(); stack.append(redis)
     rabbit = RabbitServer(); stack.append(rabbit)
     if os.access(otelstack.JAEGER_BIN, os.X_OK):
         jaeger = otelstack.Jaeger(os.path.join(work, "jaeger")); stack.append(jaeger)
-        sink = "jaeger"
+        sink = "Jaeger"
     else:
         jaeger = f"127.0.0.1:{free_port()}"  # nothing listens: the Collector drops after receiving
         sink = "a closed port (no Jaeger built)"
     collector = otelstack.Collector(jaeger, os.path.join(work, "collector")); stack.append(collector)
-    modes = {
+    tracing_env = {
         "tracing on": {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.otlp_http_url,
                        "OTEL_SDK_DISABLED": "false"},
-        "OTEL_SDK_DISABLED=true": {"OTEL_SDK_DISABLED": "true"},
+        "tracing off": {"OTEL_SDK_DISABLED": "true"},
     }
-    results = {m: [] for m in modes}
-    print(f"bench: {requests} POST /orders per round at concurrency {connections} (ab), "
-          f"{rounds} rounds per mode, alternating; Collector -> {sink}; {os.cpu_count()} CPUs",
-          flush=True)
+    # keep-alive first: its peak RSS then holds no thread a Connection: close run woke (each new
+    # connection may go to another of civetweb's threads, so those runs touch all their stacks)
+    loads = [(c, close) for close in (False, True) for c in conn_counts]
+    print(f"bench: {rounds} rounds of {seconds:g} s runs, alternating; wrk -t{wrk_threads}; "
+          f"connections {conn_counts}; Collector -> {sink}; {os.cpu_count()} CPUs; "
+          f"binaries from {BUILD_DIR}", flush=True)
+    t_start = time.monotonic()
     for r in range(rounds):
-        for mode, env in (modes.items() if r % 2 == 0 else reversed(modes.items())):
-            bakery = Bakery(redis, rabbit, os.path.join(work, "logs"))
-            try:
-                env = {**env, "LOG_LEVEL": "warn", "BAKE_TIME_SCALE": "0"}
-                baker = bakery.baker(**{**env, "OTEL_SDK_DISABLED": "true"})
-                reception = bakery.reception(**env)
-                load(reception.url, warmup)
-                cpu0 = cpu_seconds(reception.pid)
-                rps = load(reception.url, requests)
-                cpu_us = (cpu_seconds(reception.pid) - cpu0) * 1e6 / requests
-                rss, hwm = rss_kib(reception.pid)
-                # Let the baker drain the queue so the next round starts alike.
-                wait_until(lambda: int(rabbit.queues()[bakery.queue]["messages"]) == 0, 300,
-                           interval=1, what="queue drained")
-                spans = (metric(reception, "otel_spans_dropped_total")
-                         if mode == "tracing on" else 0)
-                results[mode].append((rps, rss, hwm, spans, cpu_us))
-                print(f"  round {r + 1} {mode:24s} {rps:9.1f} req/s   {cpu_us:6.1f} CPU us/req   "
-                      f"reception RSS {rss / 1024:6.1f} "
-                      f"MiB (peak {hwm / 1024:6.1f})" +
-                      (f"   spans dropped {spans:.0f}" if mode == "tracing on" else ""),
-                      flush=True)
-            finally:
-                bakery.close()
-    on = statistics.median(x[0] for x in results["tracing on"])
-    off = statistics.median(x[0] for x in results["OTEL_SDK_DISABLED=true"])
-    rss_on = statistics.median(x[1] for x in results["tracing on"]) / 1024
-    rss_off = statistics.median(x[1] for x in results["OTEL_SDK_DISABLED=true"]) / 1024
-    print(f"median requests/s: tracing on {on:.1f}, OTEL_SDK_DISABLED=true {off:.1f}; "
-          f"ratio {on / off:.3f}, overhead {100 * (1 - on / off):.1f}%")
-    cpu_on = statistics.median(x[4] for x in results["tracing on"])
-    cpu_off = statistics.median(x[4] for x in results["OTEL_SDK_DISABLED=true"])
-    print(f"median reception CPU per request: tracing on {cpu_on:.1f} us, "
-          f"OTEL_SDK_DISABLED=true {cpu_off:.1f} us; ratio {cpu_on / cpu_off:.3f}, "
-          f"overhead {100 * (cpu_on / cpu_off - 1):.1f}%")
-    print(f"median reception RSS after a round: tracing on {rss_on:.1f} MiB, "
-          f"OTEL_SDK_DISABLED=true {rss_off:.1f} MiB")
-    spans_dropped = sum(x[3] for x in results["tracing on"])
-    print(f"spans dropped by reception over all tracing rounds: {spans_dropped:.0f}")
+        bakery = Bakery(redis, rabbit, os.path.join(work, "logs"))
+        try:
+            base = {"LOG_LEVEL": "warn", "BAKE_TIME_SCALE": "0"}
+            baker = bakery.baker(**base, OTEL_SDK_DISABLED="true")
+            modes = TRACING if r % 2 == 0 else TRACING[::-1]
+            for mode in modes:
+                reception = bakery.reception(**base, **tracing_env[mode])
+                wrk(reception.url, conn_counts[0], False, warmup)
+                drain(rabbit, bakery.queue)
+                for conns, close in loads:
+                    cpu0, b0, t0 = cpu_seconds(reception.pid), baked(baker), time.monotonic()
+                    w, (seen, total) = wrk(reception.url, conns, close, seconds)
+                    cpu1, b1, t1 = cpu_seconds(reception.pid), baked(baker), time.monotonic()
+                    if w["non202"] or w["connect_errors"] or w["read_errors"] or w["write_errors"]:
+                        sys.exit(f"bench: {mode}, {conns} connections: {w}")
+                    run = {"rps": w["requests"] / (w["duration_us"] / 1e6),
+                           "p50": w["p50_us"] / 1000, "p99": w["p99_us"] / 1000,
+                           "answered": f"{seen}/{total}" if not close else "-",
+                           "cpu": (cpu1 - cpu0) * 1e6 / w["requests"],
+                           "rss": peak_rss_mib(reception.pid),
+                           "baked_per_s": (b1 - b0) / (t1 - t0), "timeouts": w["timeouts"]}
+                    load = f"{conns} {'close' if close else 'keep-alive'}"
+                    results.setdefault((load, mode), []).append(run)
+                    print(f"  round {r + 1}  {load:15s} {mode:11s} {run['rps']:8.0f} orders/s  "
+                          f"p50 {run['p50']:6.1f} ms  p99 {run['p99']:6.1f} ms  "
+                          f"answered {run['answered']:>7s}  {run['cpu']:5.1f} CPU us/order  "
+                          f"RSS {run['rss']:5.1f} MiB  baker {run['baked_per_s']:6.0f}/s",
+                          flush=True)
+                    drain(rabbit, bakery.queue)
+                reception.terminate()
+            for conns in conn_counts:
+                c = ceiling(bakery, conns, baker)
+                run = {"rps": c["orders_per_s"], "p50": c["p50_us"] / 1000,
+                       "p99": c["p99_us"] / 1000, "cpu": c["cpu_us"],
+                       "baked_per_s": c["baked_per_s"]}
+                results.setdefault((f"{conns} in flight", "ceiling"), []).append(run)
+                print(f"  round {r + 1}  ceiling {conns:3d} in flight  {run['rps']:8.0f} orders/s  "
+                      f"p50 {run['p50']:6.1f} ms  p99 {run['p99']:6.1f} ms  "
+                      f"{run['cpu']:5.1f} CPU us/order (client)  "
+                      f"baker {run['baked_per_s']:6.0f}/s", flush=True)
+                drain(rabbit, bakery.queue)
+        finally:
+            bakery.close()
+
+    def med(load, mode, key):
+        return statistics.median(x[key] for x in results[(load, mode)])
+
+    print(f"\nmedians of {rounds} rounds ({(time.monotonic() - t_start) / 60:.1f} min):\n")
+    print("| load | mode | orders/s | p50 ms | p99 ms | connections answered | "
+          "reception CPU µs/order | reception RSS MiB | baker finished/s | vs ceiling | "
+          "vs tracing off |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for conns in conn_counts:
+        top = med(f"{conns} in flight", "ceiling", "rps")
+        print(f"| ceiling, {conns} in flight | no HTTP | {top:.0f} | "
+              f"{med(f'{conns} in flight', 'ceiling', 'p50'):.1f} | "
+              f"{med(f'{conns} in flight', 'ceiling', 'p99'):.1f} | | "
+              f"{med(f'{conns} in flight', 'ceiling', 'cpu'):.1f} (the client's) | | "
+              f"{med(f'{conns} in flight', 'ceiling', 'baked_per_s'):.0f} | 1 | |")
+        for close in (False, True):
+            load = f"{conns} {'close' if close else 'keep-alive'}"
+            off_rps, off_cpu = med(load, "tracing off", "rps"), med(load, "tracing off", "cpu")
+            for mode in TRACING:
+                rps, cpu = med(load, mode, "rps"), med(load, mode, "cpu")
+                answers = sorted(x["answered"] for x in results[(load, mode)])
+                vs_off = ("" if mode == "tracing off" else
+                          f"{rps / off_rps:.3f} orders/s, {cpu / off_cpu:.3f} CPU")
+                print(f"| {load} | {mode} | {rps:.0f} | {med(load, mode, 'p50'):.1f} | "
+                      f"{med(load, mode, 'p99'):.1f} | {answers[len(answers) // 2]} | "
+                      f"{cpu:.1f} | {max(x['rss'] for x in results[(load, mode)]):.1f} | "
+                      f"{med(load, mode, 'baked_per_s'):.0f} | {rps / top:.2f} | {vs_off} |")
 finally:
     for p in reversed(stack):
         p.close()
