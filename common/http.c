@@ -67,8 +67,11 @@ int http_send(struct mg_connection *c, int status, const char *content_type, con
 	/* Headers and a body that fit go out in one write: each write costs a segment, and a
 	 * second small one would wait for the client's delayed ACK were TCP_NODELAY off. */
 	char buf[2048], date[32];
+	const struct mg_request_info *ri = mg_get_request_info(c);
 	bool said = extra_headers && strstr(extra_headers, CONNECTION_CLOSE);
 	bool keep = !said && keeps_alive(c);
+	/* HEAD: the headers describe the body (its Content-Length), which is not sent. */
+	size_t body_len = ri && strcmp(ri->request_method, "HEAD") == 0 ? 0 : len;
 	time_t now = time(NULL);
 	struct tm tm;
 	int n;
@@ -86,12 +89,12 @@ int http_send(struct mg_connection *c, int status, const char *content_type, con
 	                    : CONNECTION_CLOSE);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return -1;
-	if (len <= sizeof(buf) - (size_t)n) {
-		if (len)
-			memcpy(buf + n, body, len);
-		return mg_write(c, buf, (size_t)n + len) == n + (int)len ? 0 : -1;
+	if (body_len <= sizeof(buf) - (size_t)n) {
+		if (body_len)
+			memcpy(buf + n, body, body_len);
+		return mg_write(c, buf, (size_t)n + body_len) == n + (int)body_len ? 0 : -1;
 	}
-	if (mg_write(c, buf, (size_t)n) != n || mg_write(c, body, len) != (int)len)
+	if (mg_write(c, buf, (size_t)n) != n || mg_write(c, body, body_len) != (int)body_len)
 		return -1;
 	return 0;
 }

@@ -10,6 +10,7 @@
  * "Connection: close" among the extra lines, or a request that does not keep the connection
  * alive (its Connection header, HTTP/1.0, a body of unknown length), says "Connection: close"
  * and makes civetweb close the connection after it; otherwise "Connection: keep-alive".
+ * The answer to a HEAD request has no body (Content-Length still gives its length).
  * Returns 0 or -1 when the client went away. */
 int http_send(struct mg_connection *c, int status, const char *content_type, const char *body,
               size_t len, const char *extra_headers);

@@ -40,8 +40,11 @@ struct request {
 	struct mg_connection *conn;
 	const struct mg_request_info *info;
 	const char *key; /* the {key} of /orders/{key} */
-	struct worker *worker;
-	trace_span *span; /* the request's SERVER span; NULL when tracing is off */
+	char *body;      /* POST /orders: the body read before a worker was taken (read_body) */
+	size_t len;
+	int body_rc;           /* read_body's result */
+	struct worker *worker; /* NULL when none came free in time (WORKER_WAIT_S) */
+	trace_span *span;      /* the request's SERVER span; NULL when tracing is off */
 };
 
 /* A response the dispatcher sends; body is malloc'd unless body_static. */
@@ -74,11 +77,12 @@ static struct metric *m_requests, *m_duration, *m_accepted, *m_published, *m_pub
  * are reused first. A worker waits for each publish's confirm, so WORKERS bounds the orders
  * in flight: with 64 keep-alive clients, 16 workers took 1800 orders/s, 32 2450, 64 3250
  * (+5 MiB RSS over 32; make bench). */
-#define WORKERS 64
+#define WORKERS       64
+#define WORKER_WAIT_S 5 /* then a request finding none idle is answered 503 */
 static struct worker *idle[WORKERS];
 static int n_idle;
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t pool_idle = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t pool_idle; /* on CLOCK_MONOTONIC: routes_init */
 
 static void reply_static(struct response *res, int status, const char *json)
 {
@@ -268,11 +272,8 @@ static void handle_post_order(const struct request *req, struct response *res)
 	struct order o = {0};
 	const char *why;
 	trace_span *span;
-	char *body = NULL;
-	size_t len = 0;
-	int rc;
+	int rc = req->body_rc;
 
-	rc = read_body(req->conn, req->info->content_length, &body, &len);
 	if (rc == -EFBIG) {
 		reply_error(res, 413, "request body is larger than 64 KiB", CONNECTION_CLOSE);
 		return;
@@ -283,15 +284,18 @@ static void handle_post_order(const struct request *req, struct response *res)
 		            CONNECTION_CLOSE);
 		return;
 	}
-	rc = order_parse_request(body, len, &o, &why);
-	free(body);
+	rc = order_parse_request(req->body, req->len, &o, &why);
 	if (rc < 0) {
 		reply_error(res, 400, why, NULL);
 		return;
 	}
 	trace_span_set_str(req->span, "bakery.customer", o.customer);
 	trace_span_set_str(req->span, "bakery.pastry", o.pastry);
-	if (!req->worker || order_key_new(key) < 0) {
+	if (!req->worker) {
+		reply_error(res, 503, "reception busy", RETRY_AFTER);
+		return;
+	}
+	if (order_key_new(key) < 0) {
 		reply_error(res, 500, "internal error", NULL);
 		return;
 	}
@@ -378,7 +382,7 @@ static void handle_get_order(const struct request *req, struct response *res)
 	}
 	trace_span_set_str(req->span, "bakery.order_key", req->key);
 	if (!req->worker) {
-		reply_error(res, 500, "internal error", NULL);
+		reply_error(res, 503, "reception busy", RETRY_AFTER);
 		return;
 	}
 	span = store_span_start(req->worker->store, "read-order", "HMGET", req->key, NULL);
@@ -492,15 +496,20 @@ static void server_span_end(trace_span *span, const struct response *res, const 
 	trace_span_end(span);
 }
 
-/* Takes an idle worker, waiting for one while all are busy. */
+/* Takes an idle worker, waiting at most WORKER_WAIT_S while all are busy; NULL then. */
 static struct worker *worker_take(void)
 {
-	struct worker *w;
+	struct worker *w = NULL;
+	struct timespec until;
+	int rc = 0;
 
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_sec += WORKER_WAIT_S;
 	pthread_mutex_lock(&pool_lock);
-	while (n_idle == 0)
-		pthread_cond_wait(&pool_idle, &pool_lock);
-	w = idle[--n_idle];
+	while (n_idle == 0 && rc == 0)
+		rc = pthread_cond_timedwait(&pool_idle, &pool_lock, &until);
+	if (n_idle > 0)
+		w = idle[--n_idle];
 	pthread_mutex_unlock(&pool_lock);
 	return w;
 }
@@ -536,6 +545,11 @@ int routes_dispatch(struct mg_connection *c, void *cbdata)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	route = match(req.info->local_uri, &req.key);
 	label = route ? route->name : "unmatched";
+	/* An order's body is read before a worker is taken: a slow upload holds its own civetweb
+	 * thread, never a worker (its Redis and RabbitMQ connections) that others wait for. */
+	if (route && route->handler == handle_post_order &&
+	    strcmp(req.info->request_method, route->method) == 0)
+		req.body_rc = read_body(c, req.info->content_length, &req.body, &req.len);
 	if (!route || !route->untraced)
 		req.worker = worker_take();
 	req.span = server_span_start(c, req.info, route, req.worker);
@@ -562,6 +576,7 @@ int routes_dispatch(struct mg_connection *c, void *cbdata)
 	http_send(c, res.status, res.content_type, res.body, res.len, res.headers);
 	if (!res.body_static)
 		free(res.body);
+	free(req.body);
 
 	snprintf(code, sizeof(code), "%d", res.status);
 	/* A fixed label set: any other method is OTHER (routes are already folded). */
@@ -598,6 +613,8 @@ int routes_init(const struct config *cfg, struct probe *p)
 	static const char *const route_label[] = {"route", NULL};
 	static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 	                                0.1,   0.25,   0.5,   1,    2.5,   5};
+	pthread_condattr_t attr;
+	int rc;
 
 	config = cfg;
 	probe = p;
@@ -618,6 +635,14 @@ int routes_init(const struct config *cfg, struct probe *p)
 	/* The series that matter most exist from the start: nothing can crowd them out. */
 	metrics_add(m_requests, 0, "/orders", "POST", "202");
 	metrics_add(m_requests, 0, "/orders", "POST", "503");
+	if (pthread_condattr_init(&attr) != 0)
+		return -ENOMEM;
+	rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	if (rc == 0)
+		rc = pthread_cond_init(&pool_idle, &attr);
+	pthread_condattr_destroy(&attr);
+	if (rc != 0)
+		return -rc;
 	for (n_idle = 0; n_idle < WORKERS; n_idle++) {
 		struct worker *w = idle[n_idle] = calloc(1, sizeof(*w));
 

@@ -185,3 +185,52 @@ def test_connection_header_says_what_happens(bakery):
             assert status == 200, (request, status)
         finally:
             c.close()
+
+
+def test_head_answer_has_no_body(bakery):
+    """A HEAD answer (here a 405) carries no body on a kept-alive connection: the next answer
+    on it starts where it should (before: the 405's JSON body preceded it)."""
+    reception = bakery.reception()
+    c = _Conn(reception.http_port)
+    try:
+        c.sock.sendall(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n" + _get())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            data = c.sock.recv(65536)
+            assert data, head
+            head += data
+        end = head.index(b"\r\n\r\n") + 4
+        assert head.startswith(b"HTTP/1.1 405 "), head
+        c.buf = head[end:]  # what follows the HEAD answer's headers: the GET's answer
+        while b"\r\n\r\n" not in c.buf:
+            c.buf += c.sock.recv(65536)
+        assert c.buf.startswith(b"HTTP/1.1 200 "), c.buf
+        status, _, body = c.response()
+        assert (status, json.loads(body)) == (200, {"message": "reception is attended"})
+    finally:
+        c.close()
+
+
+def test_slow_uploads_hold_no_worker(bakery):
+    """80 clients that send an order's headers and never its whole body (more than the 64
+    workers that hold the Redis and RabbitMQ connections) do not stop other orders: each
+    upload holds only its own connection's thread (before: every worker waited in the body
+    read and the next order waited for civetweb's request timeout)."""
+    reception = bakery.reception()
+    slow = []
+    try:
+        for _ in range(80):
+            s = socket.create_connection(("127.0.0.1", reception.http_port), timeout=10)
+            s.sendall(_post(body=b"{" + b" " * 39)[:-39])  # Content-Length 40, 1 byte sent
+            slow.append(s)
+        time.sleep(1)  # every upload under way
+        t0 = time.monotonic()
+        r = reception.post("/orders", {"customer": "homer", "pastry": "la bombe"}, timeout=30)
+        assert r.status == 202, r
+        r = reception.get(f"/orders/{r.json()['orderKey']}", timeout=30)
+        assert r.status == 200, r
+        took = time.monotonic() - t0
+        assert took < 3, f"an order and its status took {took:.1f}s behind slow uploads"
+    finally:
+        for s in slow:
+            s.close()
