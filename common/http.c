@@ -71,7 +71,8 @@ int http_send(struct mg_connection *c, int status, const char *content_type, con
 	bool said = extra_headers && strstr(extra_headers, CONNECTION_CLOSE);
 	bool keep = !said && keeps_alive(c);
 	/* HEAD: the headers describe the body (its Content-Length), which is not sent. */
-	size_t body_len = ri && strcmp(ri->request_method, "HEAD") == 0 ? 0 : len;
+	size_t body_len =
+	    ri && ri->request_method && strcmp(ri->request_method, "HEAD") == 0 ? 0 : len;
 	time_t now = time(NULL);
 	struct tm tm;
 	int n;
