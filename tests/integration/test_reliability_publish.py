@@ -8,10 +8,7 @@ heartbeats" takes seconds instead of a minute.
 import http.client
 import json
 import secrets
-import select
 import signal
-import socket
-import threading
 import time
 
 import pytest
@@ -119,55 +116,20 @@ def test_silent_broker_gets_a_503_within_the_publish_timeout(quiet_bakery, rabbi
     quiet_bakery.wait_status(quiet_bakery.place(reception))  # and the service is whole again
 
 
-class SlowBroker:
+class SlowBroker(harness.TcpProxy):
     """A TCP forwarder to the broker that, once a connection is logged in (the broker's first
     LOGIN_CHUNKS writes: connection.start, tune, open-ok), holds each chunk from the broker but
-    heartbeats for DELAY_S: every later RPC of opening the connection (channel, declares, confirm.select) is
-    slow but within librabbitmq's per-RPC timeout."""
+    heartbeats for DELAY_S: every later RPC of opening the connection (channel, declares,
+    confirm.select) is slow but within librabbitmq's per-RPC timeout."""
 
     LOGIN_CHUNKS = 3
     DELAY_S = 1.5
 
-    def __init__(self, target):
-        self.target = target
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.addr = f"127.0.0.1:{self.sock.getsockname()[1]}"
-        self.closed = False
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while not self.closed:
-            try:
-                client, _ = self.sock.accept()
-                server = socket.create_connection(("127.0.0.1", self.target), timeout=5)
-            except OSError:
-                continue
-            threading.Thread(target=self._pump, args=(client, server), daemon=True).start()
-
-    def _pump(self, client, server):
-        from_server = 0
-        peer = {client: server, server: client}
-        try:
-            while not self.closed:
-                ready, _, _ = select.select([client, server], [], [], 0.1)
-                for s in ready:
-                    data = s.recv(65536)
-                    if not data:
-                        return
-                    if s is server and data[0] != 8:  # a heartbeat frame is not held
-                        from_server += 1
-                        if from_server > self.LOGIN_CHUNKS:
-                            time.sleep(self.DELAY_S)
-                    peer[s].sendall(data)
-        except OSError:
-            pass
-        finally:
-            client.close()
-            server.close()
-
-    def close(self):
-        self.closed = True
-        self.sock.close()
+    def relay(self, conn, data, from_server):
+        if from_server and data[0] != 8:  # a heartbeat frame is not held
+            conn["chunks"] = conn.get("chunks", 0) + 1
+            if conn["chunks"] > self.LOGIN_CHUNKS:
+                time.sleep(self.DELAY_S)
 
 
 def test_opening_a_connection_shares_the_publish_deadline(redis_server, rabbit, make_bakery):
