@@ -8,11 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "store.h"
 
+/* Reports a bad value the way the tracing SDK reports a bad OTEL_* one; returns -EINVAL. */
 static int bad(const char *var, const char *value, const char *why)
 {
-	fprintf(stderr, "config: %s=\"%s\": %s\n", var, value, why);
+	log_error("invalid environment variable", "variable", var, "value", value, "error", why);
 	return -EINVAL;
 }
 
@@ -142,6 +144,7 @@ int config_load(struct config *cfg, const char *service)
 	cfg->bake_time_scale = 1.0;
 	cfg->order_queue_deadline_ms = STORE_QUEUE_DEADLINE_MS;
 	cfg->log_level = LOG_INFO;
+	log_init(service, LOG_INFO); /* until LOG_LEVEL is read: a bad value names the service */
 
 	/* Check every variable so one run names all the bad ones. */
 	rc |= env_hostport("DB_HOST", cfg->db_host, sizeof(cfg->db_host), &cfg->db_port);

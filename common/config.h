@@ -30,7 +30,8 @@ struct config {
 
 /* Fills *cfg with defaults, then with the environment for `service` ("reception" or "baker"),
  * and hands the process-wide store setting (the queue deadline) to the store. Returns 0, or
- * -EINVAL after printing to stderr which variable is bad and why. */
+ * -EINVAL after logging, for each bad variable, an error line "invalid environment variable"
+ * naming it and why (as the tracing SDK does for OTEL_*). */
 int config_load(struct config *cfg, const char *service);
 
 /* Splits "host:port" (or "[v6]:port") into host (cap bytes) and *port (1..65535).

@@ -47,13 +47,11 @@ static int handle(struct mg_connection *c, void *cbdata)
 	struct health_reply r;
 	int rc = health_answer(ri->local_uri, h->ready(h->arg), &r);
 
-	if (rc == -ENOENT) {
-		http_send_error(c, 404, "no such route", NULL);
-		return 404;
-	}
 	if (rc < 0) {
-		http_send_error(c, 500, "out of memory", NULL);
-		return 500;
+		r.status = rc == -ENOENT ? 404 : 500;
+		http_send_error(c, r.status, rc == -ENOENT ? "no such route" : "out of memory",
+		                NULL);
+		return r.status;
 	}
 	if (strcmp(ri->request_method, "GET") != 0)
 		http_send_error(c, r.status = 405, "method not allowed", "Allow: GET\r\n");

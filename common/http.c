@@ -1,6 +1,7 @@
 /* http.c — writes whole HTTP responses (headers and body) through civetweb, in one write. */
 #include "http.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -89,14 +90,14 @@ int http_send(struct mg_connection *c, int status, const char *content_type, con
 	             : said ? ""
 	                    : CONNECTION_CLOSE);
 	if (n < 0 || (size_t)n >= sizeof(buf))
-		return -1;
+		return -E2BIG;
 	if (body_len <= sizeof(buf) - (size_t)n) {
 		if (body_len)
 			memcpy(buf + n, body, body_len);
-		return mg_write(c, buf, (size_t)n + body_len) == n + (int)body_len ? 0 : -1;
+		return mg_write(c, buf, (size_t)n + body_len) == n + (int)body_len ? 0 : -EIO;
 	}
 	if (mg_write(c, buf, (size_t)n) != n || mg_write(c, body, body_len) != (int)body_len)
-		return -1;
+		return -EIO;
 	return 0;
 }
 

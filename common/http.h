@@ -11,11 +11,11 @@
  * alive (its Connection header, HTTP/1.0, a body of unknown length), says "Connection: close"
  * and makes civetweb close the connection after it; otherwise "Connection: keep-alive".
  * The answer to a HEAD request has no body (Content-Length still gives its length).
- * Returns 0 or -1 when the client went away. */
+ * Returns 0, -EIO when the client went away, or -E2BIG when the headers exceed 2 KiB. */
 int http_send(struct mg_connection *c, int status, const char *content_type, const char *body,
               size_t len, const char *extra_headers);
 
-/* Sends {"error":"<message>"} as application/json. Returns 0 or -1. */
+/* Sends {"error":"<message>"} as application/json. Returns as http_send. */
 int http_send_error(struct mg_connection *c, int status, const char *message,
                     const char *extra_headers);
 

@@ -31,15 +31,13 @@ void log_set_context_hook(log_context_fn fn)
 
 int log_level_parse(const char *s, enum log_level *out)
 {
+	if (strcmp(s, "warning") == 0)
+		s = "warn";
 	for (int i = LOG_DEBUG; i <= LOG_ERROR; i++) {
 		if (strcmp(s, level_names[i]) == 0) {
 			*out = (enum log_level)i;
 			return 0;
 		}
-	}
-	if (strcmp(s, "warning") == 0) {
-		*out = LOG_WARN;
-		return 0;
 	}
 	return -EINVAL;
 }
@@ -55,7 +53,6 @@ static void set_str(json_t *obj, const char *key, const char *value)
 void log_write(enum log_level level, const char *msg, ...)
 {
 	char stamp[40], tid[33], sid[17], *line;
-	struct iovec iov[2];
 	struct timespec ts;
 	struct tm tm;
 	log_context_fn hook;
@@ -83,11 +80,8 @@ void log_write(enum log_level level, const char *msg, ...)
 		set_str(obj, "span_id", sid);
 	}
 	va_start(ap, msg);
-	for (;;) {
-		const char *key = va_arg(ap, const char *), *value;
-		if (!key)
-			break;
-		value = va_arg(ap, const char *);
+	for (const char *key; (key = va_arg(ap, const char *));) {
+		const char *value = va_arg(ap, const char *);
 		if (value)
 			set_str(obj, key, value);
 	}
@@ -98,10 +92,7 @@ void log_write(enum log_level level, const char *msg, ...)
 	if (!line)
 		return;
 	/* One writev per line: lines from different threads do not interleave. */
-	iov[0].iov_base = line;
-	iov[0].iov_len = strlen(line);
-	iov[1].iov_base = "\n";
-	iov[1].iov_len = 1;
+	struct iovec iov[2] = {{line, strlen(line)}, {"\n", 1}};
 	while (writev(STDOUT_FILENO, iov, 2) < 0 && errno == EINTR)
 		;
 	free(line);

@@ -30,15 +30,23 @@ import harness
     ("baker", "RABBIT_HOST", ":5672"),
     ("baker", "ORDERS_QUEUE", ""),
     ("reception", "RABBIT_USERNAME", ""),
+    ("reception", "OTEL_BSP_SCHEDULE_DELAY", "-1"),
+    ("baker", "OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
 ])
-def test_bad_config_exits_nonzero_naming_the_variable(make_redis, make_rabbit, make_bakery,
-                                                      service, var, value):
+def test_bad_config_exits_2_naming_the_variable(make_redis, make_rabbit, make_bakery,
+                                                service, var, value):
+    """Bakery's variables and the SDK's OTEL_* ones are reported the same way: exit 2 and one
+    JSON error line naming the variable."""
     bakery = make_bakery(make_redis(start=False), make_rabbit(start=False))  # never reached
     svc = bakery.start(service, wait=False, **{var: value})
     rc = svc.wait_exit(10)
     assert rc is not None, f"{service} with {var}={value!r} still running"
-    assert rc > 0, f"{service} with {var}={value!r} exited {rc}:\n{svc.output()}"
-    assert var in svc.output(), f"{service} did not name {var}:\n{svc.output()}"
+    assert rc == 2, f"{service} with {var}={value!r} exited {rc}:\n{svc.output()}"
+    lines = [json.loads(line) for line in svc.output().splitlines() if line.startswith("{")]
+    named = [line for line in lines if line.get("variable") == var]
+    assert len(named) == 1, f"{service} did not name {var} in one JSON line:\n{svc.output()}"
+    assert named[0]["msg"] == "invalid environment variable" and named[0]["level"] == "error"
+    assert named[0]["service"] == service and named[0]["error"], named[0]
 
 
 def test_reception_sigterm_finishes_in_flight_request_and_exits_0(bakery):
