@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "otel/clock.h"
 #include "otel/trace.h"
 
 uint32_t bake_fnv1a32(const char *s)
@@ -28,25 +29,18 @@ unsigned bake_round_ms(const char *pastry)
  * *cancel is true (when cancel is not NULL), true after sleeping it all. */
 static bool sleep_ms(double ms, const atomic_bool *cancel)
 {
-	struct timespec start, now;
+	uint64_t start = otel_clock_ns(CLOCK_MONOTONIC);
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	for (;;) {
-		double left, slice;
-		struct timespec ts;
+	while (!(cancel && atomic_load(cancel))) {
+		double left = ms - (double)(otel_clock_ns(CLOCK_MONOTONIC) - start) / 1e6;
+		struct timespec slice = {
+		    0, (long)((left < BAKE_CANCEL_POLL_MS ? left : BAKE_CANCEL_POLL_MS) * 1e6)};
 
-		if (cancel && atomic_load(cancel))
-			return false;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		left = ms - ((double)(now.tv_sec - start.tv_sec) * 1e3 +
-		             (double)(now.tv_nsec - start.tv_nsec) / 1e6);
 		if (left <= 0)
 			return true;
-		slice = left < BAKE_CANCEL_POLL_MS ? left : BAKE_CANCEL_POLL_MS;
-		ts.tv_sec = 0;
-		ts.tv_nsec = (long)(slice * 1e6);
-		nanosleep(&ts, NULL); /* EINTR: the loop measures what is left */
+		nanosleep(&slice, NULL); /* EINTR: the loop measures what is left */
 	}
+	return false;
 }
 
 int bake(const char *pastry, double scale, const atomic_bool *cancel)

@@ -19,6 +19,7 @@
 #include "mq.h"
 #include "order.h"
 #include "store.h"
+#include "otel/clock.h"
 #include "otel/trace.h"
 
 #define RETRY_FIRST_MS    250
@@ -88,20 +89,16 @@ static void sleep_unless_stopped(struct consumer *c, int ms)
 		nanosleep(&slice, NULL);
 }
 
+/* Seconds on the monotonic clock. */
 static double now_s(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)otel_clock_ns(CLOCK_MONOTONIC) / 1e9;
 }
 
+/* Milliseconds since the epoch. */
 static double epoch_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+	return (double)otel_clock_ns(CLOCK_REALTIME) / 1e6;
 }
 
 /* Marks span failed with an event named what and the order key (a failure path). */
@@ -111,21 +108,6 @@ static void span_fail(trace_span *span, const char *what, const char *key)
 
 	trace_span_add_event(span, what, &a, key ? 1 : 0);
 	trace_span_set_error(span, what);
-}
-
-/* Links span (receive-order) to the context stored with order o by the reception (its
- * creating span): the fallback for a message that arrived without trace headers. */
-static void link_stored(trace_span *span, const struct order *o)
-{
-	struct trace_context ctx = {0};
-
-	if (tracecontext_parse_traceparent(o->traceparent, strlen(o->traceparent), &ctx) < 0)
-		return;
-	if (tracecontext_parse_tracestate(o->tracestate, strlen(o->tracestate), ctx.tracestate,
-	                                  sizeof(ctx.tracestate)) < 0)
-		ctx.tracestate[0] = '\0';
-	ctx.remote = true;
-	trace_span_add_link(span, &ctx, &TRACE_STR("bakery.link", "order created"), 1);
 }
 
 /* One attempt at an order: skip it when finished or failed, else baking -> bake -> finished,
@@ -142,6 +124,7 @@ static int bake_order(struct worker *w, const char *key, trace_span *span, doubl
                       int *baked, bool *fresh, trace_span **unlinked)
 {
 	trace_span *baking, *op;
+	struct trace_context created; /* the context stored with the order: its creating span */
 	struct order o;
 	double t0;
 	char rounds[16];
@@ -153,10 +136,10 @@ static int bake_order(struct worker *w, const char *key, trace_span *span, doubl
 	rc = store_span_end(op, store_order_get(w->store, key, &o));
 	if (rc < 0)
 		return rc;
-	if (*unlinked) {
-		link_stored(*unlinked, &o);
-		*unlinked = NULL;
-	}
+	if (*unlinked && order_trace_context(&o, &created) == 0)
+		trace_span_add_link(*unlinked, &created, &TRACE_STR("bakery.link", "order created"),
+		                    1);
+	*unlinked = NULL;
 	if (strcmp(o.status, "finished") == 0) {
 		metrics_add(m_already, 1);
 		log_info("order already finished, not baking again", "order_key", key);
@@ -246,8 +229,8 @@ static enum mq_settle process(struct worker *w, const struct mq_delivery *d,
 {
 	struct backoff retry = {0};
 	const char *key;
-	int baked = -1;
-	bool waiting = false, fresh = !d->redelivered;
+	int baked = -1, attempt;
+	bool fresh = !d->redelivered;
 	enum mq_settle out;
 
 	if (d->redelivered)
@@ -276,7 +259,7 @@ static enum mq_settle process(struct worker *w, const struct mq_delivery *d,
 			sleep_unless_stopped(w->c, 50);
 		}
 	}
-	for (int attempt = 1;; attempt++) {
+	for (attempt = 1;; attempt++) {
 		int rc = bake_order(w, key, span, msg->enqueued_ms, &baked, &fresh, &unlinked),
 		    delay;
 		if (rc == 0) {
@@ -312,10 +295,8 @@ static enum mq_settle process(struct worker *w, const struct mq_delivery *d,
 			out = MQ_REQUEUE;
 			break;
 		}
-		if (!waiting) {
-			waiting = true;
+		if (attempt == 1) /* waiting for Redis until the loop ends */
 			atomic_fetch_add(&w->c->store_waits, 1);
-		}
 		if (attempt % RETRY_LOG_EVERY == 1)
 			log_warn("redis unavailable, holding the order and retrying", "order_key",
 			         key, "error", store_strerror(rc));
@@ -327,7 +308,7 @@ static enum mq_settle process(struct worker *w, const struct mq_delivery *d,
 		                     2);
 		sleep_unless_stopped(w->c, delay);
 	}
-	if (waiting)
+	if (attempt > 1)
 		atomic_fetch_sub(&w->c->store_waits, 1);
 	claim(w, NULL);
 	return out;
@@ -452,32 +433,6 @@ static void enqueue(struct consumer *c, struct mq_delivery *d)
 	pthread_mutex_unlock(&c->lock);
 }
 
-/* Takes every delivery no worker has started off the queue; returns them, in a list. */
-static struct job *take_queue(struct consumer *c)
-{
-	struct job *j;
-
-	pthread_mutex_lock(&c->lock);
-	j = c->queue;
-	c->queue = c->queue_tail = NULL;
-	pthread_mutex_unlock(&c->lock);
-	return j;
-}
-
-/* Drops deliveries no worker has started: their connection is gone and the broker will
- * redeliver them. */
-static void purge_queue(struct consumer *c)
-{
-	struct job *j = take_queue(c);
-
-	while (j) {
-		struct job *next = j->next;
-		mq_delivery_clear(&j->d);
-		free(j);
-		j = next;
-	}
-}
-
 /* Hands a delivery nobody will process back to the broker (nack with requeue) and clears it;
  * on a lost connection the broker has requeued it already. */
 static void requeue_delivery(struct consumer *c, struct mq_delivery *d)
@@ -497,19 +452,6 @@ static void cancel_bakes(struct consumer *c, bool abandon)
 	for (int i = 0; i < c->nworkers; i++)
 		atomic_store(&c->workers[i].cancel, true);
 	pthread_mutex_unlock(&c->lock);
-}
-
-/* Requeues every delivery no worker has started (stopping). */
-static void requeue_queue(struct consumer *c)
-{
-	struct job *j = take_queue(c);
-
-	while (j) {
-		struct job *next = j->next;
-		requeue_delivery(c, &j->d);
-		free(j);
-		j = next;
-	}
 }
 
 /* Acks, dead-letters or requeues j in a CLIENT span settle-order, a child of j's
@@ -544,24 +486,43 @@ static void settle_one(struct consumer *c, struct job *j)
 	trace_span_end(span);
 }
 
+/* What end_jobs does with each job. */
+enum job_end { JOB_DROP, JOB_REQUEUE, JOB_SETTLE };
+
+/* Takes the jobs of list (c->queue: deliveries no worker has started, or c->done: outcomes) and
+ * frees them after dropping their deliveries (the connection is gone: the broker redelivers
+ * them), requeueing them (stopping), or settling their outcomes on the owner's connection. */
+static void end_jobs(struct consumer *c, struct job **list, enum job_end how)
+{
+	struct job *j;
+
+	pthread_mutex_lock(&c->lock);
+	j = *list;
+	*list = NULL;
+	if (list == &c->queue)
+		c->queue_tail = NULL;
+	pthread_mutex_unlock(&c->lock);
+	while (j) {
+		struct job *next = j->next;
+		if (how == JOB_SETTLE)
+			settle_one(c, j);
+		else if (how == JOB_REQUEUE)
+			requeue_delivery(c, &j->d);
+		else
+			mq_delivery_clear(&j->d);
+		free(j);
+		j = next;
+	}
+}
+
 /* Settles every finished job on the owner's connection. */
 static void settle(struct consumer *c)
 {
 	uint64_t n;
-	struct job *j;
 
 	while (read(c->wake, &n, sizeof(n)) < 0 && errno == EINTR)
 		;
-	pthread_mutex_lock(&c->lock);
-	j = c->done;
-	c->done = NULL;
-	pthread_mutex_unlock(&c->lock);
-	while (j) {
-		struct job *next = j->next;
-		settle_one(c, j);
-		free(j);
-		j = next;
-	}
+	end_jobs(c, &c->done, JOB_SETTLE);
 }
 
 static bool in_flight(struct consumer *c)
@@ -609,13 +570,11 @@ int consumer_run(struct consumer *c)
 		int rc = mq_next(c->mq, &d, 1000, c->wake);
 		if (rc == 1)
 			enqueue(c, &d);
+		atomic_store(&c->connected, rc >= 0);
 		if (rc < 0) {
-			atomic_store(&c->connected, false);
-			purge_queue(c);
+			end_jobs(c, &c->queue, JOB_DROP);
 			cancel_bakes(c, false); /* after the purge: no stale job starts later */
 			wait_wake(c, 200);
-		} else {
-			atomic_store(&c->connected, true);
 		}
 		settle(c);
 	}
@@ -627,7 +586,7 @@ int consumer_run(struct consumer *c)
 	atomic_store(&c->connected, false);
 	if (mq_connected(c->mq) && mq_cancel(c->mq) < 0)
 		log_warn("basic.cancel failed; the broker requeues on close");
-	requeue_queue(c);
+	end_jobs(c, &c->queue, JOB_REQUEUE);
 	drain(c, DRAIN_TIMEOUT_S - (now_s() - stopped));
 	if (in_flight(c)) {
 		log_warn("drain timed out: requeueing the orders still baking");
@@ -730,12 +689,8 @@ void consumer_free(struct consumer *c)
 		pthread_join(c->workers[i].thread, NULL);
 		store_free(c->workers[i].store);
 	}
-	purge_queue(c);
-	while (c->done) { /* outcomes after the last settle: the broker redelivers them */
-		struct job *next = c->done->next;
-		free(c->done);
-		c->done = next;
-	}
+	end_jobs(c, &c->queue, JOB_DROP);
+	end_jobs(c, &c->done, JOB_DROP); /* outcomes after the last settle: the broker redelivers */
 	mq_free(c->mq);
 	if (c->wake >= 0)
 		close(c->wake);

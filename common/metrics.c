@@ -3,11 +3,12 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define RENDER_MAX (4 * 1024 * 1024)
+#define RENDER_MAX (4 * 1024 * 1024) /* a longer text is not rendered */
 
 struct series {
 	char *values[METRICS_LABELS_MAX];
@@ -56,28 +57,20 @@ static struct metric *metric_new(const char *name, const char *help, const char 
 	if (nbounds > METRICS_BUCKETS_MAX)
 		return NULL;
 	pthread_mutex_lock(&lock);
-	for (size_t i = 0; i < nmetrics; i++) {
-		if (strcmp(registry[i]->name, name) == 0) {
+	for (size_t i = 0; i < nmetrics && !m; i++)
+		if (strcmp(registry[i]->name, name) == 0)
 			m = registry[i];
-			goto out;
-		}
-	}
-	if (nmetrics == METRICS_MAX)
-		goto out;
-	m = calloc(1, sizeof(*m));
-	if (!m)
-		goto out;
+	if (m || nmetrics == METRICS_MAX || !(m = calloc(1, sizeof(*m))))
+		goto out; /* found, full, or out of memory */
 	m->histogram = histogram;
 	m->name = strdup(name);
 	m->help = strdup(help);
 	if (!m->name || !m->help)
 		goto fail;
-	for (; labels && labels[m->nlabels]; m->nlabels++) {
-		if (m->nlabels == METRICS_LABELS_MAX)
+	for (; labels && labels[m->nlabels]; m->nlabels++)
+		if (m->nlabels == METRICS_LABELS_MAX ||
+		    !(m->labels[m->nlabels] = strdup(labels[m->nlabels])))
 			goto fail;
-		if (!(m->labels[m->nlabels] = strdup(labels[m->nlabels])))
-			goto fail;
-	}
 	m->nbounds = nbounds;
 	if (nbounds)
 		memcpy(m->bounds, bounds, nbounds * sizeof(*bounds));
@@ -115,10 +108,8 @@ static struct series *series_get(struct metric *m, va_list ap, int create)
 			values[i] = "";
 	}
 	for (i = 0; i < m->nseries; i++) {
-		for (j = 0; j < m->nlabels; j++) {
-			if (strcmp(m->series[i].values[j], values[j]) != 0)
-				break;
-		}
+		for (j = 0; j < m->nlabels && strcmp(m->series[i].values[j], values[j]) == 0; j++)
+			;
 		if (j == m->nlabels)
 			return &m->series[i];
 	}
@@ -150,15 +141,11 @@ void metrics_add(struct metric *m, double v, ...)
 	va_start(ap, v);
 	pthread_mutex_lock(&lock);
 	s = series_get(m, ap, 1);
-	if (s && !m->histogram) {
-		s->count += v;
-	} else if (s) {
-		s->count += 1;
-		s->sum += v;
-		for (size_t i = 0; i < m->nbounds; i++) {
-			if (v <= m->bounds[i])
-				s->buckets[i] += 1;
-		}
+	if (s) {
+		s->count += m->histogram ? 1 : v;
+		s->sum += v;                            /* rendered for histograms only */
+		for (size_t i = 0; i < m->nbounds; i++) /* a counter has no bounds */
+			s->buckets[i] += v <= m->bounds[i];
 	}
 	pthread_mutex_unlock(&lock);
 	va_end(ap);
@@ -182,141 +169,98 @@ double metrics_value(struct metric *m, ...)
 	return v;
 }
 
-/* An output buffer with a hard cap; once full or out of memory, it stays failed. */
-struct buf {
-	char *p;
-	size_t len, cap;
-	int failed;
-};
-
-static void put(struct buf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (b->failed)
-		return;
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->failed = 1;
-			return;
-		}
-		if (b->p && (size_t)n < b->cap - b->len) {
-			b->len += (size_t)n;
-			return;
-		}
-		size_t want = b->cap ? b->cap * 2 : 4096;
-		while (want < b->len + (size_t)n + 1)
-			want *= 2;
-		char *p = want <= RENDER_MAX ? realloc(b->p, want) : NULL;
-		if (!p) {
-			b->failed = 1;
-			return;
-		}
-		b->p = p;
-		b->cap = want;
-	}
-}
-
 /* Writes a label value with Prometheus escaping of \, " and newline. */
-static void put_escaped(struct buf *b, const char *s)
+static void put_escaped(FILE *f, const char *s)
 {
 	for (; *s; s++) {
-		if (*s == '\\')
-			put(b, "\\\\");
-		else if (*s == '"')
-			put(b, "\\\"");
+		if (*s == '\\' || *s == '"')
+			fprintf(f, "\\%c", *s);
 		else if (*s == '\n')
-			put(b, "\\n");
+			fputs("\\n", f);
 		else
-			put(b, "%c", *s);
+			fputc(*s, f);
 	}
 }
 
-/* Writes {a="x",b="y"[,le="..."]} or nothing when there are no labels. */
-static void put_labels(struct buf *b, const struct metric *m, const struct series *s,
-                       const char *le)
+/* Writes one sample: <name><suffix>{a="x",b="y"[,le="..."]} <v>, without braces when there are
+ * no labels. */
+static void put_sample(FILE *f, const struct metric *m, const struct series *s, const char *suffix,
+                       const char *le, double v)
 {
-	if (m->nlabels == 0 && !le)
-		return;
-	put(b, "{");
+	fprintf(f, "%s%s", m->name, suffix);
+	if (m->nlabels || le)
+		fputc('{', f);
 	for (size_t i = 0; i < m->nlabels; i++) {
-		put(b, "%s%s=\"", i ? "," : "", m->labels[i]);
-		put_escaped(b, s->values[i]);
-		put(b, "\"");
+		fprintf(f, "%s%s=\"", i ? "," : "", m->labels[i]);
+		put_escaped(f, s->values[i]);
+		fputc('"', f);
 	}
 	if (le)
-		put(b, "%sle=\"%s\"", m->nlabels ? "," : "", le);
-	put(b, "}");
+		fprintf(f, "%sle=\"%s\"", m->nlabels ? "," : "", le);
+	fprintf(f, "%s %.15g\n", m->nlabels || le ? "}" : "", v);
 }
 
-static void render_metric(struct buf *b, const struct metric *m)
+static void render_metric(FILE *f, const struct metric *m)
 {
 	char le[32];
 
-	put(b, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name,
-	    m->histogram ? "histogram" : "counter");
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", m->name, m->help, m->name,
+	        m->histogram ? "histogram" : "counter");
 	if (!m->histogram && m->nlabels == 0 && m->nseries == 0)
-		put(b, "%s 0\n", m->name);
+		fprintf(f, "%s 0\n", m->name);
 	for (size_t i = 0; i < m->nseries; i++) {
 		const struct series *s = &m->series[i];
 		if (!m->histogram) {
-			put(b, "%s", m->name);
-			put_labels(b, m, s, NULL);
-			put(b, " %.15g\n", s->count);
+			put_sample(f, m, s, "", NULL, s->count);
 			continue;
 		}
 		for (size_t k = 0; k < m->nbounds; k++) {
 			snprintf(le, sizeof(le), "%.15g", m->bounds[k]);
-			put(b, "%s_bucket", m->name);
-			put_labels(b, m, s, le);
-			put(b, " %.15g\n", s->buckets[k]);
+			put_sample(f, m, s, "_bucket", le, s->buckets[k]);
 		}
-		put(b, "%s_bucket", m->name);
-		put_labels(b, m, s, "+Inf");
-		put(b, " %.15g\n%s_sum", s->count, m->name);
-		put_labels(b, m, s, NULL);
-		put(b, " %.15g\n%s_count", s->sum, m->name);
-		put_labels(b, m, s, NULL);
-		put(b, " %.15g\n", s->count);
+		put_sample(f, m, s, "_bucket", "+Inf", s->count);
+		put_sample(f, m, s, "_sum", NULL, s->sum);
+		put_sample(f, m, s, "_count", NULL, s->count);
 	}
 }
 
 /* The overflow counter: one series per labelled metric, so a full one is never silent. */
-static void render_dropped(struct buf *b)
+static void render_dropped(FILE *f)
 {
-	put(b,
-	    "# HELP %s Observations not recorded because their metric already had %d label "
-	    "combinations.\n# TYPE %s counter\n",
-	    METRICS_DROPPED_NAME, METRICS_SERIES_MAX, METRICS_DROPPED_NAME);
+	fprintf(f,
+	        "# HELP %s Observations not recorded because their metric already had %d label "
+	        "combinations.\n# TYPE %s counter\n",
+	        METRICS_DROPPED_NAME, METRICS_SERIES_MAX, METRICS_DROPPED_NAME);
 	for (size_t i = 0; i < nmetrics; i++) {
 		if (registry[i]->nlabels == 0)
 			continue;
-		put(b, "%s{metric=\"", METRICS_DROPPED_NAME);
-		put_escaped(b, registry[i]->name);
-		put(b, "\"} %.15g\n", registry[i]->dropped);
+		fprintf(f, "%s{metric=\"", METRICS_DROPPED_NAME);
+		put_escaped(f, registry[i]->name);
+		fprintf(f, "\"} %.15g\n", registry[i]->dropped);
 	}
 }
 
 char *metrics_render(size_t *len)
 {
-	struct buf b = {0};
+	char *p = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&p, &n);
+	bool failed;
 
+	if (!f)
+		return NULL;
 	pthread_mutex_lock(&lock);
 	for (size_t i = 0; i < nmetrics; i++)
-		render_metric(&b, registry[i]);
-	render_dropped(&b);
+		render_metric(f, registry[i]);
+	render_dropped(f);
 	pthread_mutex_unlock(&lock);
-	put(&b, "%s", "");
-	if (b.failed) {
-		free(b.p);
+	failed = ferror(f) != 0;
+	if (fclose(f) != 0 || failed || n >= RENDER_MAX) {
+		free(p);
 		return NULL;
 	}
-	*len = b.len;
-	return b.p;
+	*len = n;
+	return p;
 }
 
 void metrics_free_all(void)

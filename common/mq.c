@@ -7,11 +7,14 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "backoff.h"
 #include "log.h"
@@ -21,9 +24,19 @@
 #define RETRY_MIN_MS 100
 #define RETRY_MAX_MS 2000
 #define NAME_MAX_    256
-#define KEEPALIVE_MS 1000  /* how often idle publisher connections are serviced */
+#define SERVICE_MS   1000  /* an idle publisher's connection is read at least this often */
 #define OPEN_MS      10000 /* opening a connection outside a publish, all steps together */
 #define CLOSE_MS     500   /* mq_free's closing handshake: a silent broker never holds a stop */
+
+/* One publish waiting for its confirm, on the publishing thread's stack. */
+struct pending {
+	uint64_t seq;           /* its delivery tag */
+	const char *message_id; /* matches a basic.return to it */
+	bool returned;
+	int rc;     /* 1 while waiting; then 0 (confirmed), -EPROTO or -EAGAIN (connection lost) */
+	sem_t done; /* posted once rc is set (under the lock) */
+	struct pending *next;
+};
 
 struct mq {
 	char host[CONFIG_HOST_MAX];
@@ -35,26 +48,19 @@ struct mq {
 	char dead[NAME_MAX_];
 	int prefetch;                 /* > 0: consumer */
 	char consumer_tag[NAME_MAX_]; /* the broker's tag of our basic.consume (for basic.cancel) */
-	pthread_mutex_t lock;         /* the owner thread and the keep-alive thread (publishers) */
-	struct mq *next_idle;         /* the keep-alive list */
+	pthread_mutex_t lock;         /* a publisher's callers and its reader thread */
 	amqp_connection_state_t conn;
 	uint64_t next_seq; /* publisher confirm sequence of the next publish */
 	unsigned generation;
 	struct backoff backoff;
 	int down_logged; /* "rabbitmq unavailable" was logged: "connected" comes next */
+	/* A publisher only: publishes waiting for their confirm (newest first), the thread that
+	 * reads the connection, and the eventfd that wakes it (a new connection, mq_free). */
+	struct pending *pending;
+	pthread_t reader;
+	int wake_fd;
+	bool stopping;
 };
-
-/* Publishers' connections sit idle between orders, and librabbitmq services heartbeats only
- * inside its own calls: one thread per process visits every publisher each KEEPALIVE_MS and
- * reads what waits on its socket, which sends our heartbeat when due and notices a broker gone
- * silent (no heartbeat for two intervals) or a close, before the next publish would. */
-static struct {
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	struct mq *list;
-	pthread_t thread;
-	bool running;
-} keepalive = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
 /* When any mq of the process last connected: a broker back up ends every backoff. */
 static _Atomic long long last_connected_ms;
@@ -68,61 +74,30 @@ static struct timeval ms_tv(long long ms)
 	return tv;
 }
 
-static void *keepalive_main(void *arg)
+/* A publisher's reader: waits on the socket (or SERVICE_MS at most), then, under the lock,
+ * reads every frame that came: confirms settle their publishes, heartbeats are answered when
+ * due, a broker gone silent (two heartbeat intervals) or a close drops the connection. */
+static void *reader_main(void *arg)
 {
-	struct timespec ts;
+	struct mq *m = arg;
+	eventfd_t n;
 
-	(void)arg;
-	pthread_mutex_lock(&keepalive.lock);
-	for (;;) {
-		for (struct mq *m = keepalive.list; m; m = m->next_idle) {
-			if (pthread_mutex_trylock(&m->lock) != 0)
-				continue; /* in use: its owner is reading the socket anyway */
-			if (m->conn)
-				drain(m);
-			pthread_mutex_unlock(&m->lock);
-		}
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += KEEPALIVE_MS / 1000;
-		ts.tv_nsec += (KEEPALIVE_MS % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&keepalive.wake, &keepalive.lock, &ts);
+	pthread_mutex_lock(&m->lock);
+	while (!m->stopping) {
+		struct pollfd p[2] = {{m->conn ? amqp_get_sockfd(m->conn) : -1, POLLIN, 0},
+		                      {m->wake_fd, POLLIN, 0}};
+		bool buffered =
+		    m->conn && (amqp_frames_enqueued(m->conn) || amqp_data_in_buffer(m->conn));
+
+		pthread_mutex_unlock(&m->lock);
+		if (!buffered && poll(p, 2, SERVICE_MS) > 0 && (p[1].revents & POLLIN))
+			eventfd_read(m->wake_fd, &n);
+		pthread_mutex_lock(&m->lock);
+		if (m->conn)
+			drain(m);
 	}
+	pthread_mutex_unlock(&m->lock);
 	return NULL;
-}
-
-/* Puts publisher m on the keep-alive list, starting the thread (detached, for the life of the
- * process) with the first one. Without the thread (it could not start; the next publisher
- * tries again) publishes still work: they notice a dead connection and replace it. */
-static void keepalive_add(struct mq *m)
-{
-	pthread_mutex_lock(&keepalive.lock);
-	m->next_idle = keepalive.list;
-	keepalive.list = m;
-	if (!keepalive.running &&
-	    pthread_create(&keepalive.thread, NULL, keepalive_main, NULL) == 0) {
-		pthread_detach(keepalive.thread);
-		keepalive.running = true;
-	}
-	pthread_mutex_unlock(&keepalive.lock);
-}
-
-/* Takes m off the keep-alive list: the thread no longer touches it once this returns (it
- * visits the list only under keepalive.lock). The thread stays, idle while the list is empty:
- * never stopping it leaves no window in which a new publisher could race a stop. */
-static void keepalive_remove(struct mq *m)
-{
-	pthread_mutex_lock(&keepalive.lock);
-	for (struct mq **p = &keepalive.list; *p; p = &(*p)->next_idle) {
-		if (*p == m) {
-			*p = m->next_idle;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&keepalive.lock);
 }
 
 struct mq *mq_new(const struct config *cfg, int prefetch)
@@ -139,33 +114,67 @@ struct mq *mq_new(const struct config *cfg, int prefetch)
 	snprintf(m->dlx, sizeof(m->dlx), "%s.dlx", cfg->orders_queue);
 	snprintf(m->dead, sizeof(m->dead), "%s.dead", cfg->orders_queue);
 	m->prefetch = prefetch;
+	m->wake_fd = -1;
 	pthread_mutex_init(&m->lock, NULL);
-	if (prefetch <= 0)
-		keepalive_add(m);
+	if (prefetch > 0)
+		return m;
+	m->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (m->wake_fd < 0 || pthread_create(&m->reader, NULL, reader_main, m) != 0) {
+		m->prefetch = 1; /* no reader to stop */
+		mq_free(m);
+		return NULL;
+	}
 	return m;
 }
 
-/* Forgets the connection without a closing handshake (it is broken or refused). */
+/* Settles the pending publishes that tag (and, when multiple, every earlier one) confirms,
+ * with rc; a confirmed publish that was returned is -EPROTO. */
+static void settle(struct mq *m, uint64_t tag, bool multiple, int rc)
+{
+	for (struct pending **p = &m->pending; *p;) {
+		struct pending *q = *p;
+
+		if (q->seq == tag || (multiple && q->seq < tag)) {
+			q->rc = rc == 0 && q->returned ? -EPROTO : rc;
+			*p = q->next;
+			sem_post(&q->done); /* its thread needs no lock to go on */
+		} else {
+			p = &q->next;
+		}
+	}
+}
+
+/* Forgets the connection without a closing handshake (it is broken or refused); the
+ * publishes waiting on it learn it was lost. */
 static void drop(struct mq *m)
 {
 	if (m->conn) {
 		amqp_destroy_connection(m->conn);
 		m->conn = NULL;
 	}
+	while (m->pending)
+		settle(m, m->pending->seq, false, -EAGAIN);
 }
 
 void mq_free(struct mq *m)
 {
 	if (!m)
 		return;
-	if (m->prefetch <= 0)
-		keepalive_remove(m);
+	if (m->prefetch <= 0) {
+		pthread_mutex_lock(&m->lock);
+		m->stopping = true;
+		pthread_mutex_unlock(&m->lock);
+		eventfd_write(m->wake_fd, 1);
+		pthread_join(m->reader, NULL);
+	}
 	if (m->conn) { /* closing the connection closes its channel */
 		struct timeval tv = ms_tv(CLOSE_MS);
 		amqp_set_rpc_timeout(m->conn, &tv);
 		amqp_connection_close(m->conn, AMQP_REPLY_SUCCESS);
 	}
 	drop(m);
+	if (m->wake_fd >= 0)
+		close(m->wake_fd);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
 }
@@ -343,6 +352,8 @@ static int ensure(struct mq *m, long long timeout_ms)
 		if (m->down_logged)
 			log_info("rabbitmq connected", "addr", m->host);
 		m->down_logged = 0;
+		if (m->prefetch <= 0)
+			eventfd_write(m->wake_fd, 1); /* the reader waits on the new socket now */
 		return 0;
 	}
 	drop(m);
@@ -357,32 +368,46 @@ static int lost(struct mq *m, const char *why)
 	return went_down(m, "connection lost", why);
 }
 
-/* Handles a method frame that is neither a delivery nor a confirm: a broker close ends the
- * connection (returns -EAGAIN); a returned message is consumed (*returned set). */
-static int other_method(struct mq *m, const amqp_frame_t *f, bool *returned)
+/* Handles a method frame that is not a delivery: a confirm settles its publishes, a returned
+ * message marks its publish, a broker close ends the connection (returns -EAGAIN). */
+static int other_method(struct mq *m, const amqp_frame_t *f)
 {
+	amqp_basic_ack_t *ack = f->payload.method.decoded;
+	amqp_basic_nack_t *nack = f->payload.method.decoded;
 	amqp_message_t msg;
-	amqp_rpc_reply_t r;
+	amqp_bytes_t id;
 
 	switch (f->payload.method.id) {
+	case AMQP_BASIC_ACK_METHOD:
+		settle(m, ack->delivery_tag, ack->multiple, 0);
+		return 0;
+	case AMQP_BASIC_NACK_METHOD:
+		settle(m, nack->delivery_tag, nack->multiple, -EPROTO);
+		return 0;
 	case AMQP_CHANNEL_CLOSE_METHOD:
 	case AMQP_CONNECTION_CLOSE_METHOD:
 		return lost(m, "closed by the broker");
-	case AMQP_BASIC_RETURN_METHOD:
-		r = amqp_read_message(m->conn, f->channel, &msg, 0);
-		if (r.reply_type != AMQP_RESPONSE_NORMAL)
+	case AMQP_BASIC_RETURN_METHOD: /* then the confirm of the same publish */
+		if (amqp_read_message(m->conn, f->channel, &msg, 0).reply_type !=
+		    AMQP_RESPONSE_NORMAL)
 			return lost(m, "reading a returned message");
+		id = msg.properties.message_id;
+		for (struct pending *q = m->pending; q; q = q->next) {
+			if ((msg.properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) &&
+			    strlen(q->message_id) == id.len &&
+			    memcmp(q->message_id, id.bytes, id.len) == 0)
+				q->returned = true;
+		}
 		amqp_destroy_message(&msg);
-		if (returned)
-			*returned = true;
 		return 0;
 	default:
 		return 0;
 	}
 }
 
-/* Reads and handles one frame that is not a delivery (a heartbeat, a close...), waiting up to
- * *tv. Returns 1 when one was handled, 0 when none came, or -EAGAIN (connection lost). */
+/* Reads and handles one frame that is not a delivery (a confirm, a heartbeat, a close...),
+ * waiting up to *tv. Returns 1 when one was handled, 0 when none came, or -EAGAIN
+ * (connection lost). */
 static int next_frame(struct mq *m, struct timeval *tv)
 {
 	amqp_frame_t f;
@@ -392,29 +417,31 @@ static int next_frame(struct mq *m, struct timeval *tv)
 		return 0;
 	if (rc != AMQP_STATUS_OK)
 		return lost(m, amqp_error_string2(rc));
-	if (f.frame_type == AMQP_FRAME_METHOD && other_method(m, &f, NULL) < 0)
+	if (f.frame_type == AMQP_FRAME_METHOD && other_method(m, &f) < 0)
 		return -EAGAIN;
 	return 1;
 }
 
-/* Frees what earlier replies decoded (librabbitmq keeps it in per-connection pools until
- * told: without this a long-lived publisher grows with every confirm and RPC), then reads
- * frames already waiting (heartbeats, a close) so a dead connection is noticed. */
+/* Handles the frames one read of the socket brings (confirms, heartbeats, a close), then frees
+ * what they decoded (librabbitmq pools it per connection until told: else it grows forever). */
 static int drain(struct mq *m)
 {
 	struct timeval zero = {0, 0};
 	int rc;
 
-	amqp_maybe_release_buffers(m->conn);
-	while ((rc = next_frame(m, &zero)) > 0)
+	while ((rc = next_frame(m, &zero)) > 0 &&
+	       (amqp_frames_enqueued(m->conn) || amqp_data_in_buffer(m->conn)))
 		;
+	if (m->conn)
+		amqp_maybe_release_buffers(m->conn);
 	return rc;
 }
 
-/* Publishes once on the open connection and waits for the confirm until deadline (monotonic
- * ms). *sent says whether the message was handed to the socket (from then on it may be queued
- * whatever happens next). Returns 0, -EPROTO, -ETIMEDOUT (no confirm by the deadline; the
- * connection is dropped) or -EAGAIN (the connection was lost). */
+/* Publishes once on the open connection (the lock held on entry, released on return) and
+ * waits until the reader settles it or the deadline (monotonic ms). *sent says whether the message
+ * was handed to the socket (from then on it may be queued whatever happens next). Returns 0,
+ * -EPROTO, -ETIMEDOUT (no confirm by the deadline: the connection is dropped, as a broker this slow
+ * is no broker to keep) or -EAGAIN (the connection was lost). */
 static int publish_once(struct mq *m, const char *message_id, const char *body, size_t len,
                         const struct mq_header *headers, size_t nheaders, long long deadline,
                         bool *sent)
@@ -422,8 +449,9 @@ static int publish_once(struct mq *m, const char *message_id, const char *body, 
 	amqp_table_entry_t entries[MQ_HEADERS_MAX];
 	amqp_basic_properties_t p = {0};
 	amqp_bytes_t bytes = {len, (void *)body};
-	bool returned = false;
-	uint64_t seq;
+	struct pending q = {.message_id = message_id, .rc = 1};
+	bool timed_out = false;
+	struct timespec until = {deadline / 1000, (deadline % 1000) * 1000000L};
 	size_t n = 0;
 	int rc;
 
@@ -445,36 +473,29 @@ static int publish_once(struct mq *m, const char *message_id, const char *body, 
 
 	rc = amqp_basic_publish(m->conn, CHANNEL, amqp_empty_bytes, amqp_cstring_bytes(m->queue), 1,
 	                        0, &p, bytes);
-	if (rc != AMQP_STATUS_OK)
-		return lost(m, amqp_error_string2(rc)); /* an incomplete message is never routed */
-	*sent = true;
-	seq = m->next_seq++;
-	for (;;) {
-		long long left = deadline - backoff_now_ms();
-		struct timeval tv = ms_tv(left > 0 ? left : 0);
-		amqp_frame_t f;
-
-		rc = amqp_simple_wait_frame_noblock(m->conn, &f, &tv);
-		if (rc == AMQP_STATUS_TIMEOUT) {
-			drop(m); /* a late confirm would confuse the sequence: start afresh */
-			return -ETIMEDOUT;
-		}
-		if (rc != AMQP_STATUS_OK)
-			return lost(m, amqp_error_string2(rc));
-		if (f.frame_type != AMQP_FRAME_METHOD)
-			continue;
-		if (f.payload.method.id == AMQP_BASIC_ACK_METHOD) {
-			amqp_basic_ack_t *a = f.payload.method.decoded;
-			if (a->delivery_tag == seq || (a->multiple && a->delivery_tag > seq))
-				return returned ? -EPROTO : 0;
-		} else if (f.payload.method.id == AMQP_BASIC_NACK_METHOD) {
-			amqp_basic_nack_t *a = f.payload.method.decoded;
-			if (a->delivery_tag == seq || (a->multiple && a->delivery_tag > seq))
-				return -EPROTO;
-		} else if (other_method(m, &f, &returned) < 0) {
-			return -EAGAIN;
-		}
+	if (rc != AMQP_STATUS_OK) {
+		rc = lost(m, amqp_error_string2(rc)); /* an incomplete message is never routed */
+		pthread_mutex_unlock(&m->lock);
+		return rc;
 	}
+	*sent = true;
+	q.seq = m->next_seq++;
+	q.next = m->pending;
+	m->pending = &q;
+	sem_init(&q.done, 0, 0);
+	pthread_mutex_unlock(&m->lock);
+	while ((rc = sem_clockwait(&q.done, CLOCK_MONOTONIC, &until)) < 0 && errno == EINTR)
+		;
+	if (rc < 0) {
+		pthread_mutex_lock(&m->lock);
+		if ((timed_out = q.rc == 1))
+			drop(m); /* settles q too */
+		pthread_mutex_unlock(&m->lock);
+		while (sem_wait(&q.done) < 0 && errno == EINTR) /* posted by now */
+			;
+	}
+	sem_destroy(&q.done);
+	return timed_out ? -ETIMEDOUT : q.rc;
 }
 
 int mq_publish(struct mq *m, const char *message_id, const char *body, size_t len,
@@ -484,13 +505,10 @@ int mq_publish(struct mq *m, const char *message_id, const char *body, size_t le
 	bool sent = false;
 	int rc = -EAGAIN;
 
-	pthread_mutex_lock(&m->lock);
 	for (int attempt = 0; attempt < 2 && backoff_now_ms() < deadline; attempt++) {
-		bool reused = m->conn != NULL;
-
-		if (ensure(m, deadline - backoff_now_ms()) < 0 || drain(m) < 0) {
-			if (reused)
-				continue; /* the idle connection had died: try a fresh one */
+		pthread_mutex_lock(&m->lock);
+		if (ensure(m, deadline - backoff_now_ms()) < 0) {
+			pthread_mutex_unlock(&m->lock);
 			break;
 		}
 		/* A connection lost mid-publish is retried once on a fresh one: the same message
@@ -499,7 +517,6 @@ int mq_publish(struct mq *m, const char *message_id, const char *body, size_t le
 		if (rc != -EAGAIN)
 			break;
 	}
-	pthread_mutex_unlock(&m->lock);
 	if (sent && rc != 0 && rc != -EPROTO)
 		rc = -ETIMEDOUT; /* it may be on the queue: only the consumer will know */
 	return rc;
@@ -518,7 +535,7 @@ int mq_ping(struct mq *m)
 		drop(m);
 		goto out;
 	}
-	rc = 0;
+	rc = drain(m) < 0 ? -EAGAIN : 0; /* confirms that came during the RPC */
 out:
 	pthread_mutex_unlock(&m->lock);
 	return rc;

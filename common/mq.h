@@ -39,18 +39,18 @@ struct mq_delivery {
 	struct mq_header headers[MQ_HEADERS_MAX]; /* malloc'd key and value strings */
 };
 
-/* One AMQP connection with one channel. One owner thread per mq; a publisher's connection is
- * also kept alive in the background (see mq_new), which is safe alongside its owner. */
+/* One AMQP connection with one channel. A consumer has one owner thread; a publisher is
+ * shared by any number of threads (see mq_publish). */
 struct mq;
 
 /* Returns an mq for cfg's broker and ORDERS_QUEUE that connects on first use (heartbeat
  * MQ_HEARTBEAT_S, declaring the queue, its dead-letter exchange "<queue>.dlx" and queue
- * "<queue>.dead") and reconnects with backoff after a failure; NULL when out of memory.
- * A publisher enables publisher confirms; a consumer (prefetch > 0) sets basic.qos and
- * consumes with manual acks. cfg is copied. A publisher's idle connection is serviced every
- * second by one process-wide thread (started with the first publisher, kept for the life of
- * the process), so heartbeats flow while no order comes and a broker gone silent or closed is
- * noticed before the next publish. Free with mq_free. */
+ * "<queue>.dead") and reconnects with backoff after a failure; NULL when out of memory (or no
+ * thread could start). A consumer (prefetch > 0) sets basic.qos and consumes with manual acks.
+ * A publisher enables publisher confirms and starts a thread that reads its connection:
+ * confirms settle the publishes waiting for them, and heartbeats flow while no order comes,
+ * so a broker gone silent or closed is noticed before the next publish. cfg is copied. Free
+ * with mq_free. */
 struct mq *mq_new(const struct config *cfg, int prefetch);
 
 /* Closes the connection politely and frees m; accepts NULL. */
@@ -65,9 +65,11 @@ bool mq_connected(const struct mq *m);
 
 /* Publishes body (len bytes) to the orders queue, persistent, content type
  * application/json, with message_id (the consumer's key for duplicates) and the nheaders string
- * headers, and waits for the broker's confirm. Returns within about timeout_ms whatever the
- * network does: connecting, publishing and waiting all share that budget. A connection found
- * dead, or lost before the confirm, is replaced once (so the message may be sent twice).
+ * headers, and waits for the broker's confirm of this message (matched by delivery tag):
+ * callers on many threads have their messages in flight together. Returns within about
+ * timeout_ms whatever the network does: connecting, publishing and waiting all share that
+ * budget. A connection found dead, or lost before the confirm, is replaced once (so the
+ * message may be sent twice); a confirm not come by the deadline drops the connection.
  * Returns 0 once confirmed; -EPROTO (refused or unroutable: not queued); -EAGAIN (never sent:
  * not queued); -ETIMEDOUT (sent but not confirmed: it may still be delivered). Copies nothing
  * it keeps. */

@@ -9,10 +9,11 @@
 #include <sys/random.h>
 #include <time.h>
 
+#define HEX "0123456789abcdef"
+
 int order_key_new(char key[ORDER_KEY_LEN + 1])
 {
-	static const char hex[] = "0123456789abcdef";
-	unsigned char raw[ORDER_KEY_LEN / 2];
+	uint8_t raw[ORDER_KEY_LEN / 2];
 	size_t got = 0;
 
 	while (got < sizeof(raw)) {
@@ -24,25 +25,13 @@ int order_key_new(char key[ORDER_KEY_LEN + 1])
 		}
 		got += (size_t)n;
 	}
-	for (size_t i = 0; i < sizeof(raw); i++) {
-		key[2 * i] = hex[raw[i] >> 4];
-		key[2 * i + 1] = hex[raw[i] & 15];
-	}
-	key[ORDER_KEY_LEN] = '\0';
+	tracecontext_hex(raw, sizeof(raw), key);
 	return 0;
 }
 
 bool order_key_valid(const char *s)
 {
-	size_t i;
-
-	if (!s)
-		return false;
-	for (i = 0; i < ORDER_KEY_LEN; i++) {
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	}
-	return s[i] == '\0';
+	return s && strspn(s, HEX) == ORDER_KEY_LEN && s[ORDER_KEY_LEN] == '\0';
 }
 
 int order_time_format(const struct timespec *ts, bool with_ns, char *buf, size_t cap)
@@ -56,10 +45,8 @@ int order_time_format(const struct timespec *ts, bool with_ns, char *buf, size_t
 	n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
 	if (n == 0)
 		return -ENOSPC;
-	if (with_ns)
-		m = snprintf(buf + n, cap - n, ".%09ldZ", ts->tv_nsec);
-	else
-		m = snprintf(buf + n, cap - n, "Z");
+	m = with_ns ? snprintf(buf + n, cap - n, ".%09ldZ", ts->tv_nsec)
+	            : snprintf(buf + n, cap - n, "Z");
 	return (m < 0 || (size_t)m >= cap - n) ? -ENOSPC : 0;
 }
 
@@ -67,23 +54,17 @@ int order_time_format(const struct timespec *ts, bool with_ns, char *buf, size_t
  * already refused \u0000 since JSON_ALLOW_NUL is not set). */
 static int take_field(json_t *obj, const char *name, char *out, const char **why)
 {
+	static const char *const whys[2][3] = {
+	    {"customer must be a string", "customer must not be empty",
+	     "customer is longer than 256 bytes"},
+	    {"pastry must be a string", "pastry must not be empty",
+	     "pastry is longer than 256 bytes"}};
+	const char *const *field_why = whys[strcmp(name, "customer") != 0];
 	json_t *v = json_object_get(obj, name);
-	size_t len;
+	size_t len = json_string_length(v); /* 0 for a non-string */
 
-	if (!v || !json_is_string(v)) {
-		*why = strcmp(name, "customer") == 0 ? "customer must be a string"
-		                                     : "pastry must be a string";
-		return -EINVAL;
-	}
-	len = json_string_length(v);
-	if (len == 0) {
-		*why = strcmp(name, "customer") == 0 ? "customer must not be empty"
-		                                     : "pastry must not be empty";
-		return -EINVAL;
-	}
-	if (len > ORDER_FIELD_MAX) {
-		*why = strcmp(name, "customer") == 0 ? "customer is longer than 256 bytes"
-		                                     : "pastry is longer than 256 bytes";
+	if (!json_is_string(v) || len == 0 || len > ORDER_FIELD_MAX) {
+		*why = field_why[!json_is_string(v) ? 0 : len == 0 ? 1 : 2];
 		return -EINVAL;
 	}
 	memcpy(out, json_string_value(v), len);
@@ -138,15 +119,11 @@ int order_parse_request(const char *body, size_t len, struct order *o, const cha
 		                                                        : "body is not valid JSON";
 		return -EINVAL;
 	}
-	if (!json_is_object(root)) {
+	if (!json_is_object(root))
 		*why = "body must be a JSON object";
-		goto done;
-	}
-	if (take_field(root, "customer", o->customer, why) < 0 ||
-	    take_field(root, "pastry", o->pastry, why) < 0)
-		goto done;
-	rc = 0;
-done:
+	else if (take_field(root, "customer", o->customer, why) == 0 &&
+	         take_field(root, "pastry", o->pastry, why) == 0)
+		rc = 0;
 	json_decref(root);
 	return rc;
 }
@@ -169,20 +146,12 @@ static char *dump(json_t *obj)
  * civetweb's small worker stacks). */
 static bool traceparent_trace_id(const char *tp, char out[33])
 {
-	bool nonzero = false;
-
 	if (strlen(tp) != TRACECONTEXT_TRACEPARENT_LEN || strncmp(tp, "00-", 3) != 0 ||
-	    tp[35] != '-')
+	    tp[35] != '-' || strspn(tp + 3, HEX) != 32 || strspn(tp + 3, "0") == 32)
 		return false;
-	for (int i = 0; i < 32; i++) {
-		char c = tp[3 + i];
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-			return false;
-		nonzero |= c != '0';
-		out[i] = c;
-	}
+	memcpy(out, tp + 3, 32);
 	out[32] = '\0';
-	return nonzero;
+	return true;
 }
 
 char *order_to_json(const struct order *o)
@@ -202,6 +171,15 @@ char *order_to_json(const struct order *o)
 char *order_message_new(const char *key, const char *time_enqueued)
 {
 	return dump(json_pack("{s:s, s:s}", "orderKey", key, "timeEnqueued", time_enqueued));
+}
+
+int order_trace_context(const struct order *o, struct trace_context *ctx)
+{
+	ctx->remote = true;
+	ctx->baggage[0] = '\0';
+	tracecontext_parse_tracestate(o->tracestate, strlen(o->tracestate), ctx->tracestate,
+	                              sizeof(ctx->tracestate)); /* malformed: "" */
+	return tracecontext_parse_traceparent(o->traceparent, strlen(o->traceparent), ctx);
 }
 
 /* An RFC 3339 UTC time ("2006-01-02T15:04:05.999999999Z") in ms since the epoch, or -1. */

@@ -47,6 +47,10 @@ int order_parse_request(const char *body, size_t len, struct order *o, const cha
  * out of memory. */
 char *order_to_json(const struct order *o);
 
+/* Fills ctx (marked remote, no baggage) with the context stored in o: the span that created the
+ * order. Returns 0, or -EINVAL (ctx invalid) when o has no valid traceparent. */
+int order_trace_context(const struct order *o, struct trace_context *ctx);
+
 /* Returns the queue message {"orderKey","timeEnqueued"}, malloc'd (caller frees), or NULL. */
 char *order_message_new(const char *key, const char *time_enqueued);
 

@@ -43,6 +43,16 @@ static void *run(void *arg)
 	return NULL;
 }
 
+/* Frees p and what it holds (its thread is not running). */
+static void probe_free(struct probe *p)
+{
+	store_free(p->store);
+	mq_free(p->mq);
+	pthread_cond_destroy(&p->wake);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
+
 struct probe *probe_start(const struct config *cfg, bool with_mq)
 {
 	struct probe *p = calloc(1, sizeof(*p));
@@ -56,19 +66,12 @@ struct probe *probe_start(const struct config *cfg, bool with_mq)
 	pthread_cond_init(&p->wake, &ca);
 	pthread_condattr_destroy(&ca);
 	p->store = store_new(cfg->db_host, cfg->db_port);
-	if (!p->store)
-		goto fail;
-	if (with_mq && !(p->mq = mq_new(cfg, 0)))
-		goto fail;
-	if (pthread_create(&p->thread, NULL, run, p) != 0)
+	if (!p->store || (with_mq && !(p->mq = mq_new(cfg, 0))) ||
+	    pthread_create(&p->thread, NULL, run, p) != 0)
 		goto fail;
 	return p;
 fail:
-	store_free(p->store);
-	mq_free(p->mq);
-	pthread_cond_destroy(&p->wake);
-	pthread_mutex_destroy(&p->lock);
-	free(p);
+	probe_free(p);
 	return NULL;
 }
 
@@ -86,9 +89,5 @@ void probe_stop(struct probe *p)
 	pthread_cond_signal(&p->wake);
 	pthread_mutex_unlock(&p->lock);
 	pthread_join(p->thread, NULL);
-	store_free(p->store);
-	mq_free(p->mq);
-	pthread_cond_destroy(&p->wake);
-	pthread_mutex_destroy(&p->lock);
-	free(p);
+	probe_free(p);
 }

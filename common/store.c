@@ -8,11 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "backoff.h"
 #include "config.h"
 #include "log.h"
+#include "otel/clock.h"
 #include "otel/trace.h"
 
 #define CONNECT_TIMEOUT_MS 1000
@@ -156,9 +156,9 @@ static redisReply *send_once(struct store *s, int argc, const char **argv, const
 	return redisCommandArgv(s->c, argc, argv, lens);
 }
 
-/* Runs one command; returns 0 with *out set to the reply (caller frees), or -EAGAIN or
- * -EINVAL with *out NULL. Every command here is idempotent, so two cases send it once more on a
- * fresh connection: a connection found broken (Redis restarted while it sat idle), and a
+/* Runs one command; returns 0 with *out set to the reply (caller frees; out NULL: freed here),
+ * or -EAGAIN or -EINVAL with *out NULL. Every command here is idempotent, so two cases send it once
+ * more on a fresh connection: a connection found broken (Redis restarted while it sat idle), and a
  * READONLY reply (a failover behind the same address left this connection on the demoted
  * replica; a new connection reaches the new primary). WRONGTYPE is -EINVAL; any other error
  * reply (LOADING, BUSY, MASTERDOWN, ...) -EAGAIN, connection kept. */
@@ -167,7 +167,8 @@ static int run(struct store *s, int argc, const char **argv, const size_t *lens,
 	int reused = s->c != NULL;
 	redisReply *r;
 
-	*out = NULL;
+	if (out)
+		*out = NULL;
 	r = send_once(s, argc, argv, lens);
 	for (int again = 1; again >= 0; again--) {
 		if (!r && !s->c)
@@ -191,7 +192,10 @@ static int run(struct store *s, int argc, const char **argv, const size_t *lens,
 			if (s->down_logged)
 				log_info("redis connected", "addr", s->host);
 			s->down_logged = 0;
-			*out = r;
+			if (out)
+				*out = r;
+			else
+				freeReplyObject(r);
 			return 0;
 		}
 		s->backoff.next_ms = 0; /* reconnect at once, this one time */
@@ -236,22 +240,8 @@ int store_span_end(trace_span *span, int rc)
 int store_ping(struct store *s)
 {
 	const char *argv[] = {"PING"};
-	redisReply *r;
 
-	if (run(s, 1, argv, NULL, &r) < 0)
-		return -EAGAIN;
-	freeReplyObject(r);
-	return 0;
-}
-
-/* The wall-clock time in ms since the epoch, deadline_ms from now, as decimal digits. */
-static void deadline_text(char *buf, size_t cap, int deadline_ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	snprintf(buf, cap, "%lld",
-	         (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + deadline_ms);
+	return run(s, 1, argv, NULL, NULL) < 0 ? -EAGAIN : 0;
 }
 
 int store_order_create(struct store *s, const char *key, const struct order *o)
@@ -260,11 +250,13 @@ int store_order_create(struct store *s, const char *key, const struct order *o)
 	const char *argv[16] = {"HSET",   hk,        "customer",      o->customer,
 	                        "pastry", o->pastry, "orderTime",     o->order_time,
 	                        "status", "pending", "queueDeadline", deadline};
-	redisReply *r;
-	int rc, argc = 12;
+	int argc = 12;
 
 	hash_key(hk, sizeof(hk), key);
-	deadline_text(deadline, sizeof(deadline), atomic_load(&queue_deadline_ms));
+	/* The wall-clock time in ms since the epoch, the queue deadline from now. */
+	snprintf(deadline, sizeof(deadline), "%lld",
+	         (long long)(otel_clock_ns(CLOCK_REALTIME) / 1000000) +
+	             atomic_load(&queue_deadline_ms));
 	if (o->traceparent[0]) {
 		argv[argc++] = "traceparent";
 		argv[argc++] = o->traceparent;
@@ -273,10 +265,7 @@ int store_order_create(struct store *s, const char *key, const struct order *o)
 		argv[argc++] = "tracestate";
 		argv[argc++] = o->tracestate;
 	}
-	rc = run(s, argc, argv, NULL, &r);
-	if (rc == 0)
-		freeReplyObject(r);
-	return rc;
+	return run(s, argc, argv, NULL, NULL);
 }
 
 /* Runs one of the order scripts on order:<key> with the optional argument arg (NULL: none).
@@ -291,29 +280,33 @@ static int run_script(struct store *s, const char *script, const char *key, cons
 	return run(s, 6, argv, NULL, out);
 }
 
-/* Frees the reply r of a script answering 1 done, 0 refused, -1 no such order; returns 0,
- * -EALREADY, -ENOENT, or -EAGAIN for any other reply. */
-static int script_rc(redisReply *r)
+/* Runs a script answering 1 done, 0 refused, -1 no such order (as run_script); returns 0,
+ * -EALREADY, -ENOENT, a store_* error, or -EAGAIN for any other reply. */
+static int run_update(struct store *s, const char *script, const char *key, const char *arg)
 {
-	int rc = r->type != REDIS_REPLY_INTEGER ? -EAGAIN
-	         : r->integer == 1              ? 0
-	         : r->integer == 0              ? -EALREADY
-	                                        : -ENOENT;
+	redisReply *r;
+	int rc = run_script(s, script, key, arg, &r);
 
+	if (rc < 0)
+		return rc;
+	rc = r->type != REDIS_REPLY_INTEGER ? -EAGAIN
+	     : r->integer == 1              ? 0
+	     : r->integer == 0              ? -EALREADY
+	                                    : -ENOENT;
 	freeReplyObject(r);
 	return rc;
 }
 
 int store_order_queued(struct store *s, const char *key)
 {
-	redisReply *r;
-	int rc = run_script(s, queued_lua, key, NULL, &r);
-
-	return rc < 0 ? rc : script_rc(r);
+	return run_update(s, queued_lua, key, NULL);
 }
 
+/* Copies the string reply e into out (cap bytes). Returns 0, or -ENOENT with out "" when e is
+ * not a string (absent) or too long. */
 static int copy_field(const redisReply *e, char *out, size_t cap)
 {
+	out[0] = '\0';
 	if (e->type != REDIS_REPLY_STRING || e->len >= cap)
 		return -ENOENT;
 	memcpy(out, e->str, e->len);
@@ -358,10 +351,8 @@ int store_order_get(struct store *s, const char *key, struct order *o)
 		rc = 0;
 		deadline = r->element[4]->type == REDIS_REPLY_STRING;
 		/* Absent (tracing was off, or an older order) or too long: "". */
-		if (copy_field(r->element[5], o->traceparent, sizeof(o->traceparent)) < 0)
-			o->traceparent[0] = '\0';
-		if (copy_field(r->element[6], o->tracestate, sizeof(o->tracestate)) < 0)
-			o->tracestate[0] = '\0';
+		copy_field(r->element[5], o->traceparent, sizeof(o->traceparent));
+		copy_field(r->element[6], o->tracestate, sizeof(o->tracestate));
 	}
 	freeReplyObject(r);
 	if (rc == 0 && deadline && strcmp(o->status, "pending") == 0)
@@ -371,10 +362,7 @@ int store_order_get(struct store *s, const char *key, struct order *o)
 
 int store_order_set_status(struct store *s, const char *key, const char *status)
 {
-	redisReply *r;
-	int rc = run_script(s, set_status_lua, key, status, &r);
-
-	return rc < 0 ? rc : script_rc(r);
+	return run_update(s, set_status_lua, key, status);
 }
 
 const char *store_strerror(int rc)

@@ -21,7 +21,7 @@
 /* civetweb 1.15 holds a thread for each open connection, keep-alive ones included, so this is
  * how many connections are served at once; one more waits until one closes or stays idle for
  * keep_alive_timeout_ms. A thread costs ~12 KiB of RSS idle: requests share routes.c's few
- * workers (their Redis and RabbitMQ connections), not one per thread. */
+ * workers (their Redis connections) and one publisher, not one per thread. */
 #define HTTP_THREADS     "512"
 #define DRAIN_TIMEOUT_MS 8000 /* requests and connections get this long after SIGTERM */
 

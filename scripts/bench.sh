@@ -7,8 +7,8 @@
 # One run, one machine: real redis-server and rabbitmq-server (tests/harness.py), a real
 # Collector (THE pipeline, k8s/otel-collector/config.yaml) exporting to Jaeger when it is built
 # (else to a closed port: the Collector still receives everything), one baker per round
-# (BAKE_TIME_SCALE=0, tracing off, so that only reception's tracing differs) and reception, all
-# from the plain -O2 build. Each round:
+# (BAKE_TIME_SCALE=0, BENCH_BAKER_CONCURRENCY, tracing off, so that only reception's tracing
+# differs) and reception, all from the plain -O2 build. Each round:
 #   - per tracing mode (their order alternates from round to round), a fresh reception, warmed
 #     up, then wrk (HTTP/1.1; bench/orders.lua: a different order every request, non-202s
 #     counted) at each connection count keep-alive, then at each with "Connection: close";
@@ -25,7 +25,8 @@
 # or a connection fails.
 #
 # Environment: BENCH_ROUNDS (3), BENCH_SECONDS (8, per run), BENCH_CONNECTIONS ("64 256"),
-# BENCH_WARMUP_SECONDS (2), BENCH_WRK_THREADS (2), BAKERY_BUILD (build: the binaries' directory,
+# BENCH_WARMUP_SECONDS (2), BENCH_WRK_THREADS (2), BENCH_BAKER_CONCURRENCY (32: the baker's
+# BAKER_CONCURRENCY), BAKERY_BUILD (build: the binaries' directory,
 # built here). About 8 minutes at the defaults (2.5 per round). Needs wrk (scripts/deps.sh)
 # and the Collector (scripts/tools.sh otelcol).
 set -euo pipefail
@@ -47,6 +48,7 @@ seconds = int(os.environ.get("BENCH_SECONDS", 8))
 conn_counts = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "64 256").split()]
 warmup = int(os.environ.get("BENCH_WARMUP_SECONDS", 2))
 wrk_threads = os.environ.get("BENCH_WRK_THREADS", "2")
+baker_concurrency = os.environ.get("BENCH_BAKER_CONCURRENCY", "32")
 work = tempfile.mkdtemp(prefix="bakery-bench-")
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still stop the servers below
 script = os.path.abspath("bench/orders.lua")
@@ -142,7 +144,8 @@ try:
         bakery = Bakery(redis, rabbit, os.path.join(work, "logs"))
         try:
             base = {"LOG_LEVEL": "warn", "BAKE_TIME_SCALE": "0"}
-            baker = bakery.baker(**base, OTEL_SDK_DISABLED="true")
+            baker = bakery.baker(**base, OTEL_SDK_DISABLED="true",
+                                 BAKER_CONCURRENCY=baker_concurrency)
             modes = TRACING if r % 2 == 0 else TRACING[::-1]
             for mode in modes:
                 reception = bakery.reception(**base, **tracing_env[mode])

@@ -95,7 +95,8 @@ rabbit_env=(HOME="$RUN/rabbitmq/home" ERL_EPMD_ADDRESS=127.0.0.1
 	RABBITMQ_CONF_ENV_FILE="$RUN/rabbitmq/rabbitmq-env.conf"
 	RABBITMQ_CONFIG_FILE="$RUN/rabbitmq/rabbitmq.conf"
 	RABBITMQ_ENABLED_PLUGINS_FILE="$RUN/rabbitmq/enabled_plugins"
-	RABBITMQ_MNESIA_BASE="$RUN/rabbitmq/mnesia" RABBITMQ_LOG_BASE="$RUN/rabbitmq/log")
+	RABBITMQ_MNESIA_BASE="$RUN/rabbitmq/mnesia" RABBITMQ_LOG_BASE="$RUN/rabbitmq/log"
+	RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="+sbwt none +sbwtdcpu none +sbwtdio none") # idle schedulers sleep
 if ! (exec 3<>/dev/tcp/127.0.0.1/4369) 2>/dev/null; then
 	start epmd env "${rabbit_env[@]}" epmd -address 127.0.0.1 # ours, so it stops with us
 fi

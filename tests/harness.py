@@ -597,6 +597,9 @@ class RabbitServer(_Server):
             RABBITMQ_MNESIA_BASE=os.path.join(self.dir, "mnesia"),
             RABBITMQ_LOG_BASE=os.path.join(self.dir, "log"),
             RABBITMQ_PID_FILE=os.path.join(self.dir, "rabbit.pid"),
+            # Idle schedulers sleep instead of spinning: on a small shared machine the spin
+            # takes CPU from everything else under test (RabbitMQ's runtime tuning guide).
+            RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="+sbwt none +sbwtdcpu none +sbwtdio none",
         )
         if start:
             self._boot()

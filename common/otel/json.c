@@ -43,13 +43,11 @@ static json_t *json_attrs(const struct otlp_attrs *a)
 			v = json_pack("{s:s}", "intValue", num);
 			break;
 		case TRACE_ATTR_DOUBLE: /* non-finite: the protobuf JSON mapping's strings */
-			if (isfinite(x->v.d))
-				v = json_pack("{s:f}", "doubleValue", x->v.d);
-			else if (isnan(x->v.d))
-				v = json_pack("{s:s}", "doubleValue", "NaN");
-			else
-				v = json_pack("{s:s}", "doubleValue",
-				              x->v.d > 0 ? "Infinity" : "-Infinity");
+			v = isfinite(x->v.d) ? json_pack("{s:f}", "doubleValue", x->v.d)
+			                     : json_pack("{s:s}", "doubleValue",
+			                                 isnan(x->v.d) ? "NaN"
+			                                 : x->v.d > 0  ? "Infinity"
+			                                               : "-Infinity");
 			break;
 		}
 		json_array_append_new(arr, json_pack("{s:s,s:o*}", "key", x->key, "value", v));

@@ -47,9 +47,8 @@ int otel_sampler_from_env(struct otel_sampler *s)
 	s->kind = OTEL_SAMPLER_PARENT_ON;
 	s->ratio = 1.0;
 	if (v) {
-		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-			if (strcmp(v, names[i]) == 0)
-				break;
+		for (i = 0; i < sizeof(names) / sizeof(names[0]) && strcmp(v, names[i]) != 0; i++)
+			;
 		if (i == sizeof(names) / sizeof(names[0]))
 			return otel_env_bad("OTEL_TRACES_SAMPLER", v,
 			                    "supported: always_on, always_off, traceidratio, "

@@ -2,6 +2,7 @@
 #include "span.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,14 +24,20 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 	return k;
 }
 
-char *otlp_strdup(const char *s)
+/* The room otlp_copy needs for s, its NUL included. */
+static size_t copy_size(const char *s)
+{
+	size_t n = strlen(s);
+
+	return (n < OTLP_STRING_MAX ? n : OTLP_STRING_MAX) + 1;
+}
+
+/* Copies s into out (copy_size(s) bytes) as otlp_strdup does; returns the byte after it. */
+static char *otlp_copy(char *out, const char *s)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	size_t n = strlen(s), i = 0, o = 0;
-	char *out = malloc((n < OTLP_STRING_MAX ? n : OTLP_STRING_MAX) + 1);
 
-	if (!out)
-		return NULL;
 	while (i < n) {
 		size_t k = utf8_len(u + i, n - i), step = k ? k : 1;
 		if (o + step > OTLP_STRING_MAX)
@@ -40,6 +47,15 @@ char *otlp_strdup(const char *s)
 		i += step;
 	}
 	out[o] = '\0';
+	return out + o + 1;
+}
+
+char *otlp_strdup(const char *s)
+{
+	char *out = malloc(copy_size(s));
+
+	if (out)
+		otlp_copy(out, s);
 	return out;
 }
 
@@ -60,26 +76,27 @@ static int grow(void **items, uint32_t len, size_t elem, uint32_t max)
 	return 0;
 }
 
+/* An attribute's key and string value share one allocation, the key first. */
 static void attr_free(struct trace_attr *a)
 {
 	free((void *)a->key);
-	if (a->type == TRACE_ATTR_STRING)
-		free((void *)a->v.s);
 }
 
 int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
 {
 	struct trace_attr c = *attr;
+	bool str = attr->type == TRACE_ATTR_STRING;
+	const char *v = str && attr->v.s ? attr->v.s : "";
+	char *p;
 	int rc;
 
-	if (!attr->key)
-		return -EINVAL;
-	c.key = otlp_strdup(attr->key);
-	if (c.type == TRACE_ATTR_STRING)
-		c.v.s = otlp_strdup(attr->v.s ? attr->v.s : "");
-	if (!c.key || (c.type == TRACE_ATTR_STRING && !c.v.s)) {
-		attr_free(&c);
-		return -ENOMEM;
+	if (!attr->key || !(p = malloc(copy_size(attr->key) + (str ? copy_size(v) : 0))))
+		return attr->key ? -ENOMEM : -EINVAL;
+	c.key = p;
+	p = otlp_copy(p, attr->key);
+	if (str) {
+		otlp_copy(p, v);
+		c.v.s = p;
 	}
 	for (uint32_t i = 0; i < a->len; i++) {
 		if (strcmp(a->items[i].key, c.key) == 0) {

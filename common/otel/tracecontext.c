@@ -90,8 +90,7 @@ static bool is_lcalpha(char c)
 
 static bool is_keychar(char c)
 {
-	return is_lcalpha(c) || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '*' ||
-	       c == '/';
+	return c && strchr("abcdefghijklmnopqrstuvwxyz0123456789_-*/", c);
 }
 
 /* key = lcalpha 0*255(keychar) / (lcalpha/DIGIT) 0*240(keychar) "@" lcalpha 0*13(keychar) */

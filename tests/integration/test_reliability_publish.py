@@ -148,3 +148,28 @@ def test_opening_a_connection_shares_the_publish_deadline(redis_server, rabbit, 
         assert status == 503 and isinstance(r.get("error"), str), (status, r)
     finally:
         proxy.close()
+
+
+def test_concurrent_orders_share_one_publisher_connection(quiet_bakery, rabbit):
+    """Issue 10: 64 orders posted at once are each confirmed on one shared publisher
+    connection (many publishes in flight, each request waiting for its own confirm), not on a
+    connection per request: reception holds two AMQP connections, the publisher and the
+    readiness probe's. Every 202's message is on the queue, exactly once."""
+    import concurrent.futures
+
+    reception = quiet_bakery.reception()  # no baker: the messages stay on the queue
+    queued = rabbit.queues().get(quiet_bakery.queue, {}).get("messages", 0)
+
+    def order(i):
+        conn = http.client.HTTPConnection("127.0.0.1", reception.http_port, timeout=30)
+        try:
+            return [_post(conn, f"c{i}-{n}") for n in range(4)]
+        finally:
+            conn.close()
+
+    with concurrent.futures.ThreadPoolExecutor(64) as pool:
+        answers = [a for batch in pool.map(order, range(64)) for a in batch]
+    assert [s for s, _ in answers] == [202] * 256, answers
+    assert len(rabbit.connections()) == 2, rabbit.connections()
+    harness.wait_until(lambda: rabbit.queues()[quiet_bakery.queue]["messages"] == queued + 256,
+                       timeout=10, what="256 messages on the queue")

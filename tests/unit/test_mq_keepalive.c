@@ -1,5 +1,5 @@
 /* test_mq_keepalive.c — publishers created and freed from several threads at once never hang
- * on the keep-alive thread (no broker needed: mq_new does not connect). */
+ * on their reader threads (no broker needed: mq_new does not connect). */
 #include <pthread.h>
 #include <signal.h>
 #include <time.h>
@@ -28,7 +28,7 @@ static void *churn(void *arg)
 	return NULL;
 }
 
-/* A hang (a free waiting for a keep-alive thread that never stops) ends in SIGALRM. */
+/* A hang (a free waiting for a reader thread that never stops) ends in SIGALRM. */
 static void test_concurrent_new_free(void)
 {
 	pthread_t t[THREADS];
