@@ -212,14 +212,14 @@ def test_head_answer_has_no_body(bakery):
 
 
 def test_slow_uploads_hold_no_worker(bakery):
-    """160 clients that send an order's headers and never its whole body (more than the 128
+    """300 clients that send an order's headers and never its whole body (more than the 256
     workers that hold the Redis connections) do not stop other orders: each
     upload holds only its own connection's thread (before: every worker waited in the body
     read and the next order waited for civetweb's request timeout)."""
     reception = bakery.reception()
     slow = []
     try:
-        for _ in range(160):
+        for _ in range(300):
             s = socket.create_connection(("127.0.0.1", reception.http_port), timeout=10)
             s.sendall(_post(body=b"{" + b" " * 39)[:-39])  # Content-Length 40, 1 byte sent
             slow.append(s)
