@@ -25,7 +25,7 @@
 # or a connection fails.
 #
 # Environment: BENCH_ROUNDS (3), BENCH_SECONDS (8, per run), BENCH_CONNECTIONS ("64 256"),
-# BENCH_WARMUP_SECONDS (2), BENCH_WRK_THREADS (2), BENCH_BAKER_CONCURRENCY (32: the baker's
+# BENCH_WARMUP_SECONDS (2), BENCH_WRK_THREADS (2), BENCH_BAKER_CONCURRENCY (128: the baker's
 # BAKER_CONCURRENCY), BAKERY_BUILD (build: the binaries' directory,
 # built here). About 8 minutes at the defaults (2.5 per round). Needs wrk (scripts/deps.sh)
 # and the Collector (scripts/tools.sh otelcol).
@@ -48,7 +48,7 @@ seconds = int(os.environ.get("BENCH_SECONDS", 8))
 conn_counts = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "64 256").split()]
 warmup = int(os.environ.get("BENCH_WARMUP_SECONDS", 2))
 wrk_threads = os.environ.get("BENCH_WRK_THREADS", "2")
-baker_concurrency = os.environ.get("BENCH_BAKER_CONCURRENCY", "32")
+baker_concurrency = os.environ.get("BENCH_BAKER_CONCURRENCY", "128")
 work = tempfile.mkdtemp(prefix="bakery-bench-")
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still stop the servers below
 script = os.path.abspath("bench/orders.lua")
