@@ -152,8 +152,7 @@ static void drop(struct mq *m)
 		amqp_destroy_connection(m->conn);
 		m->conn = NULL;
 	}
-	while (m->pending)
-		settle(m, m->pending->seq, false, -EAGAIN);
+	settle(m, UINT64_MAX, true, -EAGAIN); /* every tag is below it */
 }
 
 void mq_free(struct mq *m)
