@@ -160,7 +160,7 @@ static int bake_order(struct worker *w, const char *key, trace_span *span, doubl
 		trace_span_add_event(span, "order being baked by another delivery", NULL, 0);
 		return 0;
 	}
-	op = store_span_start(w->store, "update-order", "EVAL", key, "baking");
+	op = store_span_start(w->store, "update-order", "EVALSHA", key, "baking");
 	rc = store_span_end(op, store_order_set_status(w->store, key, "baking"));
 	if (rc == -EALREADY)
 		return 0; /* finished or failed meanwhile */
@@ -183,7 +183,7 @@ static int bake_order(struct worker *w, const char *key, trace_span *span, doubl
 	trace_span_end(baking);
 	*baked = n;
 finish:
-	op = store_span_start(w->store, "update-order", "EVAL", key, "finished");
+	op = store_span_start(w->store, "update-order", "EVALSHA", key, "finished");
 	rc = store_span_end(op, store_order_set_status(w->store, key, "finished"));
 	if (rc == -EALREADY) {
 		log_warn("order failed while baking, left failed", "order_key", key);

@@ -34,7 +34,8 @@ struct pending {
 	const char *message_id; /* matches a basic.return to it */
 	bool returned;
 	int rc;     /* 1 while waiting; then 0 (confirmed), -EPROTO or -EAGAIN (connection lost) */
-	sem_t done; /* posted once rc is set (under the lock) */
+	int after;  /* confirmed: what the mq_on_confirm hook made of it (set outside the lock) */
+	sem_t done; /* posted once rc (and after) are set */
 	struct pending *next;
 };
 
@@ -57,6 +58,9 @@ struct mq {
 	/* A publisher only: publishes waiting for their confirm (newest first), the thread that
 	 * reads the connection, and the eventfd that wakes it (a new connection, mq_free). */
 	struct pending *pending;
+	struct pending *confirmed; /* confirmed, for the reader to pass to on_confirm */
+	mq_confirm_fn *on_confirm;
+	void *on_confirm_arg;
 	pthread_t reader;
 	int wake_fd;
 	bool stopping;
@@ -72,6 +76,33 @@ static struct timeval ms_tv(long long ms)
 	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
 
 	return tv;
+}
+
+/* Passes the confirmed publishes to the on_confirm hook, a batch at a time, outside the lock
+ * (held on entry and return: publishers go on meanwhile), then lets their callers return. */
+static void run_on_confirm(struct mq *m)
+{
+	enum { BATCH = 64 };
+	const char *ids[BATCH];
+	struct pending *batch[BATCH], *q = m->confirmed;
+	int rcs[BATCH];
+	size_t n;
+
+	m->confirmed = NULL;
+	pthread_mutex_unlock(&m->lock);
+	while (q) {
+		for (n = 0; q && n < BATCH; q = q->next, n++) {
+			batch[n] = q;
+			ids[n] = q->message_id;
+			rcs[n] = 0;
+		}
+		m->on_confirm(m->on_confirm_arg, ids, rcs, n);
+		for (size_t i = 0; i < n; i++) {
+			batch[i]->after = rcs[i];
+			sem_post(&batch[i]->done); /* batch[i] may be gone from here on */
+		}
+	}
+	pthread_mutex_lock(&m->lock);
 }
 
 /* A publisher's reader: waits on the socket (or SERVICE_MS at most), then, under the lock,
@@ -95,6 +126,8 @@ static void *reader_main(void *arg)
 		pthread_mutex_lock(&m->lock);
 		if (m->conn)
 			drain(m);
+		if (m->confirmed)
+			run_on_confirm(m);
 	}
 	pthread_mutex_unlock(&m->lock);
 	return NULL;
@@ -128,7 +161,8 @@ struct mq *mq_new(const struct config *cfg, int prefetch)
 }
 
 /* Settles the pending publishes that tag (and, when multiple, every earlier one) confirms,
- * with rc; a confirmed publish that was returned is -EPROTO. */
+ * with rc; a confirmed publish that was returned is -EPROTO. A confirmed one goes to the
+ * reader's on_confirm hook first, when there is one. */
 static void settle(struct mq *m, uint64_t tag, bool multiple, int rc)
 {
 	for (struct pending **p = &m->pending; *p;) {
@@ -137,7 +171,15 @@ static void settle(struct mq *m, uint64_t tag, bool multiple, int rc)
 		if (q->seq == tag || (multiple && q->seq < tag)) {
 			q->rc = rc == 0 && q->returned ? -EPROTO : rc;
 			*p = q->next;
-			sem_post(&q->done); /* its thread needs no lock to go on */
+			if (q->rc == 0 && m->on_confirm) {
+				q->next = m->confirmed;
+				m->confirmed = q;
+				if (!pthread_equal(pthread_self(),
+				                   m->reader)) /* mq_ping drained it */
+					eventfd_write(m->wake_fd, 1);
+			} else {
+				sem_post(&q->done); /* its thread needs no lock to go on */
+			}
 		} else {
 			p = &q->next;
 		}
@@ -165,6 +207,10 @@ void mq_free(struct mq *m)
 		pthread_mutex_unlock(&m->lock);
 		eventfd_write(m->wake_fd, 1);
 		pthread_join(m->reader, NULL);
+		pthread_mutex_lock(&m->lock);
+		if (m->confirmed) /* confirmed as the reader stopped: no one else runs the hook */
+			run_on_confirm(m);
+		pthread_mutex_unlock(&m->lock);
 	}
 	if (m->conn) { /* closing the connection closes its channel */
 		struct timeval tv = ms_tv(CLOSE_MS);
@@ -176,6 +222,14 @@ void mq_free(struct mq *m)
 		close(m->wake_fd);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
+}
+
+void mq_on_confirm(struct mq *m, mq_confirm_fn *fn, void *arg)
+{
+	pthread_mutex_lock(&m->lock);
+	m->on_confirm = fn;
+	m->on_confirm_arg = arg;
+	pthread_mutex_unlock(&m->lock);
 }
 
 bool mq_connected(const struct mq *m)
@@ -448,7 +502,7 @@ static int publish_once(struct mq *m, const char *message_id, const char *body, 
 	amqp_table_entry_t entries[MQ_HEADERS_MAX];
 	amqp_basic_properties_t p = {0};
 	amqp_bytes_t bytes = {len, (void *)body};
-	struct pending q = {.message_id = message_id, .rc = 1};
+	struct pending q = {.message_id = message_id, .rc = 1, .after = 0};
 	bool timed_out = false;
 	struct timespec until = {deadline / 1000, (deadline % 1000) * 1000000L};
 	size_t n = 0;
@@ -494,7 +548,7 @@ static int publish_once(struct mq *m, const char *message_id, const char *body, 
 			;
 	}
 	sem_destroy(&q.done);
-	return timed_out ? -ETIMEDOUT : q.rc;
+	return timed_out ? -ETIMEDOUT : q.rc == 0 ? q.after : q.rc;
 }
 
 int mq_publish(struct mq *m, const char *message_id, const char *body, size_t len,
@@ -516,7 +570,7 @@ int mq_publish(struct mq *m, const char *message_id, const char *body, size_t le
 		if (rc != -EAGAIN)
 			break;
 	}
-	if (sent && rc != 0 && rc != -EPROTO)
+	if (sent && rc == -EAGAIN)
 		rc = -ETIMEDOUT; /* it may be on the queue: only the consumer will know */
 	return rc;
 }

@@ -70,11 +70,21 @@ bool mq_connected(const struct mq *m);
  * timeout_ms whatever the network does: connecting, publishing and waiting all share that
  * budget. A connection found dead, or lost before the confirm, is replaced once (so the
  * message may be sent twice); a confirm not come by the deadline drops the connection.
- * Returns 0 once confirmed; -EPROTO (refused or unroutable: not queued); -EAGAIN (never sent:
- * not queued); -ETIMEDOUT (sent but not confirmed: it may still be delivered). Copies nothing
- * it keeps. */
+ * Returns 0 once confirmed (or what the mq_on_confirm hook set); -EPROTO (refused or
+ * unroutable: not queued); -EAGAIN (never sent: not queued); -ETIMEDOUT (sent but not
+ * confirmed: it may still be delivered). Copies nothing it keeps. */
 int mq_publish(struct mq *m, const char *message_id, const char *body, size_t len,
                const struct mq_header *headers, size_t nheaders, int timeout_ms);
+
+/* A publisher's hook on its reader thread: ids[i] (borrowed for the call) are the message ids
+ * of n publishes the broker just confirmed, whose callers wait until it returns; it may set
+ * rcs[i] (0 on entry) to a negative errno other than mq's own, which mq_publish then returns
+ * for ids[i]. It holds up the reading of the connection meanwhile: one round trip for the
+ * batch, say. */
+typedef void mq_confirm_fn(void *arg, const char *const *ids, int *rcs, size_t n);
+
+/* Sets a publisher's hook (none by default); call before the first mq_publish. */
+void mq_on_confirm(struct mq *m, mq_confirm_fn *fn, void *arg);
 
 /* Waits up to timeout_ms for the next delivery of a consumer mq and fills *d (clear it with
  * mq_delivery_clear). When wake_fd >= 0, becoming readable ends the wait early (the caller

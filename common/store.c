@@ -58,6 +58,11 @@ static const char queued_lua[] = EXPIRE_LUA "if cur == 'failed' then return 0 en
                                             "redis.call('HDEL', KEYS[1], 'queueDeadline')\n"
                                             "return 1\n";
 
+/* The scripts, by their SHA1 once SCRIPT LOAD gave it (on each new connection: a restarted or
+ * failed-over Redis has none; NOSCRIPT reconnects): EVALSHA sends 40 bytes, not the script. */
+enum script { EXPIRE, SET_STATUS, QUEUED, N_SCRIPTS };
+static const char *const scripts[N_SCRIPTS] = {expire_lua, set_status_lua, queued_lua};
+
 static atomic_int queue_deadline_ms = STORE_QUEUE_DEADLINE_MS;
 
 struct store {
@@ -67,6 +72,7 @@ struct store {
 	struct backoff backoff;
 	int down_logged; /* "redis unavailable" was logged: "redis connected" comes next */
 	bool held;       /* store_set_held */
+	char sha[N_SCRIPTS][41];
 };
 
 void store_set_held(struct store *s)
@@ -116,6 +122,26 @@ static int went_down(struct store *s, const char *why)
 	return -EAGAIN;
 }
 
+/* Loads the scripts on the new connection; returns 0 or -EAGAIN. */
+static int load_scripts(struct store *s)
+{
+	redisReply *r;
+	int rc = 0;
+
+	for (int i = 0; i < N_SCRIPTS; i++)
+		redisAppendCommand(s->c, "SCRIPT LOAD %s", scripts[i]);
+	for (int i = 0; i < N_SCRIPTS; i++) {
+		if (redisGetReply(s->c, (void **)&r) != REDIS_OK)
+			return -EAGAIN;
+		if (r->type == REDIS_REPLY_STRING && r->len == 40)
+			memcpy(s->sha[i], r->str, 41);
+		else
+			rc = went_down(s, r->type == REDIS_REPLY_ERROR ? r->str : "SCRIPT LOAD");
+		freeReplyObject(r);
+	}
+	return rc;
+}
+
 /* Ensures a live context; returns 0 or -EAGAIN (also while backing off). */
 static int ensure(struct store *s)
 {
@@ -129,7 +155,7 @@ static int ensure(struct store *s)
 	if (now < s->backoff.next_ms)
 		return -EAGAIN;
 	s->c = redisConnectWithTimeout(s->host, s->port, ct);
-	if (s->c && !s->c->err && redisSetTimeout(s->c, rt) == REDIS_OK) {
+	if (s->c && !s->c->err && redisSetTimeout(s->c, rt) == REDIS_OK && load_scripts(s) == 0) {
 		redisEnableKeepAlive(s->c);
 		backoff_reset(&s->backoff);
 		return 0;
@@ -148,61 +174,95 @@ static bool error_is(const redisReply *r, const char *code)
 	return r->len >= n && strncmp(r->str, code, n) == 0 && (r->len == n || r->str[n] == ' ');
 }
 
-/* Sends one command on a live connection; returns the reply or NULL (connection broken). */
-static redisReply *send_once(struct store *s, int argc, const char **argv, const size_t *lens)
+/* Sends n commands of argc arguments each (argv holds them one after the other) in one write
+ * and reads their n replies into r; returns 0, or -EAGAIN with every r[i] NULL (connection
+ * broken, or cannot connect). */
+static int send_once(struct store *s, size_t n, int argc, const char **argv, redisReply **r)
 {
+	size_t i, got = 0;
+
 	if (ensure(s) < 0)
-		return NULL;
-	return redisCommandArgv(s->c, argc, argv, lens);
+		return -EAGAIN;
+	for (i = 0; i < n; i++)
+		if (redisAppendCommandArgv(s->c, argc, argv + i * (size_t)argc, NULL) != REDIS_OK)
+			break;
+	while (i == n && got < n && redisGetReply(s->c, (void **)&r[got]) == REDIS_OK)
+		got++;
+	if (got == n)
+		return 0;
+	while (got > 0)
+		freeReplyObject(r[--got]);
+	return -EAGAIN;
 }
 
-/* Runs one command; returns 0 with *out set to the reply (caller frees; out NULL: freed here),
- * or -EAGAIN or -EINVAL with *out NULL. Every command here is idempotent, so two cases send it once
- * more on a fresh connection: a connection found broken (Redis restarted while it sat idle), and a
- * READONLY reply (a failover behind the same address left this connection on the demoted
- * replica; a new connection reaches the new primary). WRONGTYPE is -EINVAL; any other error
- * reply (LOADING, BUSY, MASTERDOWN, ...) -EAGAIN, connection kept. */
-static int run(struct store *s, int argc, const char **argv, const size_t *lens, redisReply **out)
+/* Runs n commands of argc arguments each (argv: one after the other) pipelined: rcs[i] is 0
+ * with r[i] set to its reply (caller frees; r NULL: freed here), or -EAGAIN or -EINVAL with
+ * r[i] NULL. Every command here is idempotent, so two cases send them once more on a fresh
+ * connection: a connection found broken (Redis restarted while it sat idle), and a READONLY
+ * reply (a failover behind the same address left this connection on the demoted replica; a
+ * new connection reaches the new primary). WRONGTYPE is -EINVAL; any other error reply
+ * (LOADING, BUSY, MASTERDOWN, ...) -EAGAIN, connection kept. */
+static void run_many(struct store *s, size_t n, int argc, const char **argv, redisReply **r,
+                     int *rcs)
 {
-	int reused = s->c != NULL;
-	redisReply *r;
+	redisReply *own[1];
+	int reused = s->c != NULL, again = 1;
+	size_t i;
 
-	if (out)
-		*out = NULL;
-	r = send_once(s, argc, argv, lens);
-	for (int again = 1; again >= 0; again--) {
-		if (!r && !s->c)
-			return -EAGAIN; /* backing off, or cannot connect */
-		if (!r) {
-			went_down(s, s->c->errstr);
+	r = r ? r : own; /* n is 1 without r */
+	for (;; again--) {
+		if (send_once(s, n, argc, argv, r) < 0) {
+			if (s->c)
+				went_down(s, s->c->errstr);
 			drop(s);
 			if (!reused || !again)
-				return -EAGAIN;
-		} else if (r->type == REDIS_REPLY_ERROR && error_is(r, "READONLY")) {
-			went_down(s, r->str); /* a failover: a new connection finds the primary */
-			freeReplyObject(r);
+				break;
+		} else {
+			for (i = 0;
+			     i < n && !(r[i]->type == REDIS_REPLY_ERROR &&
+			                (error_is(r[i], "READONLY") || error_is(r[i], "NOSCRIPT")));
+			     i++)
+				;
+			if (i == n)
+				break;
+			went_down(s, r[i]->str); /* a failover, a SCRIPT FLUSH: a new connection */
+			for (i = 0; i < n; i++)
+				freeReplyObject(r[i]);
 			drop(s);
 			if (!again)
-				return -EAGAIN;
-		} else if (r->type == REDIS_REPLY_ERROR) {
-			int rc = error_is(r, "WRONGTYPE") ? -EINVAL : went_down(s, r->str);
-			freeReplyObject(r);
-			return rc;
-		} else {
-			if (s->down_logged)
-				log_info("redis connected", "addr", s->host);
-			s->down_logged = 0;
-			if (out)
-				*out = r;
-			else
-				freeReplyObject(r);
-			return 0;
+				break;
 		}
 		s->backoff.next_ms = 0; /* reconnect at once, this one time */
 		reused = 0;
-		r = send_once(s, argc, argv, lens);
 	}
-	return -EAGAIN;
+	for (i = 0; i < n; i++) {
+		if (!s->c) { /* no replies */
+			rcs[i] = -EAGAIN;
+			r[i] = NULL;
+			continue;
+		}
+		rcs[i] = 0;
+		if (r[i]->type == REDIS_REPLY_ERROR)
+			rcs[i] = error_is(r[i], "WRONGTYPE") ? -EINVAL : went_down(s, r[i]->str);
+		else if (s->down_logged)
+			log_info("redis connected", "addr", s->host);
+		if (rcs[i] == 0)
+			s->down_logged = 0;
+		if (rcs[i] < 0 || r == own) {
+			freeReplyObject(r[i]);
+			r[i] = NULL;
+		}
+	}
+}
+
+/* Runs one command (see run_many); returns 0 with *out set to the reply (caller frees; out
+ * NULL: freed here), or -EAGAIN or -EINVAL with *out NULL. */
+static int run(struct store *s, int argc, const char **argv, redisReply **out)
+{
+	int rc;
+
+	run_many(s, 1, argc, argv, out, &rc);
+	return rc;
 }
 
 static void hash_key(char *buf, size_t cap, const char *key)
@@ -241,7 +301,7 @@ int store_ping(struct store *s)
 {
 	const char *argv[] = {"PING"};
 
-	return run(s, 1, argv, NULL, NULL) < 0 ? -EAGAIN : 0;
+	return run(s, 1, argv, NULL) < 0 ? -EAGAIN : 0;
 }
 
 int store_order_create(struct store *s, const char *key, const struct order *o)
@@ -265,41 +325,57 @@ int store_order_create(struct store *s, const char *key, const struct order *o)
 		argv[argc++] = "tracestate";
 		argv[argc++] = o->tracestate;
 	}
-	return run(s, argc, argv, NULL, NULL);
+	return run(s, argc, argv, NULL);
 }
 
-/* Runs one of the order scripts on order:<key> with the optional argument arg (NULL: none).
- * Returns 0 with *out set (caller frees), or a store_* error. */
-static int run_script(struct store *s, const char *script, const char *key, const char *arg,
-                      redisReply **out)
+/* Fills argv (6 entries) to run one of the order scripts on order:<key> (its name in hk, 64
+ * bytes) with the optional argument arg (NULL: none). */
+static void script_argv(const struct store *s, const char **argv, char *hk, enum script script,
+                        const char *key, const char *arg)
 {
-	char hk[64];
-	const char *argv[] = {"EVAL", script, "1", hk, arg ? arg : "", s->held ? "held" : ""};
-
-	hash_key(hk, sizeof(hk), key);
-	return run(s, 6, argv, NULL, out);
+	hash_key(hk, 64, key);
+	argv[0] = "EVALSHA";
+	argv[1] = s->sha[script]; /* filled in on connecting */
+	argv[2] = "1";
+	argv[3] = hk;
+	argv[4] = arg ? arg : "";
+	argv[5] = s->held ? "held" : "";
 }
 
-/* Runs a script answering 1 done, 0 refused, -1 no such order (as run_script); returns 0,
- * -EALREADY, -ENOENT, a store_* error, or -EAGAIN for any other reply. */
-static int run_update(struct store *s, const char *script, const char *key, const char *arg)
+/* Runs a script answering 1 done, 0 refused, -1 no such order on the n orders keys in one
+ * round trip; rcs[i] is 0, -EALREADY, -ENOENT, a store_* error, or -EAGAIN for any other
+ * reply (or out of memory). */
+static void run_updates(struct store *s, enum script script, const char *const *keys, size_t n,
+                        const char *arg, int *rcs)
 {
-	redisReply *r;
-	int rc = run_script(s, script, key, arg, &r);
+	const char **argv = malloc(n * (6 * sizeof(*argv) + sizeof(redisReply *) + 64));
+	redisReply **r = (redisReply **)(argv + 6 * n);
+	char *hk = (char *)(r + n);
 
-	if (rc < 0)
-		return rc;
-	rc = r->type != REDIS_REPLY_INTEGER ? -EAGAIN
-	     : r->integer == 1              ? 0
-	     : r->integer == 0              ? -EALREADY
-	                                    : -ENOENT;
-	freeReplyObject(r);
-	return rc;
+	for (size_t i = 0; i < n; i++) {
+		if (!argv)
+			rcs[i] = -EAGAIN;
+		else
+			script_argv(s, argv + i * 6, hk + i * 64, script, keys[i], arg);
+	}
+	if (!argv)
+		return;
+	run_many(s, n, 6, argv, r, rcs);
+	for (size_t i = 0; i < n; i++) {
+		if (rcs[i] < 0)
+			continue;
+		rcs[i] = r[i]->type != REDIS_REPLY_INTEGER ? -EAGAIN
+		         : r[i]->integer == 1              ? 0
+		         : r[i]->integer == 0              ? -EALREADY
+		                                           : -ENOENT;
+		freeReplyObject(r[i]);
+	}
+	free(argv);
 }
 
-int store_order_queued(struct store *s, const char *key)
+void store_orders_queued(struct store *s, const char *const *keys, size_t n, int *rcs)
 {
-	return run_update(s, queued_lua, key, NULL);
+	run_updates(s, QUEUED, keys, n, NULL, rcs);
 }
 
 /* Copies the string reply e into out (cap bytes). Returns 0, or -ENOENT with out "" when e is
@@ -318,10 +394,13 @@ static int copy_field(const redisReply *e, char *out, size_t cap)
  * 0, -ENOENT (deleted meanwhile) or an error. */
 static int expire(struct store *s, const char *key, struct order *o)
 {
+	const char *argv[6];
+	char hk[64];
 	redisReply *r;
-	int rc = run_script(s, expire_lua, key, NULL, &r);
+	int rc;
 
-	if (rc < 0)
+	script_argv(s, argv, hk, EXPIRE, key, NULL);
+	if ((rc = run(s, 6, argv, &r)) < 0)
 		return rc;
 	rc = copy_field(r, o->status, sizeof(o->status)) == 0 ? 0 : -ENOENT;
 	freeReplyObject(r);
@@ -339,7 +418,7 @@ int store_order_get(struct store *s, const char *key, struct order *o)
 	int rc;
 
 	hash_key(hk, sizeof(hk), key);
-	rc = run(s, 9, argv, NULL, &r);
+	rc = run(s, 9, argv, &r);
 	if (rc < 0)
 		return rc;
 	rc = -ENOENT;
@@ -362,7 +441,10 @@ int store_order_get(struct store *s, const char *key, struct order *o)
 
 int store_order_set_status(struct store *s, const char *key, const char *status)
 {
-	return run_update(s, set_status_lua, key, status);
+	int rc;
+
+	run_updates(s, SET_STATUS, &key, 1, status, &rc);
+	return rc;
 }
 
 const char *store_strerror(int rc)

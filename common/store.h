@@ -13,7 +13,7 @@
  * The library logs only Redis's state changes ("redis unavailable" once, then "redis
  * connected"); the caller logs what a failure means. */
 
-#define STORE_QUEUE_DEADLINE_MS 60000 /* default time from create to store_order_queued */
+#define STORE_QUEUE_DEADLINE_MS 60000 /* default time from create to store_orders_queued */
 
 /* How error replies are handled: READONLY (a failover left this connection on a replica)
  * drops the connection and sends the command once more on a fresh one; WRONGTYPE is about the
@@ -21,7 +21,7 @@
  * keeps the connection and is -EAGAIN, for the caller to retry.
  *
  * An order's life: store_order_create stamps it with a queue deadline (queueDeadline, epoch
- * ms of the creating process's clock); store_order_queued clears it once its message is
+ * ms of the creating process's clock); store_orders_queued clears it once its message is
  * confirmed on the queue. A pending order still carrying a deadline that has passed (by Redis's
  * clock) was never queued (the publisher crashed, or failed and could not say so): any
  * store_order_get or store_order_set_status then turns it failed, atomically, so every reader
@@ -55,10 +55,10 @@ int store_ping(struct store *s);
  * in one HSET. Returns 0, -EINVAL or -EAGAIN. */
 int store_order_create(struct store *s, const char *key, const struct order *o);
 
-/* Says that order:<key>'s message is confirmed on the queue: clears its queue deadline, so it
- * stays pending however long the queue takes. Returns 0, -EALREADY (the deadline had passed:
- * the order is failed), -ENOENT, -EINVAL or -EAGAIN. */
-int store_order_queued(struct store *s, const char *key);
+/* Says that the messages of the n orders keys are confirmed on the queue: clears their queue
+ * deadlines, in one round trip, so they stay pending however long the queue takes. rcs[i] is
+ * 0, -EALREADY (the deadline had passed: the order is failed), -ENOENT, -EINVAL or -EAGAIN. */
+void store_orders_queued(struct store *s, const char *const *keys, size_t n, int *rcs);
 
 /* Reads order:<key> into *o (traceparent and tracestate "" when the order has none); a pending
  * order past its queue deadline is turned failed first. Returns 0, -ENOENT, -EINVAL or

@@ -77,7 +77,8 @@ static const struct config *config;
 static atomic_int in_flight;
 static atomic_bool draining;
 static struct probe *probe;
-static struct mq *publisher; /* shared: many publishes in flight, each waits for its confirm */
+static struct mq *publisher;   /* shared: many publishes in flight, each waits for its confirm */
+static struct store *confirms; /* the publisher's reader thread's, for orders_queued */
 static struct metric *m_requests, *m_duration, *m_accepted, *m_published, *m_publish_failed;
 
 /* The workers, shared by civetweb's threads (one per open connection, so many): their Redis
@@ -195,6 +196,23 @@ static int read_body(struct mg_connection *c, long long content_length, char **o
 	return 0;
 }
 
+/* The publisher's mq_on_confirm hook: clears the queue deadlines of the orders whose messages
+ * were just confirmed, in a round trip or so, before their requests go on: an order that had
+ * turned failed is -EALREADY (no 202). Should Redis fail just now, the deadline stays (the
+ * baker clears it as well): logged, and still a 202. */
+static void orders_queued(void *arg, const char *const *keys, int *rcs, size_t n)
+{
+	(void)arg;
+	store_orders_queued(confirms, keys, n, rcs);
+	for (size_t i = 0; i < n; i++) {
+		if (rcs[i] < 0 && rcs[i] != -EALREADY) {
+			log_error("could not clear the queue deadline", "order_key", keys[i],
+			          "error", store_strerror(rcs[i]));
+			rcs[i] = 0;
+		}
+	}
+}
+
 static const char *publish_strerror(int rc)
 {
 	return rc == -EPROTO      ? "nacked"
@@ -227,8 +245,8 @@ static int carrier_set(void *carrier, const char *name, const char *value)
 }
 
 /* Publishes the order's message in a PRODUCER span publish-order whose context travels in
- * the AMQP headers (traceparent, tracestate, baggage), and waits for the broker's confirm.
- * Returns 0, an mq_publish error or -ENOMEM. */
+ * the AMQP headers (traceparent, tracestate, baggage), and waits for the broker's confirm and
+ * orders_queued. Returns 0, an mq_publish error, -EALREADY (orders_queued) or -ENOMEM. */
 static int publish_order(struct worker *w, const char *key)
 {
 	trace_span *span = trace_span_start("publish-order", TRACE_KIND_PRODUCER, NULL);
@@ -260,7 +278,7 @@ static int publish_order(struct worker *w, const char *key)
 	                PUBLISH_TIMEOUT_MS);
 	free(msg);
 done:
-	if (rc < 0)
+	if (rc < 0 && rc != -EALREADY) /* -EALREADY: confirmed, the order failed meanwhile */
 		trace_span_set_error(span, publish_strerror(rc));
 	trace_span_end(span);
 	return rc;
@@ -324,12 +342,21 @@ static void handle_post_order(const struct request *req, struct response *res)
 		reply_unconfirmed(res, key);
 		return;
 	}
+	if (rc == -EALREADY) {
+		/* Confirmed, but its queue deadline had passed and a reader failed the order: it
+		 * will not be baked, so no 202. */
+		metrics_add(m_published, 1);
+		log_warn("order failed before its publish was confirmed", "order_key", key);
+		reply_error(res, 503, "order queue unavailable", RETRY_AFTER);
+		return;
+	}
 	if (rc < 0) {
 		metrics_add(m_publish_failed, 1);
 		log_warn("publish failed, order marked failed", "order_key", key, "error",
 		         publish_strerror(rc));
 		/* No order stays pending forever: the client got no key, the order is failed. */
-		span = store_span_start(req->worker->store, "update-order", "EVAL", key, "failed");
+		span =
+		    store_span_start(req->worker->store, "update-order", "EVALSHA", key, "failed");
 		rc = store_order_set_status(req->worker->store, key, "failed");
 		if (store_span_end(span, rc) == -EAGAIN)
 			log_error("could not mark order failed", "order_key", key);
@@ -337,19 +364,6 @@ static void handle_post_order(const struct request *req, struct response *res)
 		return;
 	}
 	metrics_add(m_published, 1);
-	/* On the queue: clear the order's queue deadline, so it stays pending however long the
-	 * queue takes (the store already resends once on a fresh connection). Should Redis fail
-	 * just now, the baker clears it as well. Refused, the deadline had passed and the order
-	 * reads failed: it will not be baked, so no 202. */
-	rc = store_order_queued(req->worker->store, key);
-	if (rc == -EALREADY) {
-		log_warn("order failed before its publish was confirmed", "order_key", key);
-		reply_error(res, 503, "order queue unavailable", RETRY_AFTER);
-		return;
-	}
-	if (rc < 0)
-		log_error("could not clear the queue deadline", "order_key", key, "error",
-		          store_strerror(rc));
 	log_info("order accepted", "order_key", key);
 	reply_json(res, 202, http_json_pair("orderKey", key));
 }
@@ -645,10 +659,12 @@ int routes_init(const struct config *cfg, struct probe *p)
 			break;
 	}
 	publisher = mq_new(config, 0);
-	if (n_idle < WORKERS || !publisher) {
+	confirms = store_new(config->db_host, config->db_port);
+	if (n_idle < WORKERS || !publisher || !confirms) {
 		routes_free();
 		return -ENOMEM;
 	}
+	mq_on_confirm(publisher, orders_queued, NULL);
 	return 0;
 }
 
@@ -659,6 +675,8 @@ void routes_free(void)
 	free(workers);
 	workers = NULL;
 	n_idle = 0;
-	mq_free(publisher);
+	mq_free(publisher); /* its reader thread runs orders_queued: before confirms goes */
 	publisher = NULL;
+	store_free(confirms);
+	confirms = NULL;
 }

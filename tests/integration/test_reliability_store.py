@@ -75,6 +75,20 @@ def test_failover_behind_the_same_address_reconnects_on_readonly(make_redis, mak
     assert baker.ready()
 
 
+def test_script_flush_loads_the_scripts_again(bakery):
+    # The order scripts run by their SHA1 (EVALSHA). After a SCRIPT FLUSH every connection
+    # meets NOSCRIPT: it reconnects, loads them again and sends the command once more.
+    reception = bakery.reception()
+    bakery.baker(BAKER_CONCURRENCY="4")
+    bakery.wait_status([_post(reception) for _ in range(8)], "finished", 30)
+    bakery.redis.command("SCRIPT", "FLUSH")
+    keys = [_post(reception, tries=1) for _ in range(8)]  # each a 202 the first time
+    bakery.wait_status(keys, "finished", 30)
+    assert _queue(bakery, ".dead")["messages"] == 0
+    stats = bakery.redis.command("INFO", "commandstats")
+    assert "cmdstat_evalsha:" in stats and "cmdstat_eval:" not in stats, stats
+
+
 # ---------------------------------------------------------------------------- item 3
 
 
