@@ -79,7 +79,7 @@ struct health *health_start(int port, health_ready_fn ready, void *arg)
 		free(h);
 		return NULL;
 	}
-	mg_set_request_handler(h->ctx, "/", handle, h);
+	http_serve(h->ctx, handle, h);
 	return h;
 }
 

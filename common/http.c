@@ -127,3 +127,17 @@ int http_error_callback(struct mg_connection *c, int status, const char *message
 	free(body);
 	return 0;
 }
+
+/* civetweb's authorization handler: every request is allowed. */
+static int allow_all(struct mg_connection *c, void *cbdata)
+{
+	(void)c;
+	(void)cbdata;
+	return 1;
+}
+
+void http_serve(struct mg_context *ctx, mg_request_handler handler, void *cbdata)
+{
+	mg_set_auth_handler(ctx, "/", allow_all, NULL);
+	mg_set_request_handler(ctx, "/", handler, cbdata);
+}

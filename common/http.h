@@ -31,4 +31,8 @@ const char *http_reason(int status);
  * "Connection: close". Returns 0 (handled), or 1 when out of memory (civetweb's own page). */
 int http_error_callback(struct mg_connection *c, int status, const char *message);
 
+/* Routes every request of ctx to handler (with cbdata), with no authorization step: civetweb
+ * would otherwise look for a .htpasswd on disk, a stat per request. */
+void http_serve(struct mg_context *ctx, mg_request_handler handler, void *cbdata);
+
 #endif

@@ -124,7 +124,7 @@ int main(void)
 		log_error("cannot listen", "port", port);
 		goto done;
 	}
-	mg_set_request_handler(ctx, "/", routes_dispatch, NULL);
+	http_serve(ctx, routes_dispatch, NULL);
 	log_info("reception listening", "port", port, "redis", cfg.db_host, "rabbitmq",
 	         cfg.rabbit_host, "queue", cfg.orders_queue);
 

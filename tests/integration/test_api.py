@@ -2,6 +2,7 @@
 
 import http.client
 import json
+import os
 import re
 
 import pytest
@@ -35,6 +36,22 @@ def test_root(reception):
     assert r.status == 200
     assert r.header("Content-Type", "").startswith("application/json")
     assert r.json() == {"message": "reception is attended"}
+
+
+def test_no_password_file_on_disk_is_consulted(stack, reception):
+    # civetweb looks for a .htpasswd beside every path it serves (a stat per request), and one
+    # found makes it answer 401 unless every request is allowed: nothing on disk may lock the
+    # API or the probes.
+    path = "/.htpasswd"
+    assert not os.path.exists(path)
+    with open(path, "w") as f:
+        f.write("user:reception:0123456789abcdef0123456789abcdef\n")
+    try:
+        assert reception.get("/").status == 200
+        assert reception.post("/orders", GOOD).status == 202
+        assert harness.http_get(f"{stack.services[1].url}/healthz").status == 200
+    finally:
+        os.remove(path)
 
 
 def test_order_accepted_then_finished(stack, reception):
