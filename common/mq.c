@@ -174,8 +174,8 @@ static void settle(struct mq *m, uint64_t tag, bool multiple, int rc)
 			if (q->rc == 0 && m->on_confirm) {
 				q->next = m->confirmed;
 				m->confirmed = q;
-				if (!pthread_equal(pthread_self(),
-				                   m->reader)) /* mq_ping drained it */
+				/* mq_ping drained it: the reader has a hook to run */
+				if (!pthread_equal(pthread_self(), m->reader))
 					eventfd_write(m->wake_fd, 1);
 			} else {
 				sem_post(&q->done); /* its thread needs no lock to go on */
@@ -502,7 +502,7 @@ static int publish_once(struct mq *m, const char *message_id, const char *body, 
 	amqp_table_entry_t entries[MQ_HEADERS_MAX];
 	amqp_basic_properties_t p = {0};
 	amqp_bytes_t bytes = {len, (void *)body};
-	struct pending q = {.message_id = message_id, .rc = 1, .after = 0};
+	struct pending q = {.message_id = message_id, .rc = 1};
 	bool timed_out = false;
 	struct timespec until = {deadline / 1000, (deadline % 1000) * 1000000L};
 	size_t n = 0;

@@ -79,8 +79,8 @@ int mq_publish(struct mq *m, const char *message_id, const char *body, size_t le
 /* A publisher's hook on its reader thread: ids[i] (borrowed for the call) are the message ids
  * of n publishes the broker just confirmed, whose callers wait until it returns; it may set
  * rcs[i] (0 on entry) to a negative errno other than mq's own, which mq_publish then returns
- * for ids[i]. It holds up the reading of the connection meanwhile: one round trip for the
- * batch, say. */
+ * for ids[i]. It holds up the reading of the connection meanwhile, and its time adds to
+ * theirs: one round trip for the batch, say. */
 typedef void mq_confirm_fn(void *arg, const char *const *ids, int *rcs, size_t n);
 
 /* Sets a publisher's hook (none by default); call before the first mq_publish. */

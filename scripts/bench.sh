@@ -19,7 +19,8 @@
 # received a response at 3/4 of the run, from ss), reception's CPU per order (user + system,
 # /proc: its own cost, whatever else shares the cores), its peak RSS (VmHWM since its start,
 # so a run's includes the runs before it in that order), and the baker's finished
-# orders/s (baker_orders_baked_total over the same seconds). The queue is drained between runs.
+# orders/s (baker_orders_baked_total over the same seconds). The queue is drained between runs;
+# each round starts with Redis flushed and Jaeger restarted, so no round runs on a bigger store.
 # Then the medians over the rounds as a table, with ratios to the ceiling at the same number in
 # flight and to tracing off. A benchmark, not a test: it fails only when a response is not 202
 # or a connection fails.
@@ -141,6 +142,11 @@ try:
           f"binaries from {BUILD_DIR}", flush=True)
     t_start = time.monotonic()
     for r in range(rounds):
+        if r:  # every round starts as the first did: no orders in Redis, no traces in Jaeger
+            redis.command("FLUSHALL")
+            if sink == "Jaeger":
+                jaeger.stop()
+                jaeger.start()
         bakery = Bakery(redis, rabbit, os.path.join(work, "logs"))
         try:
             base = {"LOG_LEVEL": "warn", "BAKE_TIME_SCALE": "0"}
