@@ -352,14 +352,13 @@ static void run_updates(struct store *s, enum script script, const char *const *
 	redisReply **r = (redisReply **)(argv + 6 * n);
 	char *hk = (char *)(r + n);
 
-	for (size_t i = 0; i < n; i++) {
-		if (!argv)
+	if (!argv) {
+		for (size_t i = 0; i < n; i++)
 			rcs[i] = -EAGAIN;
-		else
-			script_argv(s, argv + i * 6, hk + i * 64, script, keys[i], arg);
-	}
-	if (!argv)
 		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		script_argv(s, argv + i * 6, hk + i * 64, script, keys[i], arg);
 	run_many(s, n, 6, argv, r, rcs);
 	for (size_t i = 0; i < n; i++) {
 		if (rcs[i] < 0)
