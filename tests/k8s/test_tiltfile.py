@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from k8stools import ROOT, TOOLS, run, tool_path
+from k8stools import ROOT, TOOLS, live_update_build, run, tool_path
 
 from harness import free_port  # tests/harness.py, on sys.path via tests/conftest.py
 
@@ -178,5 +178,5 @@ def test_dev_build_with_live_update(result, service):
         ("common", "/src/common/"), (service, f"/src/{service}/")}
     # Compile first: a compile error fails the update and the restart never happens.
     assert [e["args"] for e in live["execs"]] == [
-        ["sh", "-c", f"make -C /src -s -j2 build/{service}"],
+        ["sh", "-c", live_update_build(service)],
         ["sh", "-c", "touch /tmp/.restart"]]
