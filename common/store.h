@@ -15,8 +15,9 @@
 
 #define STORE_QUEUE_DEADLINE_MS 60000 /* default time from create to store_orders_queued */
 
-/* How error replies are handled: READONLY (a failover left this connection on a replica)
- * drops the connection and sends the command once more on a fresh one; WRONGTYPE is about the
+/* How error replies are handled: READONLY (a failover left this connection on a replica) and
+ * NOSCRIPT (the order scripts run by SHA1, loaded on each new connection, were flushed) drop
+ * the connection and send the command once more on a fresh one; WRONGTYPE is about the
  * order's own key and is -EINVAL at once; any other error (LOADING, BUSY, MASTERDOWN, OOM...)
  * keeps the connection and is -EAGAIN, for the caller to retry.
  *

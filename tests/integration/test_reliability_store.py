@@ -238,7 +238,7 @@ def test_order_failed_before_its_confirm_is_not_accepted(redis_server, rabbit_se
 def test_baker_holding_the_message_clears_a_passed_deadline(bakery):
     reception = bakery.reception()
     keys = [bakery.place(reception) for _ in range(3)]
-    # Say store_order_queued could not clear the deadlines (Redis failed just then) and they
+    # Say store_orders_queued could not clear the deadlines (Redis failed just then) and they
     # passed while no baker ran: holding the message proves the order was queued.
     for k in keys:
         bakery.redis.command("HSET", f"order:{k}", "queueDeadline", "1")
