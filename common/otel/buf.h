@@ -20,6 +20,15 @@ int otlp_buf_reserve(struct otlp_buf *b, size_t extra);
 /* Appends n bytes of p; a failure only sets b->err. */
 void otlp_buf_put(struct otlp_buf *b, const void *p, size_t n);
 
+/* Where the next n bytes go (advance b->len past what is written), or NULL after setting
+ * b->err: for encoders writing a small item whose largest size is known. */
+static inline uint8_t *otlp_buf_room(struct otlp_buf *b, size_t n)
+{
+	if (b->err || (b->cap - b->len < n && otlp_buf_reserve(b, n) < 0))
+		return NULL;
+	return b->data + b->len;
+}
+
 /* Replaces in with its gzip compression. Returns 0, -ENOMEM, -E2BIG or -EIO. */
 int otlp_gzip(struct otlp_buf *in);
 

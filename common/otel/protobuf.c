@@ -5,52 +5,71 @@
 
 /* Wire types: 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32. Nested messages are written
  * in place: pb_open reserves one length byte, pb_close fills it in (moving the body when the
- * length needs more bytes). Proto3 defaults (0, "") are left out except inside AnyValue. */
+ * length needs more bytes); attributes, the most numerous, are sized first instead. Each write
+ * asks the buffer once for room for its largest size (otlp_buf_room). Proto3 defaults (0, "")
+ * are left out except inside AnyValue. */
 
-static void pb_varint(struct otlp_buf *b, uint64_t v)
+/* Room for a tag, a length and a fixed64 around a field's bytes. */
+#define PB_HEAD_MAX 30
+
+static size_t varint_len(uint64_t v)
 {
-	uint8_t tmp[10];
-	size_t n = 0;
+	size_t n = 1;
 
-	do {
-		tmp[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-		v >>= 7;
-	} while (v);
-	otlp_buf_put(b, tmp, n);
+	for (; v > 0x7f; v >>= 7)
+		n++;
+	return n;
 }
 
-static void pb_tag(struct otlp_buf *b, unsigned field, unsigned wire)
+static uint8_t *put_varint(uint8_t *p, uint64_t v)
 {
-	pb_varint(b, (uint64_t)field << 3 | wire);
+	for (; v > 0x7f; v >>= 7)
+		*p++ = (uint8_t)(v | 0x80);
+	*p++ = (uint8_t)v;
+	return p;
+}
+
+static uint8_t *put_tag(uint8_t *p, unsigned field, unsigned wire)
+{
+	return put_varint(p, (uint64_t)field << 3 | wire);
+}
+
+/* A length-delimited field's tag, length and bytes. */
+static uint8_t *put_bytes(uint8_t *p, unsigned field, const void *data, size_t n)
+{
+	p = put_varint(put_tag(p, field, 2), n);
+	memcpy(p, data, n);
+	return p + n;
 }
 
 static void pb_uint(struct otlp_buf *b, unsigned field, uint64_t v)
 {
-	if (v) {
-		pb_tag(b, field, 0);
-		pb_varint(b, v);
-	}
+	uint8_t *p;
+
+	if (v && (p = otlp_buf_room(b, PB_HEAD_MAX)))
+		b->len = (size_t)(put_varint(put_tag(p, field, 0), v) - b->data);
 }
 
 /* A fixed64 (wire 1), or a fixed32 (wire 5) unless 0, little-endian. */
 static void pb_fixed(struct otlp_buf *b, unsigned field, unsigned wire, uint64_t v)
 {
 	size_t n = wire == 1 ? 8 : 4;
-	uint8_t le[8];
+	uint8_t *p;
 
-	if (n == 4 && !v)
+	if ((n == 4 && !v) || !(p = otlp_buf_room(b, PB_HEAD_MAX)))
 		return;
+	p = put_tag(p, field, wire);
 	for (size_t i = 0; i < n; i++)
-		le[i] = (uint8_t)(v >> (8 * i));
-	pb_tag(b, field, wire);
-	otlp_buf_put(b, le, n);
+		*p++ = (uint8_t)(v >> (8 * i));
+	b->len = (size_t)(p - b->data);
 }
 
-static void pb_bytes(struct otlp_buf *b, unsigned field, const void *p, size_t n)
+static void pb_bytes(struct otlp_buf *b, unsigned field, const void *data, size_t n)
 {
-	pb_tag(b, field, 2);
-	pb_varint(b, n);
-	otlp_buf_put(b, p, n);
+	uint8_t *p = otlp_buf_room(b, PB_HEAD_MAX + n);
+
+	if (p)
+		b->len = (size_t)(put_bytes(p, field, data, n) - b->data);
 }
 
 static void pb_string(struct otlp_buf *b, unsigned field, const char *s)
@@ -61,21 +80,25 @@ static void pb_string(struct otlp_buf *b, unsigned field, const char *s)
 
 static size_t pb_open(struct otlp_buf *b, unsigned field)
 {
-	pb_tag(b, field, 2);
-	otlp_buf_put(b, "", 1);
+	uint8_t *p = otlp_buf_room(b, PB_HEAD_MAX);
+
+	if (!p)
+		return 0;
+	p = put_tag(p, field, 2);
+	*p++ = 0;
+	b->len = (size_t)(p - b->data);
 	return b->len;
 }
 
 static void pb_close(struct otlp_buf *b, size_t start)
 {
-	size_t n, k = 1;
+	size_t n, k;
 	uint8_t *p;
 
 	if (b->err)
 		return;
 	n = b->len - start;
-	for (size_t v = n; v > 0x7f; v >>= 7)
-		k++;
+	k = varint_len(n);
 	if (k > 1) {
 		if (otlp_buf_reserve(b, k - 1) < 0)
 			return;
@@ -83,36 +106,64 @@ static void pb_close(struct otlp_buf *b, size_t start)
 		b->len += k - 1;
 	}
 	p = b->data + start - 1;
-	for (size_t i = 0; i < k; i++, n >>= 7)
-		p[i] = (uint8_t)((n & 0x7f) | (i + 1 < k ? 0x80 : 0));
+	put_varint(p, n);
+}
+
+/* One KeyValue, its sizes worked out first: written in one go, no length to patch. */
+static void pb_attr(struct otlp_buf *b, unsigned field, const struct trace_attr *x)
+{
+	size_t kn = strlen(x->key), vn = 0, any = 0, kv;
+	uint8_t *p;
+
+	switch (x->type) { /* AnyValue keeps false, 0 and "" */
+	case TRACE_ATTR_STRING:
+		vn = strlen(x->v.s);
+		any = 1 + varint_len(vn) + vn;
+		break;
+	case TRACE_ATTR_BOOL:
+		any = 2;
+		break;
+	case TRACE_ATTR_INT:
+		any = 1 + varint_len((uint64_t)x->v.i);
+		break;
+	case TRACE_ATTR_DOUBLE:
+		any = 9;
+		break;
+	}
+	kv = (kn ? 1 + varint_len(kn) + kn : 0) + 1 + varint_len(any) + any;
+	if (!(p = otlp_buf_room(b, PB_HEAD_MAX + kv)))
+		return;
+	p = put_varint(put_tag(p, field, 2), kv);
+	if (kn)
+		p = put_bytes(p, 1, x->key, kn);
+	p = put_varint(put_tag(p, 2, 2), any);
+	switch (x->type) {
+	case TRACE_ATTR_STRING:
+		p = put_bytes(p, 1, x->v.s, vn);
+		break;
+	case TRACE_ATTR_BOOL:
+		p = put_varint(put_tag(p, 2, 0), x->v.b);
+		break;
+	case TRACE_ATTR_INT:
+		p = put_varint(put_tag(p, 3, 0), (uint64_t)x->v.i);
+		break;
+	case TRACE_ATTR_DOUBLE: {
+		uint64_t bits;
+		memcpy(&bits, &x->v.d, 8);
+		p = put_tag(p, 4, 1);
+		for (size_t i = 0; i < 8; i++)
+			*p++ = (uint8_t)(bits >> (8 * i));
+		break;
+	}
+	}
+	b->len = (size_t)(p - b->data);
 }
 
 static void pb_attrs(struct otlp_buf *b, unsigned field, unsigned dropped_field,
                      const struct otlp_attrs *a)
 {
-	for (const struct trace_attr *x = a->items; x < a->items + a->len; x++) {
-		size_t kv = pb_open(b, field), any;
-		uint64_t bits;
-
-		pb_string(b, 1, x->key);
-		any = pb_open(b, 2); /* AnyValue keeps false, 0 and "" */
-		switch (x->type) {
-		case TRACE_ATTR_STRING:
-			pb_bytes(b, 1, x->v.s, strlen(x->v.s));
-			break;
-		case TRACE_ATTR_BOOL:
-		case TRACE_ATTR_INT:
-			pb_tag(b, x->type == TRACE_ATTR_BOOL ? 2 : 3, 0);
-			pb_varint(b, x->type == TRACE_ATTR_BOOL ? x->v.b : (uint64_t)x->v.i);
-			break;
-		case TRACE_ATTR_DOUBLE:
-			memcpy(&bits, &x->v.d, 8);
-			pb_fixed(b, 4, 1, bits);
-			break;
-		}
-		pb_close(b, any);
-		pb_close(b, kv);
-	}
+	for (uint32_t i = 0; i < a->len; i++)
+		pb_attr(b, field, &a->items[i]);
 	pb_uint(b, dropped_field, a->dropped);
 }
 

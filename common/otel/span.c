@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,22 +26,37 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 	return k;
 }
 
-/* The room otlp_copy needs for s, its NUL included. */
-static size_t copy_size(const char *s)
+/* The room otlp_copy needs for s (n bytes long), its NUL included. */
+static size_t copy_size(size_t n)
 {
-	size_t n = strlen(s);
-
 	return (n < OTLP_STRING_MAX ? n : OTLP_STRING_MAX) + 1;
 }
 
-/* Copies s into out (copy_size(s) bytes) as otlp_strdup does; returns the byte after it. */
-static char *otlp_copy(char *out, const char *s)
+/* Copies s (n bytes) into out (copy_size(n) bytes) as otlp_strdup does; returns the byte
+ * after it. ASCII runs are copied whole. */
+static char *otlp_copy(char *out, const char *s, size_t n)
 {
 	const unsigned char *u = (const unsigned char *)s;
-	size_t n = strlen(s), i = 0, o = 0;
+	size_t i = 0, o = 0;
 
 	while (i < n) {
-		size_t k = utf8_len(u + i, n - i), step = k ? k : 1;
+		size_t run = i, k, step;
+		for (uint64_t w; run + 8 <= n; run += 8) { /* 8 bytes at a time while ASCII */
+			memcpy(&w, u + run, 8);
+			if (w & 0x8080808080808080u)
+				break;
+		}
+		while (run < n && u[run] < 0x80)
+			run++;
+		if (run - i > OTLP_STRING_MAX - o)
+			run = i + (OTLP_STRING_MAX - o);
+		memcpy(out + o, s + i, run - i);
+		o += run - i;
+		i = run;
+		if (i == n || o == OTLP_STRING_MAX)
+			break;
+		k = utf8_len(u + i, n - i);
+		step = k ? k : 1;
 		if (o + step > OTLP_STRING_MAX)
 			break;
 		memcpy(out + o, k ? s + i : "?", step); /* an invalid byte becomes '?' */
@@ -52,11 +69,38 @@ static char *otlp_copy(char *out, const char *s)
 
 char *otlp_strdup(const char *s)
 {
-	char *out = malloc(copy_size(s));
+	size_t n = strlen(s);
+	char *out = malloc(copy_size(n));
 
 	if (out)
-		otlp_copy(out, s);
+		otlp_copy(out, s, n);
 	return out;
+}
+
+/* n bytes from pool when it has them (NULL is fine), else from malloc; NULL when out of
+ * memory. Give back with pool_free. */
+static char *pool_alloc(struct otlp_pool *pool, size_t n)
+{
+	char *p;
+
+	if (pool && pool->base && (size_t)(pool->end - pool->next) >= n) {
+		p = pool->next;
+		pool->next += n;
+		return p;
+	}
+	return malloc(n);
+}
+
+static bool pool_owns(const struct otlp_pool *pool, const void *p)
+{
+	return pool && pool->base && (uintptr_t)p >= (uintptr_t)pool->base &&
+	       (uintptr_t)p < (uintptr_t)pool->end;
+}
+
+static void pool_free(const struct otlp_pool *pool, void *p)
+{
+	if (!pool_owns(pool, p))
+		free(p);
 }
 
 /* Makes room for entry len of *items (elem bytes each; the capacity is 4, then the next power
@@ -76,10 +120,27 @@ static int grow(void **items, uint32_t len, size_t elem, uint32_t max)
 	return 0;
 }
 
-/* An attribute's key and string value share one allocation, the key first. */
-static void attr_free(struct trace_attr *a)
+/* Makes room for one more attribute in a (doubling, from 4 or its inline capacity). Returns 0,
+ * -ENOSPC at OTLP_ATTRS_MAX or -ENOMEM. */
+static int attrs_grow(struct otlp_attrs *a)
 {
-	free((void *)a->key);
+	uint32_t cap = a->cap ? a->cap * 2 : 4;
+	struct trace_attr *p;
+
+	if (a->len < a->cap)
+		return 0;
+	if (a->len == OTLP_ATTRS_MAX)
+		return -ENOSPC;
+	cap = cap < OTLP_ATTRS_MAX ? cap : OTLP_ATTRS_MAX;
+	p = a->items_inline ? malloc(cap * sizeof(*p)) : realloc(a->items, cap * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	if (a->items_inline)
+		memcpy(p, a->items, a->len * sizeof(*p));
+	a->items = p;
+	a->cap = cap;
+	a->items_inline = false;
+	return 0;
 }
 
 int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
@@ -87,26 +148,33 @@ int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
 	struct trace_attr c = *attr;
 	bool str = attr->type == TRACE_ATTR_STRING;
 	const char *v = str && attr->v.s ? attr->v.s : "";
+	size_t kn, vn = str ? strlen(v) : 0;
 	char *p;
 	int rc;
 
-	if (!attr->key || !(p = malloc(copy_size(attr->key) + (str ? copy_size(v) : 0))))
-		return attr->key ? -ENOMEM : -EINVAL;
+	if (!attr->key)
+		return -EINVAL;
+	kn = strlen(attr->key);
+	/* The key and a string value share one block, the key first. */
+	if (!(p = pool_alloc(a->pool, copy_size(kn) + (str ? copy_size(vn) : 0))))
+		return -ENOMEM;
 	c.key = p;
-	p = otlp_copy(p, attr->key);
+	p = otlp_copy(p, attr->key, kn);
+	c.key_len = (uint32_t)(p - c.key - 1);
 	if (str) {
-		otlp_copy(p, v);
+		otlp_copy(p, v, vn);
 		c.v.s = p;
 	}
 	for (uint32_t i = 0; i < a->len; i++) {
-		if (strcmp(a->items[i].key, c.key) == 0) {
-			attr_free(&a->items[i]);
+		if (a->items[i].key_len == c.key_len &&
+		    memcmp(a->items[i].key, c.key, c.key_len) == 0) {
+			pool_free(a->pool, (void *)a->items[i].key);
 			a->items[i] = c;
 			return 0;
 		}
 	}
-	if ((rc = grow((void **)&a->items, a->len, sizeof(c), OTLP_ATTRS_MAX)) < 0) {
-		attr_free(&c);
+	if ((rc = attrs_grow(a)) < 0) {
+		pool_free(a->pool, (void *)c.key);
 		a->dropped += rc == -ENOSPC;
 		return rc;
 	}
@@ -117,9 +185,34 @@ int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
 void otlp_attrs_free(struct otlp_attrs *a)
 {
 	for (uint32_t i = 0; i < a->len; i++)
-		attr_free(&a->items[i]);
-	free(a->items);
+		pool_free(a->pool, (void *)a->items[i].key);
+	if (!a->items_inline)
+		free(a->items);
 	memset(a, 0, sizeof(*a));
+}
+
+void otlp_span_init(struct otlp_span *s)
+{
+	memset(s, 0, offsetof(struct otlp_span, inline_attrs));
+	s->pool = (struct otlp_pool){s->inline_bytes, s->inline_bytes,
+	                             s->inline_bytes + sizeof(s->inline_bytes)};
+	s->attrs = (struct otlp_attrs){.items = s->inline_attrs,
+	                               .cap = OTLP_INLINE_ATTRS,
+	                               .items_inline = true,
+	                               .pool = &s->pool};
+}
+
+int otlp_span_set_name(struct otlp_span *s, const char *name)
+{
+	size_t n = strlen(name);
+	char *p = pool_alloc(&s->pool, copy_size(n));
+
+	if (!p)
+		return -ENOMEM;
+	pool_free(&s->pool, s->name);
+	otlp_copy(p, name, n);
+	s->name = p;
+	return 0;
 }
 
 int otlp_span_add_event(struct otlp_span *s, uint64_t time_ns, const char *name,
@@ -178,10 +271,10 @@ void otlp_span_clear(struct otlp_span *s)
 	free(s->events);
 	free(s->links);
 	free(s->trace_state);
-	free(s->name);
+	pool_free(&s->pool, s->name);
 	free(s->status_message);
 	otlp_attrs_free(&s->attrs);
-	memset(s, 0, sizeof(*s));
+	memset(s, 0, offsetof(struct otlp_span, inline_attrs));
 }
 
 void otlp_span_free(struct otlp_span *s)

@@ -28,6 +28,7 @@ enum trace_attr_type { TRACE_ATTR_STRING, TRACE_ATTR_INT, TRACE_ATTR_DOUBLE, TRA
 struct trace_attr {
 	const char *key;
 	enum trace_attr_type type;
+	uint32_t key_len; /* set by otlp_attrs_set (ignored when passed in): lookups compare it */
 	union {
 		const char *s;
 		int64_t i;
@@ -41,10 +42,19 @@ struct trace_attr {
 #define TRACE_DOUBLE(k, x) ((struct trace_attr){.key = (k), .type = TRACE_ATTR_DOUBLE, .v.d = (x)})
 #define TRACE_BOOL(k, x)   ((struct trace_attr){.key = (k), .type = TRACE_ATTR_BOOL, .v.b = (x)})
 
-/* An owned attribute list (private copies of the strings). */
+/* Room inside a span record for its name and attribute strings, used first; what does not fit
+ * is allocated on its own. base == NULL: none (every string allocated). */
+struct otlp_pool {
+	char *base, *next, *end;
+};
+
+/* An owned attribute list (private copies of the strings). A zeroed one is empty; items may be
+ * storage inside a span record (items_inline) and strings may sit in a pool. */
 struct otlp_attrs {
 	struct trace_attr *items;
-	uint32_t len, dropped;
+	uint32_t len, dropped, cap;
+	bool items_inline;
+	struct otlp_pool *pool; /* NULL: each key (and string value) is allocated */
 };
 
 struct otlp_event {
@@ -60,7 +70,10 @@ struct otlp_link {
 	struct otlp_attrs attrs;
 };
 
-/* One ended span; every pointer is owned. */
+#define OTLP_INLINE_ATTRS 16  /* attributes a span record holds before allocating */
+#define OTLP_INLINE_BYTES 768 /* bytes of name and attribute strings likewise */
+
+/* One ended span; every pointer is owned (or points into the record itself). */
 struct otlp_span {
 	uint8_t trace_id[16], span_id[8], parent_span_id[8];
 	bool has_parent;
@@ -76,11 +89,23 @@ struct otlp_span {
 	uint32_t n_links, dropped_links;
 	bool error;
 	char *status_message; /* NULL when none */
+	/* Storage otlp_span_init lends to name and attrs: a span's usual strings and attributes
+	 * cost no allocation of their own. */
+	struct otlp_pool pool;
+	struct trace_attr inline_attrs[OTLP_INLINE_ATTRS];
+	char inline_bytes[OTLP_INLINE_BYTES];
 };
 
 /* A heap copy of s (free with free()) cut to OTLP_STRING_MAX bytes on a character boundary,
  * invalid UTF-8 replaced by '?'; NULL when out of memory. */
 char *otlp_strdup(const char *s);
+
+/* Makes s an empty record whose name (otlp_span_set_name) and attributes use its own storage
+ * first. A zeroed record works too, allocating each string. */
+void otlp_span_init(struct otlp_span *s);
+
+/* Sets s's name (copied, into the record's storage when it fits). Returns 0 or -ENOMEM. */
+int otlp_span_set_name(struct otlp_span *s, const char *name);
 
 /* Sets attr (copied) in a, replacing a value with the same key. Returns 0, -ENOSPC when a is
  * full (counted in a->dropped), or -ENOMEM. */
@@ -96,7 +121,8 @@ int otlp_span_add_event(struct otlp_span *s, uint64_t time_ns, const char *name,
 int otlp_span_add_link(struct otlp_span *s, const struct trace_context *ctx,
                        const struct trace_attr *attrs, size_t n);
 
-/* Frees what s owns and zeroes it; otlp_span_free also frees s (NULL is fine). */
+/* Frees what s owns and zeroes it; otlp_span_free also frees s (NULL is fine): s must then be
+ * the start of its allocation (trace.c's span keeps its record first for that). */
 void otlp_span_clear(struct otlp_span *s);
 void otlp_span_free(struct otlp_span *s);
 

@@ -17,9 +17,10 @@
 
 #define STACK_MAX 32 /* nested current spans per thread; deeper ones still work */
 
-/* A started span: its record (exported when it ends, if sampled) and what is only passed on. */
+/* A started span: its record (exported when it ends, if sampled) and what is only passed on.
+ * One allocation: the record comes first, so the batch frees the whole span with it. */
 struct trace_span {
-	struct otlp_span *data; /* ids, flags and tracestate always; the rest when recording */
+	struct otlp_span data; /* ids, flags and tracestate always; the rest when recording */
 	bool recording;
 	char *baggage; /* NULL when empty; propagated, never exported */
 	uint64_t start_mono_ns;
@@ -50,8 +51,8 @@ int trace_current_ids(char trace_id[33], char span_id[17])
 
 	if (!s)
 		return 0;
-	tracecontext_hex(s->data->trace_id, 16, trace_id);
-	tracecontext_hex(s->data->span_id, 8, span_id);
+	tracecontext_hex(s->data.trace_id, 16, trace_id);
+	tracecontext_hex(s->data.span_id, 8, span_id);
 	return 1;
 }
 
@@ -59,9 +60,8 @@ static void span_free(trace_span *s)
 {
 	if (!s)
 		return;
-	otlp_span_free(s->data);
 	free(s->baggage);
-	free(s);
+	otlp_span_free(&s->data); /* s itself */
 }
 
 trace_span *trace_span_start(const char *name, enum trace_kind kind,
@@ -73,41 +73,43 @@ trace_span *trace_span_start(const char *name, enum trace_kind kind,
 
 	if (!atomic_load_explicit(&sdk_enabled, memory_order_relaxed))
 		return NULL;
-	if (!(s = calloc(1, sizeof(*s))) || !(s->data = calloc(1, sizeof(*s->data))))
-		goto fail;
+	if (!(s = malloc(sizeof(*s))))
+		return NULL;
+	otlp_span_init(&s->data);
+	s->baggage = NULL;
 	if (!parent && (cur = trace_current())) {
-		memcpy(s->data->trace_id, cur->data->trace_id, 16);
-		memcpy(s->data->parent_span_id, cur->data->span_id, 8);
-		s->data->has_parent = true;
-		s->data->flags = OTLP_FLAG_HAS_IS_REMOTE;
-		parent_flags = (uint8_t)cur->data->flags;
-		tracestate = cur->data->trace_state;
+		memcpy(s->data.trace_id, cur->data.trace_id, 16);
+		memcpy(s->data.parent_span_id, cur->data.span_id, 8);
+		s->data.has_parent = true;
+		s->data.flags = OTLP_FLAG_HAS_IS_REMOTE;
+		parent_flags = (uint8_t)cur->data.flags;
+		tracestate = cur->data.trace_state;
 		baggage = cur->baggage;
 	} else if (parent && tracecontext_is_valid(parent)) {
-		memcpy(s->data->trace_id, parent->trace_id, 16);
-		memcpy(s->data->parent_span_id, parent->span_id, 8);
-		s->data->has_parent = true;
-		s->data->flags =
+		memcpy(s->data.trace_id, parent->trace_id, 16);
+		memcpy(s->data.parent_span_id, parent->span_id, 8);
+		s->data.has_parent = true;
+		s->data.flags =
 		    OTLP_FLAG_HAS_IS_REMOTE | (parent->remote ? OTLP_FLAG_IS_REMOTE : 0);
 		parent_flags = parent->flags;
 		tracestate = parent->tracestate;
 		baggage = parent->baggage;
 	} else {
-		otel_id_random(s->data->trace_id, 16);
+		otel_id_random(s->data.trace_id, 16);
 		baggage = parent ? parent->baggage : NULL;
 	}
-	otel_id_random(s->data->span_id, 8);
-	if (otel_sampler_sample(&sdk.sampler, s->data->trace_id, s->data->has_parent, parent_flags))
-		s->data->flags |= TRACECONTEXT_FLAG_SAMPLED;
-	s->recording = s->data->flags & TRACECONTEXT_FLAG_SAMPLED;
-	if ((tracestate && *tracestate && !(s->data->trace_state = otlp_strdup(tracestate))) ||
+	otel_id_random(s->data.span_id, 8);
+	if (otel_sampler_sample(&sdk.sampler, s->data.trace_id, s->data.has_parent, parent_flags))
+		s->data.flags |= TRACECONTEXT_FLAG_SAMPLED;
+	s->recording = s->data.flags & TRACECONTEXT_FLAG_SAMPLED;
+	if ((tracestate && *tracestate && !(s->data.trace_state = otlp_strdup(tracestate))) ||
 	    (baggage && *baggage && !(s->baggage = strdup(baggage))))
 		goto fail;
 	if (s->recording) {
-		if (!(s->data->name = otlp_strdup(name ? name : "")))
+		if (otlp_span_set_name(&s->data, name ? name : "") < 0)
 			goto fail;
-		s->data->kind = kind;
-		s->data->start_ns = otel_clock_ns(CLOCK_REALTIME);
+		s->data.kind = kind;
+		s->data.start_ns = otel_clock_ns(CLOCK_REALTIME);
 		s->start_mono_ns = otel_clock_ns(CLOCK_MONOTONIC);
 	}
 	if (depth < STACK_MAX)
@@ -131,10 +133,11 @@ void trace_span_end(trace_span *s)
 		}
 	}
 	if (s->recording) {
-		s->data->end_ns =
-		    s->data->start_ns + (otel_clock_ns(CLOCK_MONOTONIC) - s->start_mono_ns);
-		otel_batch_offer(s->data);
-		s->data = NULL;
+		s->data.end_ns =
+		    s->data.start_ns + (otel_clock_ns(CLOCK_MONOTONIC) - s->start_mono_ns);
+		free(s->baggage);
+		otel_batch_offer(&s->data); /* s with it */
+		return;
 	}
 	span_free(s);
 }
@@ -142,7 +145,7 @@ void trace_span_end(trace_span *s)
 static void set_attr(trace_span *s, struct trace_attr a)
 {
 	if (s && s->recording && a.key)
-		otlp_attrs_set(&s->data->attrs, &a);
+		otlp_attrs_set(&s->data.attrs, &a);
 }
 
 void trace_span_set_str(trace_span *s, const char *key, const char *value)
@@ -168,7 +171,7 @@ void trace_span_set_bool(trace_span *s, const char *key, bool value)
 void trace_span_add_event(trace_span *s, const char *name, const struct trace_attr *attrs, size_t n)
 {
 	if (s && s->recording)
-		otlp_span_add_event(s->data, otel_clock_ns(CLOCK_REALTIME), name, attrs,
+		otlp_span_add_event(&s->data, otel_clock_ns(CLOCK_REALTIME), name, attrs,
 		                    attrs ? n : 0);
 }
 
@@ -176,16 +179,16 @@ void trace_span_add_link(trace_span *s, const struct trace_context *ctx,
                          const struct trace_attr *attrs, size_t n)
 {
 	if (s && s->recording && tracecontext_is_valid(ctx))
-		otlp_span_add_link(s->data, ctx, attrs, attrs ? n : 0);
+		otlp_span_add_link(&s->data, ctx, attrs, attrs ? n : 0);
 }
 
 void trace_span_set_error(trace_span *s, const char *message)
 {
 	if (!s || !s->recording)
 		return;
-	s->data->error = true;
-	free(s->data->status_message);
-	s->data->status_message = message ? otlp_strdup(message) : NULL;
+	s->data.error = true;
+	free(s->data.status_message);
+	s->data.status_message = message ? otlp_strdup(message) : NULL;
 }
 
 bool trace_span_is_recording(const trace_span *s)
@@ -201,17 +204,26 @@ static void context_clear(struct trace_context *out, bool remote)
 	out->tracestate[0] = out->baggage[0] = '\0';
 }
 
+/* Copies src (NULL: "") into dst, cut to cap - 1 bytes. */
+static void copy_bounded(char *dst, size_t cap, const char *src)
+{
+	size_t n = src ? strnlen(src, cap - 1) : 0;
+
+	if (n)
+		memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
 int trace_span_context(const trace_span *s, struct trace_context *out)
 {
 	context_clear(out, false);
 	if (!s)
 		return -EINVAL;
-	memcpy(out->trace_id, s->data->trace_id, 16);
-	memcpy(out->span_id, s->data->span_id, 8);
-	out->flags = (uint8_t)s->data->flags;
-	snprintf(out->tracestate, sizeof(out->tracestate), "%s",
-	         s->data->trace_state ? s->data->trace_state : "");
-	snprintf(out->baggage, sizeof(out->baggage), "%s", s->baggage ? s->baggage : "");
+	memcpy(out->trace_id, s->data.trace_id, 16);
+	memcpy(out->span_id, s->data.span_id, 8);
+	out->flags = (uint8_t)s->data.flags;
+	copy_bounded(out->tracestate, sizeof(out->tracestate), s->data.trace_state);
+	copy_bounded(out->baggage, sizeof(out->baggage), s->baggage);
 	return 0;
 }
 
@@ -240,11 +252,11 @@ int trace_inject(const trace_span *s, trace_header_set set, void *carrier)
 	if (!s)
 		return -EINVAL;
 	/* Not through a struct trace_context: 8.7 KB on a civetweb worker's 100 KiB stack. */
-	tracecontext_hex(s->data->trace_id, 16, trace_id);
-	tracecontext_hex(s->data->span_id, 8, span_id);
-	snprintf(tp, sizeof(tp), "00-%s-%s-%02x", trace_id, span_id, s->data->flags & 0xffu);
+	tracecontext_hex(s->data.trace_id, 16, trace_id);
+	tracecontext_hex(s->data.span_id, 8, span_id);
+	snprintf(tp, sizeof(tp), "00-%s-%s-%02x", trace_id, span_id, s->data.flags & 0xffu);
 	if ((rc = set(carrier, "traceparent", tp)) < 0 ||
-	    (s->data->trace_state && (rc = set(carrier, "tracestate", s->data->trace_state)) < 0) ||
+	    (s->data.trace_state && (rc = set(carrier, "tracestate", s->data.trace_state)) < 0) ||
 	    (s->baggage && (rc = set(carrier, "baggage", s->baggage)) < 0))
 		return rc;
 	return 0;

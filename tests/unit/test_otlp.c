@@ -390,11 +390,20 @@ static void test_strings_and_limits(void)
 	s = otlp_strdup("caf\xc3\xa9 \xff\xc3 ok \xed\xa0\x80");
 	CHECK_STR(s, "caf\xc3\xa9 ?? ok ???");
 	free(s);
+	/* ASCII is copied 8 bytes at a time: a bad byte anywhere in those 8 is still caught. */
+	s = otlp_strdup("abcdefghijklm\x80nopqrstuvwxyz0123\xc3\xa9");
+	CHECK_STR(s, "abcdefghijklm?nopqrstuvwxyz0123\xc3\xa9");
+	free(s);
 	/* Cut at the cap, never inside a character. */
 	memset(big, 'a', OTLP_STRING_MAX - 1);
 	strcpy(big + OTLP_STRING_MAX - 1, "\xc3\xa9zz");
 	s = otlp_strdup(big);
 	CHECK(strlen(s) == OTLP_STRING_MAX - 1);
+	free(s);
+	memset(big, 'a', OTLP_STRING_MAX + 9);
+	big[OTLP_STRING_MAX + 9] = '\0';
+	s = otlp_strdup(big);
+	CHECK(strlen(s) == OTLP_STRING_MAX);
 	free(s);
 	free(big);
 
@@ -416,6 +425,50 @@ static void test_strings_and_limits(void)
 	otlp_span_clear(&sp);
 }
 
+/* A record from otlp_span_init keeps its name and attributes in its own storage until that is
+ * full, then allocates: either way it encodes as a record that allocates everything does. */
+static void test_span_record_storage(void)
+{
+	struct otlp_span *in = malloc(sizeof(*in)), heap = {0}, *spans[1];
+	struct otlp_buf a = {0}, b = {0};
+	char key[16], *long_value = malloc(2001);
+	struct otlp_resource r = {0};
+
+	memset(long_value, 'v', 2000);
+	long_value[2000] = '\0';
+	otlp_span_init(in);
+	CHECK(otlp_span_set_name(in, "first") == 0 && otlp_span_set_name(in, "publish-order") == 0);
+	CHECK(otlp_span_set_name(&heap, "publish-order") == 0);
+	CHECK((char *)in->name >= in->inline_bytes &&
+	      (char *)in->name < in->inline_bytes + OTLP_INLINE_BYTES);
+	for (int i = 0; i < OTLP_INLINE_ATTRS + 4; i++) {
+		struct trace_attr x = TRACE_STR(key, i == 3 ? long_value : "a value \xc3\xa9 \xff");
+		snprintf(key, sizeof(key), "key.%d", i);
+		CHECK(otlp_attrs_set(&in->attrs, &x) == 0 && otlp_attrs_set(&heap.attrs, &x) == 0);
+		if (i == OTLP_INLINE_ATTRS - 1)
+			CHECK(in->attrs.items == in->inline_attrs);
+	}
+	CHECK(in->attrs.items != in->inline_attrs && in->attrs.len == OTLP_INLINE_ATTRS + 4);
+	/* Replacing a value whose key sits in the record, then one allocated on its own. */
+	for (int i = 0; i < 2; i++) {
+		struct trace_attr x = TRACE_INT(i ? "key.19" : "key.1", 7);
+		CHECK(otlp_attrs_set(&in->attrs, &x) == 0 && otlp_attrs_set(&heap.attrs, &x) == 0);
+	}
+	CHECK(in->attrs.len == OTLP_INLINE_ATTRS + 4 && in->attrs.items[1].v.i == 7);
+	CHECK_STR(in->attrs.items[3].v.s, long_value);
+	CHECK_STR(in->attrs.items[0].v.s, "a value \xc3\xa9 ?");
+	spans[0] = in;
+	CHECK(otlp_encode_protobuf(&r, spans, 1, &a) == 0);
+	spans[0] = &heap;
+	CHECK(otlp_encode_protobuf(&r, spans, 1, &b) == 0);
+	CHECK(a.len == b.len && a.len > 2000 && memcmp(a.data, b.data, a.len) == 0);
+	otlp_buf_free(&a);
+	otlp_buf_free(&b);
+	otlp_span_clear(&heap);
+	otlp_span_free(in);
+	free(long_value);
+}
+
 int main(void)
 {
 	RUN(test_protobuf);
@@ -424,5 +477,6 @@ int main(void)
 	RUN(test_gzip);
 	RUN(test_kv_list);
 	RUN(test_strings_and_limits);
+	RUN(test_span_record_storage);
 	return CHECK_DONE();
 }
