@@ -34,6 +34,14 @@ static uint8_t *put_tag(uint8_t *p, unsigned field, unsigned wire)
 	return put_varint(p, (uint64_t)field << 3 | wire);
 }
 
+/* v's n low bytes, little-endian. */
+static uint8_t *put_le(uint8_t *p, uint64_t v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		*p++ = (uint8_t)(v >> (8 * i));
+	return p;
+}
+
 /* A length-delimited field's tag, length and bytes. */
 static uint8_t *put_bytes(uint8_t *p, unsigned field, const void *data, size_t n)
 {
@@ -58,10 +66,7 @@ static void pb_fixed(struct otlp_buf *b, unsigned field, unsigned wire, uint64_t
 
 	if ((n == 4 && !v) || !(p = otlp_buf_room(b, PB_HEAD_MAX)))
 		return;
-	p = put_tag(p, field, wire);
-	for (size_t i = 0; i < n; i++)
-		*p++ = (uint8_t)(v >> (8 * i));
-	b->len = (size_t)(p - b->data);
+	b->len = (size_t)(put_le(put_tag(p, field, wire), v, n) - b->data);
 }
 
 static void pb_bytes(struct otlp_buf *b, unsigned field, const void *data, size_t n)
@@ -150,9 +155,7 @@ static void pb_attr(struct otlp_buf *b, unsigned field, const struct trace_attr 
 	case TRACE_ATTR_DOUBLE: {
 		uint64_t bits;
 		memcpy(&bits, &x->v.d, 8);
-		p = put_tag(p, 4, 1);
-		for (size_t i = 0; i < 8; i++)
-			*p++ = (uint8_t)(bits >> (8 * i));
+		p = put_le(put_tag(p, 4, 1), bits, 8);
 		break;
 	}
 	}

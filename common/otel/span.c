@@ -120,25 +120,24 @@ static int grow(void **items, uint32_t len, size_t elem, uint32_t max)
 	return 0;
 }
 
-/* Makes room for one more attribute in a (doubling, from 4 or its inline capacity). Returns 0,
- * -ENOSPC at OTLP_ATTRS_MAX or -ENOMEM. */
+/* Makes room for one more attribute in a: in its inline storage while there is some, then on
+ * the heap at twice that, where grow's powers of two carry on. Returns 0, -ENOSPC at
+ * OTLP_ATTRS_MAX or -ENOMEM. */
 static int attrs_grow(struct otlp_attrs *a)
 {
-	uint32_t cap = a->cap ? a->cap * 2 : 4;
 	struct trace_attr *p;
 
-	if (a->len < a->cap)
+	_Static_assert(OTLP_INLINE_ATTRS >= 4 && OTLP_INLINE_ATTRS < OTLP_ATTRS_MAX &&
+	                   (OTLP_INLINE_ATTRS & (OTLP_INLINE_ATTRS - 1)) == 0,
+	               "grow's capacities continue the inline one");
+	if (!a->items_inline)
+		return grow((void **)&a->items, a->len, sizeof(*p), OTLP_ATTRS_MAX);
+	if (a->len < OTLP_INLINE_ATTRS)
 		return 0;
-	if (a->len == OTLP_ATTRS_MAX)
-		return -ENOSPC;
-	cap = cap < OTLP_ATTRS_MAX ? cap : OTLP_ATTRS_MAX;
-	p = a->items_inline ? malloc(cap * sizeof(*p)) : realloc(a->items, cap * sizeof(*p));
-	if (!p)
+	if (!(p = malloc(2 * OTLP_INLINE_ATTRS * sizeof(*p))))
 		return -ENOMEM;
-	if (a->items_inline)
-		memcpy(p, a->items, a->len * sizeof(*p));
+	memcpy(p, a->items, a->len * sizeof(*p));
 	a->items = p;
-	a->cap = cap;
 	a->items_inline = false;
 	return 0;
 }
@@ -196,10 +195,8 @@ void otlp_span_init(struct otlp_span *s)
 	memset(s, 0, offsetof(struct otlp_span, inline_attrs));
 	s->pool = (struct otlp_pool){s->inline_bytes, s->inline_bytes,
 	                             s->inline_bytes + sizeof(s->inline_bytes)};
-	s->attrs = (struct otlp_attrs){.items = s->inline_attrs,
-	                               .cap = OTLP_INLINE_ATTRS,
-	                               .items_inline = true,
-	                               .pool = &s->pool};
+	s->attrs =
+	    (struct otlp_attrs){.items = s->inline_attrs, .items_inline = true, .pool = &s->pool};
 }
 
 int otlp_span_set_name(struct otlp_span *s, const char *name)

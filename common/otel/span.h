@@ -52,8 +52,8 @@ struct otlp_pool {
  * storage inside a span record (items_inline) and strings may sit in a pool. */
 struct otlp_attrs {
 	struct trace_attr *items;
-	uint32_t len, dropped, cap;
-	bool items_inline;
+	uint32_t len, dropped;
+	bool items_inline; /* OTLP_INLINE_ATTRS entries; else allocated as span.c's grow() does */
 	struct otlp_pool *pool; /* NULL: each key (and string value) is allocated */
 };
 
