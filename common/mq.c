@@ -28,17 +28,6 @@
 #define OPEN_MS      10000 /* opening a connection outside a publish, all steps together */
 #define CLOSE_MS     500   /* mq_free's closing handshake: a silent broker never holds a stop */
 
-/* One publish waiting for its confirm, on the publishing thread's stack. */
-struct pending {
-	uint64_t seq;           /* its delivery tag */
-	const char *message_id; /* matches a basic.return to it */
-	bool returned;
-	int rc;     /* 1 while waiting; then 0 (confirmed), -EPROTO or -EAGAIN (connection lost) */
-	int after;  /* confirmed: what the mq_on_confirm hook made of it (set outside the lock) */
-	sem_t done; /* posted once rc (and after) are set */
-	struct pending *next;
-};
-
 struct mq {
 	char host[CONFIG_HOST_MAX];
 	int port;
@@ -57,8 +46,8 @@ struct mq {
 	int down_logged; /* "rabbitmq unavailable" was logged: "connected" comes next */
 	/* A publisher only: publishes waiting for their confirm (newest first), the thread that
 	 * reads the connection, and the eventfd that wakes it (a new connection, mq_free). */
-	struct pending *pending;
-	struct pending *confirmed; /* confirmed, for the reader to pass to on_confirm */
+	struct mq_ticket *pending;
+	struct mq_ticket *confirmed; /* confirmed, for the reader to pass to on_confirm */
 	mq_confirm_fn *on_confirm;
 	void *on_confirm_arg;
 	pthread_t reader;
@@ -84,7 +73,7 @@ static void run_on_confirm(struct mq *m)
 {
 	enum { BATCH = 64 };
 	const char *ids[BATCH];
-	struct pending *batch[BATCH], *q = m->confirmed;
+	struct mq_ticket *batch[BATCH], *q = m->confirmed;
 	int rcs[BATCH];
 	size_t n;
 
@@ -165,8 +154,8 @@ struct mq *mq_new(const struct config *cfg, int prefetch)
  * reader's on_confirm hook first, when there is one. */
 static void settle(struct mq *m, uint64_t tag, bool multiple, int rc)
 {
-	for (struct pending **p = &m->pending; *p;) {
-		struct pending *q = *p;
+	for (struct mq_ticket **p = &m->pending; *p;) {
+		struct mq_ticket *q = *p;
 
 		if (q->seq == tag || (multiple && q->seq < tag)) {
 			q->rc = rc == 0 && q->returned ? -EPROTO : rc;
@@ -445,7 +434,7 @@ static int other_method(struct mq *m, const amqp_frame_t *f)
 		    AMQP_RESPONSE_NORMAL)
 			return lost(m, "reading a returned message");
 		id = msg.properties.message_id;
-		for (struct pending *q = m->pending; q; q = q->next) {
+		for (struct mq_ticket *q = m->pending; q; q = q->next) {
 			if ((msg.properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) &&
 			    strlen(q->message_id) == id.len &&
 			    memcmp(q->message_id, id.bytes, id.len) == 0)
@@ -490,21 +479,30 @@ static int drain(struct mq *m)
 	return rc;
 }
 
-/* Publishes once on the open connection (the lock held on entry, released on return) and
- * waits until the reader settles it or the deadline (monotonic ms). *sent says whether the message
- * was handed to the socket (from then on it may be queued whatever happens next). Returns 0,
- * -EPROTO, -ETIMEDOUT (no confirm by the deadline: the connection is dropped, as a broker this slow
- * is no broker to keep) or -EAGAIN (the connection was lost). */
-static int publish_once(struct mq *m, const char *message_id, const char *body, size_t len,
-                        const struct mq_header *headers, size_t nheaders, long long deadline,
-                        bool *sent)
+void mq_ticket_init(struct mq_ticket *t, long long deadline_ms)
+{
+	*t = (struct mq_ticket){.rc = 1, .deadline_ms = deadline_ms};
+	sem_init(&t->done, 0, 0);
+}
+
+void mq_ticket_destroy(struct mq_ticket *t)
+{
+	if (t)
+		sem_destroy(&t->done);
+}
+
+void mq_ticket_settle(struct mq_ticket *t, int rc)
+{
+	t->rc = rc;
+	sem_post(&t->done);
+}
+
+int mq_publish_send(struct mq *m, struct mq_ticket *t, const char *message_id, const char *body,
+                    size_t len, const struct mq_header *headers, size_t nheaders)
 {
 	amqp_table_entry_t entries[MQ_HEADERS_MAX];
 	amqp_basic_properties_t p = {0};
 	amqp_bytes_t bytes = {len, (void *)body};
-	struct pending q = {.message_id = message_id, .rc = 1};
-	bool timed_out = false;
-	struct timespec until = {deadline / 1000, (deadline % 1000) * 1000000L};
 	size_t n = 0;
 	int rc;
 
@@ -524,6 +522,13 @@ static int publish_once(struct mq *m, const char *message_id, const char *body, 
 	p.headers.num_entries = (int)n;
 	p.headers.entries = entries;
 
+	pthread_mutex_lock(&m->lock);
+	/* Under the lock, as mq_publish_wait's timeout: once it has passed, nothing is sent. */
+	if (backoff_now_ms() >= t->deadline_ms ||
+	    ensure(m, t->deadline_ms - backoff_now_ms()) < 0) {
+		pthread_mutex_unlock(&m->lock);
+		return -EAGAIN;
+	}
 	rc = amqp_basic_publish(m->conn, CHANNEL, amqp_empty_bytes, amqp_cstring_bytes(m->queue), 1,
 	                        0, &p, bytes);
 	if (rc != AMQP_STATUS_OK) {
@@ -531,44 +536,51 @@ static int publish_once(struct mq *m, const char *message_id, const char *body, 
 		pthread_mutex_unlock(&m->lock);
 		return rc;
 	}
-	*sent = true;
-	q.seq = m->next_seq++;
-	q.next = m->pending;
-	m->pending = &q;
-	sem_init(&q.done, 0, 0);
+	t->message_id = message_id;
+	t->seq = m->next_seq++;
+	t->sent = true;
+	t->next = m->pending;
+	m->pending = t;
 	pthread_mutex_unlock(&m->lock);
-	while ((rc = sem_clockwait(&q.done, CLOCK_MONOTONIC, &until)) < 0 && errno == EINTR)
+	return 0;
+}
+
+int mq_publish_wait(struct mq *m, struct mq_ticket *t)
+{
+	struct timespec until = {t->deadline_ms / 1000, (t->deadline_ms % 1000) * 1000000L};
+	bool timed_out = false;
+	int rc;
+
+	while ((rc = sem_clockwait(&t->done, CLOCK_MONOTONIC, &until)) < 0 && errno == EINTR)
 		;
 	if (rc < 0) {
 		pthread_mutex_lock(&m->lock);
-		if ((timed_out = q.rc == 1))
-			drop(m); /* settles q too */
+		if ((timed_out = t->sent && t->rc == 1))
+			drop(m); /* settles t too */
 		pthread_mutex_unlock(&m->lock);
-		while (sem_wait(&q.done) < 0 && errno == EINTR) /* posted by now */
+		/* Posted by now, or soon: unsent, it can no longer be sent (mq_publish_send) */
+		while (sem_wait(&t->done) < 0 && errno == EINTR)
 			;
 	}
-	sem_destroy(&q.done);
-	return timed_out ? -ETIMEDOUT : q.rc == 0 ? q.after : q.rc;
+	return timed_out ? -ETIMEDOUT : t->rc == 0 ? t->after : t->rc;
 }
 
 int mq_publish(struct mq *m, const char *message_id, const char *body, size_t len,
                const struct mq_header *headers, size_t nheaders, int timeout_ms)
 {
 	long long deadline = backoff_now_ms() + timeout_ms;
+	struct mq_ticket t;
 	bool sent = false;
 	int rc = -EAGAIN;
 
-	for (int attempt = 0; attempt < 2 && backoff_now_ms() < deadline; attempt++) {
-		pthread_mutex_lock(&m->lock);
-		if (ensure(m, deadline - backoff_now_ms()) < 0) {
-			pthread_mutex_unlock(&m->lock);
-			break;
-		}
-		/* A connection lost mid-publish is retried once on a fresh one: the same message
-		 * id twice is harmless (the consumer is idempotent), a lost message is not. */
-		rc = publish_once(m, message_id, body, len, headers, nheaders, deadline, &sent);
-		if (rc != -EAGAIN)
-			break;
+	/* A connection lost mid-publish is retried once on a fresh one: the same message id
+	 * twice is harmless (the consumer is idempotent), a lost message is not. */
+	for (int attempt = 0; attempt < 2 && rc == -EAGAIN; attempt++) {
+		mq_ticket_init(&t, deadline);
+		if ((rc = mq_publish_send(m, &t, message_id, body, len, headers, nheaders)) == 0)
+			rc = mq_publish_wait(m, &t);
+		sent = sent || t.sent;
+		mq_ticket_destroy(&t);
 	}
 	if (sent && rc == -EAGAIN)
 		rc = -ETIMEDOUT; /* it may be on the queue: only the consumer will know */

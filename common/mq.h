@@ -2,6 +2,7 @@
 #ifndef BAKERY_MQ_H
 #define BAKERY_MQ_H
 
+#include <semaphore.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -75,6 +76,45 @@ bool mq_connected(const struct mq *m);
  * confirmed: it may still be delivered). Copies nothing it keeps. */
 int mq_publish(struct mq *m, const char *message_id, const char *body, size_t len,
                const struct mq_header *headers, size_t nheaders, int timeout_ms);
+
+/* One publish in flight, in its caller's memory from mq_ticket_init to mq_ticket_destroy: for
+ * a publish split between threads, one sending (mq_publish_send) and one waiting
+ * (mq_publish_wait). The fields are mq's. */
+struct mq_ticket {
+	long long deadline_ms;  /* monotonic (backoff_now_ms): nothing is sent after it */
+	uint64_t seq;           /* its delivery tag */
+	const char *message_id; /* matches a basic.return to it */
+	bool sent, returned;
+	int rc;     /* 1 while waiting; then 0 (confirmed), -EPROTO or -EAGAIN (connection lost) */
+	int after;  /* confirmed: what the mq_on_confirm hook made of it (set outside the lock) */
+	sem_t done; /* posted once rc (and after) are set */
+	struct mq_ticket *next;
+};
+
+/* Readies t for one publish whose connecting, sending and confirm must all be done by
+ * deadline_ms (monotonic ms, see backoff_now_ms). */
+void mq_ticket_init(struct mq_ticket *t, long long deadline_ms);
+
+/* Releases what mq_ticket_init set up; accepts NULL. */
+void mq_ticket_destroy(struct mq_ticket *t);
+
+/* Publishes as mq_publish does, but only sends: connects if needed (by t's deadline) and hands
+ * the message to the socket, once. Returns 0 (t is in flight: mq_publish_wait it; the
+ * strings must live until then) or -EAGAIN (not sent: the deadline passed, no connection, or
+ * it was lost while sending; t is untouched). */
+int mq_publish_send(struct mq *m, struct mq_ticket *t, const char *message_id, const char *body,
+                    size_t len, const struct mq_header *headers, size_t nheaders);
+
+/* Ends a ticket that will not be sent with rc (a negative errno) for its waiter. */
+void mq_ticket_settle(struct mq_ticket *t, int rc);
+
+/* Waits for t's confirm (or mq_ticket_settle) until its deadline; a confirm not come by then
+ * drops the connection. A ticket not yet sent is waited for until whoever holds it sends or
+ * settles it (it can no longer be sent). Returns 0 once confirmed (or what the mq_on_confirm
+ * hook set), -EPROTO (refused or unroutable), -ETIMEDOUT (no confirm by the deadline),
+ * -EAGAIN (the connection was lost before its confirm: it may be queued when t->sent), or
+ * what mq_ticket_settle set. */
+int mq_publish_wait(struct mq *m, struct mq_ticket *t);
 
 /* A publisher's hook on its reader thread: ids[i] (borrowed for the call) are the message ids
  * of n publishes the broker just confirmed, whose callers wait until it returns; it may set

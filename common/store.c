@@ -174,17 +174,19 @@ static bool error_is(const redisReply *r, const char *code)
 	return r->len >= n && strncmp(r->str, code, n) == 0 && (r->len == n || r->str[n] == ' ');
 }
 
-/* Sends n commands of argc arguments each (argv holds them one after the other) in one write
- * and reads their n replies into r; returns 0, or -EAGAIN with every r[i] NULL (connection
- * broken, or cannot connect). */
-static int send_once(struct store *s, size_t n, int argc, const char **argv, redisReply **r)
+/* Sends n commands in one write (argv holds them argc entries apart; command i has argcs[i]
+ * arguments, or argc when argcs is NULL) and reads their n replies into r; returns 0, or
+ * -EAGAIN with every r[i] NULL (connection broken, or cannot connect). */
+static int send_once(struct store *s, size_t n, int argc, const int *argcs, const char **argv,
+                     redisReply **r)
 {
 	size_t i, got = 0;
 
 	if (ensure(s) < 0)
 		return -EAGAIN;
 	for (i = 0; i < n; i++)
-		if (redisAppendCommandArgv(s->c, argc, argv + i * (size_t)argc, NULL) != REDIS_OK)
+		if (redisAppendCommandArgv(s->c, argcs ? argcs[i] : argc, argv + i * (size_t)argc,
+		                           NULL) != REDIS_OK)
 			break;
 	while (i == n && got < n && redisGetReply(s->c, (void **)&r[got]) == REDIS_OK)
 		got++;
@@ -195,15 +197,15 @@ static int send_once(struct store *s, size_t n, int argc, const char **argv, red
 	return -EAGAIN;
 }
 
-/* Runs n commands of argc arguments each (argv: one after the other) pipelined: rcs[i] is 0
+/* Runs n commands (argv, argc and argcs as send_once takes them) pipelined: rcs[i] is 0
  * with r[i] set to its reply (caller frees; r NULL: freed here), or -EAGAIN or -EINVAL with
  * r[i] NULL. Every command here is idempotent, so two cases send them once more on a fresh
  * connection: a connection found broken (Redis restarted while it sat idle), and a READONLY
  * reply (a failover behind the same address left this connection on the demoted replica; a
  * new connection reaches the new primary). WRONGTYPE is -EINVAL; any other error reply
  * (LOADING, BUSY, MASTERDOWN, ...) -EAGAIN, connection kept. */
-static void run_many(struct store *s, size_t n, int argc, const char **argv, redisReply **r,
-                     int *rcs)
+static void run_many(struct store *s, size_t n, int argc, const int *argcs, const char **argv,
+                     redisReply **r, int *rcs)
 {
 	redisReply *own[1];
 	int reused = s->c != NULL, again = 1;
@@ -211,7 +213,7 @@ static void run_many(struct store *s, size_t n, int argc, const char **argv, red
 
 	r = r ? r : own; /* n is 1 without r */
 	for (;; again--) {
-		if (send_once(s, n, argc, argv, r) < 0) {
+		if (send_once(s, n, argc, argcs, argv, r) < 0) {
 			if (s->c)
 				went_down(s, s->c->errstr);
 			drop(s);
@@ -261,7 +263,7 @@ static int run(struct store *s, int argc, const char **argv, redisReply **out)
 {
 	int rc;
 
-	run_many(s, 1, argc, argv, out, &rc);
+	run_many(s, 1, argc, NULL, argv, out, &rc);
 	return rc;
 }
 
@@ -304,19 +306,21 @@ int store_ping(struct store *s)
 	return run(s, 1, argv, NULL) < 0 ? -EAGAIN : 0;
 }
 
-int store_order_create(struct store *s, const char *key, const struct order *o)
+/* Fills argv (at most CREATE_ARGS entries; names in hk, 64 bytes, and deadline, 32) with the
+ * HSET creating order:<key>; returns its argument count. */
+#define CREATE_ARGS 16
+static int create_argv(const char **argv, char *hk, char *deadline, const char *key,
+                       const struct order *o, long long deadline_ms)
 {
-	char hk[64], deadline[32];
-	const char *argv[16] = {"HSET",   hk,        "customer",      o->customer,
-	                        "pastry", o->pastry, "orderTime",     o->order_time,
-	                        "status", "pending", "queueDeadline", deadline};
 	int argc = 12;
 
-	hash_key(hk, sizeof(hk), key);
-	/* The wall-clock time in ms since the epoch, the queue deadline from now. */
-	snprintf(deadline, sizeof(deadline), "%lld",
-	         (long long)(otel_clock_ns(CLOCK_REALTIME) / 1000000) +
-	             atomic_load(&queue_deadline_ms));
+	hash_key(hk, 64, key);
+	snprintf(deadline, 32, "%lld", deadline_ms);
+	memcpy(argv,
+	       (const char *[]){"HSET", hk, "customer", o->customer, "pastry", o->pastry,
+	                        "orderTime", o->order_time, "status", "pending", "queueDeadline",
+	                        deadline},
+	       12 * sizeof(*argv));
 	if (o->traceparent[0]) {
 		argv[argc++] = "traceparent";
 		argv[argc++] = o->traceparent;
@@ -325,7 +329,33 @@ int store_order_create(struct store *s, const char *key, const struct order *o)
 		argv[argc++] = "tracestate";
 		argv[argc++] = o->tracestate;
 	}
-	return run(s, argc, argv, NULL);
+	return argc;
+}
+
+void store_orders_create(struct store *s, const char *const *keys,
+                         const struct order *const *orders, size_t n, int *rcs)
+{
+	/* The wall-clock time in ms since the epoch, the queue deadline from now. */
+	long long deadline_ms =
+	    (long long)(otel_clock_ns(CLOCK_REALTIME) / 1000000) + atomic_load(&queue_deadline_ms);
+	const char **argv =
+	    malloc(n * (CREATE_ARGS * sizeof(*argv) + sizeof(redisReply *) + sizeof(int) + 96));
+	redisReply **r = (redisReply **)(argv + CREATE_ARGS * n);
+	int *argcs = (int *)(r + n);
+	char *hk = (char *)(argcs + n), *deadline = hk + 64 * n;
+
+	if (!argv) {
+		for (size_t i = 0; i < n; i++)
+			rcs[i] = -EAGAIN;
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		argcs[i] = create_argv(argv + CREATE_ARGS * i, hk + 64 * i, deadline + 32 * i,
+		                       keys[i], orders[i], deadline_ms);
+	run_many(s, n, CREATE_ARGS, argcs, argv, r, rcs);
+	for (size_t i = 0; i < n; i++)
+		freeReplyObject(r[i]); /* NULL after an error */
+	free(argv);
 }
 
 /* Fills argv (6 entries) to run one of the order scripts on order:<key> (its name in hk, 64
@@ -359,7 +389,7 @@ static void run_updates(struct store *s, enum script script, const char *const *
 	}
 	for (size_t i = 0; i < n; i++)
 		script_argv(s, argv + i * 6, hk + i * 64, script, keys[i], arg);
-	run_many(s, n, 6, argv, r, rcs);
+	run_many(s, n, 6, NULL, argv, r, rcs);
 	for (size_t i = 0; i < n; i++) {
 		if (rcs[i] < 0)
 			continue;

@@ -21,7 +21,7 @@
  * order's own key and is -EINVAL at once; any other error (LOADING, BUSY, MASTERDOWN, OOM...)
  * keeps the connection and is -EAGAIN, for the caller to retry.
  *
- * An order's life: store_order_create stamps it with a queue deadline (queueDeadline, epoch
+ * An order's life: store_orders_create stamps it with a queue deadline (queueDeadline, epoch
  * ms of the creating process's clock); store_orders_queued clears it once its message is
  * confirmed on the queue. A pending order still carrying a deadline that has passed (by Redis's
  * clock) was never queued (the publisher crashed, or failed and could not say so): any
@@ -41,7 +41,7 @@ struct store *store_new(const char *host, int port);
  * deadline instead of failing it (a failed order stays failed). Call before sharing s. */
 void store_set_held(struct store *s);
 
-/* Sets the queue deadline (ms after store_order_create; >= 1) that this process's stores
+/* Sets the queue deadline (ms after store_orders_create; >= 1) that this process's stores
  * stamp on new orders; STORE_QUEUE_DEADLINE_MS until called. Thread-safe. */
 void store_set_queue_deadline_ms(int ms);
 
@@ -51,10 +51,11 @@ void store_free(struct store *s);
 /* Sends PING. Returns 0 or -EAGAIN. */
 int store_ping(struct store *s);
 
-/* Creates order:<key> with o's customer, pastry and order_time, status "pending", the queue
- * deadline and, when not empty, o's traceparent and tracestate (the creating span's context)
- * in one HSET. Returns 0, -EINVAL or -EAGAIN. */
-int store_order_create(struct store *s, const char *key, const struct order *o);
+/* Creates the n orders order:<keys[i]> in one round trip, each with its customer, pastry and
+ * order_time, status "pending", the queue deadline and, when not empty, its traceparent and
+ * tracestate (the creating span's context), in one HSET. rcs[i] is 0, -EINVAL or -EAGAIN. */
+void store_orders_create(struct store *s, const char *const *keys,
+                         const struct order *const *orders, size_t n, int *rcs);
 
 /* Says that the messages of the n orders keys are confirmed on the queue: clears their queue
  * deadlines, in one round trip, so they stay pending however long the queue takes. rcs[i] is

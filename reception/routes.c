@@ -12,9 +12,9 @@
 
 #include "health.h"
 #include "http.h"
+#include "intake.h"
 #include "log.h"
 #include "metrics.h"
-#include "mq.h"
 #include "order.h"
 #include "store.h"
 #include "otel/trace.h"
@@ -23,24 +23,15 @@
 #define RETRY_AFTER        "Retry-After: 1\r\n"
 #define CONNECTION_CLOSE   "Connection: close\r\n"
 
-/* The AMQP headers of one message: trace_inject's carrier. Names and values are copied into
- * buf, which fits a traceparent, the largest tracestate and the largest baggage. */
-struct amqp_carrier {
-	struct mq_header headers[3];
-	size_t n, used;
-	char buf[TRACECONTEXT_TRACEPARENT_LEN + TRACECONTEXT_STATE_MAX + TRACECONTEXT_BAGGAGE_MAX +
-	         64];
-};
-
 /* What one request at a time uses: a request takes a worker from the pool and gives it back
  * when it is done, so no lock inside. */
 struct worker {
 	struct store *store;
 	/* What would not fit comfortably on civetweb's 100 KiB worker stacks (8.7 KB each): the
-	 * request's extracted trace context and publish_order's AMQP headers. */
+	 * request's extracted trace context and its order on the way (AMQP headers included). */
 	struct trace_context parent;
-	struct amqp_carrier carrier;
 	struct trace_context order_ctx; /* an order's creation context: stored, or linked to */
+	struct intake_order order;
 };
 
 /* A request as the handlers see it; everything borrowed lives only during dispatch. */
@@ -77,14 +68,12 @@ static const struct config *config;
 static atomic_int in_flight;
 static atomic_bool draining;
 static struct probe *probe;
-static struct mq *publisher;   /* shared: many publishes in flight, each waits for its confirm */
-static struct store *confirms; /* the publisher's reader thread's, for orders_queued */
 static struct metric *m_requests, *m_duration, *m_accepted, *m_published, *m_publish_failed;
 
 /* The workers, shared by civetweb's threads (one per open connection, so many): their Redis
  * connections are made on first use, so no more are open than requests ever ran at once, and
  * never more than WORKERS. The idle ones form a stack: the busiest connections are reused
- * first. WORKERS bounds the orders in flight (their publishes share one connection): with
+ * first. WORKERS bounds the orders in flight (in the intake pipeline): with
  * 256 keep-alive clients, 256 took 12% more orders/s than 128 at half the p99 (A/B runs). */
 #define WORKERS       256
 #define WORKER_WAIT_S 5 /* then a request finding none idle is answered 503 */
@@ -196,23 +185,6 @@ static int read_body(struct mg_connection *c, long long content_length, char **o
 	return 0;
 }
 
-/* The publisher's mq_on_confirm hook: clears the queue deadlines of the orders whose messages
- * were just confirmed, in a round trip or so, before their requests go on: an order that had
- * turned failed is -EALREADY (no 202). Should Redis fail just now, the deadline stays (the
- * baker clears it as well): logged, and still a 202. */
-static void orders_queued(void *arg, const char *const *keys, int *rcs, size_t n)
-{
-	(void)arg;
-	store_orders_queued(confirms, keys, n, rcs);
-	for (size_t i = 0; i < n; i++) {
-		if (rcs[i] < 0 && rcs[i] != -EALREADY) {
-			log_error("could not clear the queue deadline", "order_key", keys[i],
-			          "error", store_strerror(rcs[i]));
-			rcs[i] = 0;
-		}
-	}
-}
-
 static const char *publish_strerror(int rc)
 {
 	return rc == -EPROTO      ? "nacked"
@@ -220,77 +192,15 @@ static const char *publish_strerror(int rc)
 	                          : "rabbitmq unavailable";
 }
 
-static const char *carrier_copy(struct amqp_carrier *c, const char *s)
-{
-	size_t len = strlen(s) + 1;
-	char *p = c->buf + c->used;
-
-	if (len > sizeof(c->buf) - c->used)
-		return NULL;
-	memcpy(p, s, len);
-	c->used += len;
-	return p;
-}
-
-static int carrier_set(void *carrier, const char *name, const char *value)
-{
-	struct amqp_carrier *c = carrier;
-	const char *k, *v;
-
-	if (c->n == sizeof(c->headers) / sizeof(c->headers[0]) || !(k = carrier_copy(c, name)) ||
-	    !(v = carrier_copy(c, value)))
-		return -ENOSPC;
-	c->headers[c->n++] = (struct mq_header){k, v};
-	return 0;
-}
-
-/* Publishes the order's message in a PRODUCER span publish-order whose context travels in
- * the AMQP headers (traceparent, tracestate, baggage), and waits for the broker's confirm and
- * orders_queued. Returns 0, an mq_publish error, -EALREADY (orders_queued) or -ENOMEM. */
-static int publish_order(struct worker *w, const char *key)
-{
-	trace_span *span = trace_span_start("publish-order", TRACE_KIND_PRODUCER, NULL);
-	char enqueued[ORDER_TIME_MAX];
-	struct amqp_carrier *carrier = &w->carrier;
-	struct timespec now;
-	char *msg;
-	int rc = -ENOMEM;
-
-	carrier->n = carrier->used = 0;
-	clock_gettime(CLOCK_REALTIME, &now);
-	order_time_format(&now, true, enqueued, sizeof(enqueued));
-	msg = order_message_new(key, enqueued);
-	if (!msg)
-		goto done;
-	if (trace_span_is_recording(span)) {
-		trace_span_set_str(span, "messaging.system", "rabbitmq");
-		trace_span_set_str(span, "messaging.destination.name", config->orders_queue);
-		trace_span_set_str(span, "messaging.operation.type", "publish");
-		trace_span_set_str(span, "messaging.operation.name", "publish");
-		trace_span_set_str(span, "messaging.message.id", key);
-		trace_span_set_int(span, "messaging.message.body.size", (int64_t)strlen(msg));
-		trace_span_set_str(span, "server.address", config->rabbit_host);
-		trace_span_set_int(span, "server.port", config->rabbit_port);
-	}
-	if (span && trace_inject(span, carrier_set, carrier) < 0)
-		carrier->n = 0; /* cannot happen with buf's size; then publish without context */
-	rc = mq_publish(publisher, key, msg, strlen(msg), carrier->headers, carrier->n,
-	                PUBLISH_TIMEOUT_MS);
-	free(msg);
-done:
-	if (rc < 0 && rc != -EALREADY) /* -EALREADY: confirmed, the order failed meanwhile */
-		trace_span_set_error(span, publish_strerror(rc));
-	trace_span_end(span);
-	return rc;
-}
-
 static void handle_post_order(const struct request *req, struct response *res)
 {
-	char key[ORDER_KEY_LEN + 1];
+	char key[ORDER_KEY_LEN + 1], enqueued[ORDER_TIME_MAX];
+	struct intake_order *placed;
 	struct timespec now;
 	struct order o = {0};
 	const char *why;
 	trace_span *span;
+	char *msg;
 	int rc = req->body_rc;
 
 	if (rc == -EFBIG) {
@@ -321,19 +231,39 @@ static void handle_post_order(const struct request *req, struct response *res)
 	trace_span_set_str(req->span, "bakery.order_key", key);
 	clock_gettime(CLOCK_REALTIME, &now);
 	order_time_format(&now, false, o.order_time, sizeof(o.order_time));
-	/* The order keeps the context of the span creating it: GET links to it, and the baker
-	 * falls back to it when a message carries no trace headers. */
+	order_time_format(&now, true, enqueued, sizeof(enqueued));
+	if (!(msg = order_message_new(key, enqueued))) {
+		reply_static(res, 500, "{\"error\":\"out of memory\"}");
+		return;
+	}
+	placed = &req->worker->order;
+	placed->key = key;
+	placed->order = &o;
+	placed->msg = msg;
+	placed->len = strlen(msg);
+	placed->parent = NULL;
+	/* The order keeps the context of the span creating it: GET links to it, the baker falls
+	 * back to it when a message carries no trace headers, and publish-order continues it. */
 	if (trace_span_context(req->span, &req->worker->order_ctx) == 0 &&
-	    tracecontext_format_traceparent(&req->worker->order_ctx, o.traceparent) == 0)
+	    tracecontext_format_traceparent(&req->worker->order_ctx, o.traceparent) == 0) {
 		snprintf(o.tracestate, sizeof(o.tracestate), "%s",
 		         req->worker->order_ctx.tracestate);
-	span = store_span_start(req->worker->store, "create-order", "HSET", key, NULL);
-	if (store_span_end(span, store_order_create(req->worker->store, key, &o)) < 0) {
+		placed->parent = &req->worker->order_ctx;
+	}
+	/* create-order goes with the order: the pipeline ends it once it is stored, or not. */
+	placed->create_span =
+	    store_span_start(req->worker->store, "create-order", "HSET", key, NULL);
+	trace_span_detach(placed->create_span);
+	rc = intake_place(placed, PUBLISH_TIMEOUT_MS);
+	free(msg);
+	if (!placed->stored) {
 		reply_error(res, 503, "order store unavailable", RETRY_AFTER);
 		return;
 	}
 	metrics_add(m_accepted, 1);
-	rc = publish_order(req->worker, key);
+	if (rc < 0 && rc != -EALREADY) /* -EALREADY: confirmed, the order failed meanwhile */
+		trace_span_set_error(placed->publish_span, publish_strerror(rc));
+	trace_span_end(placed->publish_span);
 	if (rc == -ETIMEDOUT) {
 		/* Sent but unconfirmed: it may still be delivered and baked, so the order is not
 		 * failed; it stays pending (bounded by its queue deadline) and the 503 names it. */
@@ -658,13 +588,10 @@ int routes_init(const struct config *cfg, struct probe *p)
 		if (!(workers[n_idle].store = store_new(config->db_host, config->db_port)))
 			break;
 	}
-	publisher = mq_new(config, 0);
-	confirms = store_new(config->db_host, config->db_port);
-	if (n_idle < WORKERS || !publisher || !confirms) {
+	if (n_idle < WORKERS || intake_init(config) < 0) {
 		routes_free();
 		return -ENOMEM;
 	}
-	mq_on_confirm(publisher, orders_queued, NULL);
 	return 0;
 }
 
@@ -675,8 +602,5 @@ void routes_free(void)
 	free(workers);
 	workers = NULL;
 	n_idle = 0;
-	mq_free(publisher); /* its reader thread runs orders_queued: before confirms goes */
-	publisher = NULL;
-	store_free(confirms);
-	confirms = NULL;
+	intake_free();
 }

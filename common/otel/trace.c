@@ -120,11 +120,9 @@ fail:
 	return NULL;
 }
 
-void trace_span_end(trace_span *s)
+void trace_span_detach(trace_span *s)
 {
-	if (!s)
-		return;
-	for (int i = depth - 1; i >= 0; i--) { /* off this thread's stack, wherever it is */
+	for (int i = depth - 1; s && i >= 0; i--) { /* off this thread's stack, wherever it is */
 		if (stack[i] == s) {
 			memmove(&stack[i], &stack[i + 1],
 			        (size_t)(depth - i - 1) * sizeof(stack[0]));
@@ -132,6 +130,13 @@ void trace_span_end(trace_span *s)
 			break;
 		}
 	}
+}
+
+void trace_span_end(trace_span *s)
+{
+	if (!s)
+		return;
+	trace_span_detach(s);
 	if (s->recording) {
 		s->data.end_ns =
 		    s->data.start_ns + (otel_clock_ns(CLOCK_MONOTONIC) - s->start_mono_ns);

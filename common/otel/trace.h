@@ -6,9 +6,10 @@
 #include "span.h"
 
 /* A started span is its thread's current span (the default parent, the ids in log lines) until
- * it ends; use and end it on that thread. Every function accepts a NULL span (what
- * trace_span_start returns when disabled) and does nothing. A span the sampler drops still
- * carries its context to children and injected headers, but records and exports nothing. */
+ * it ends; use and end it on that thread (or detach it: trace_span_detach). Every function accepts
+ * a NULL span (what trace_span_start returns when disabled) and does nothing. A span the sampler
+ * drops still carries its context to children and injected headers, but records and exports
+ * nothing. */
 typedef struct trace_span trace_span;
 
 struct trace_stats {
@@ -42,6 +43,11 @@ trace_span *trace_span_start(const char *name, enum trace_kind kind,
 /* Ends the span (freed), restores the previous current span and queues it without waiting
  * (dropped and counted when the queue is full). */
 void trace_span_end(trace_span *span);
+
+/* Takes span off the calling thread's current spans, so that it may be used and ended on
+ * another thread: a span handed over with the work it describes. Its children here then need
+ * an explicit parent. */
+void trace_span_detach(trace_span *span);
 
 /* Sets one attribute (copied; a later value for the key replaces the earlier). At most 128 per
  * span; strings are cut to 4096 bytes, invalid UTF-8 replaced. */

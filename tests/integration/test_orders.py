@@ -3,6 +3,7 @@
 import json
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from harness import KEY_RE, RFC3339_NS, RFC3339_UTC, fnv1a32, slow_pastry
 
@@ -78,3 +79,23 @@ def test_many_orders_all_finish(bakery):
     bakery.wait_status(keys, "finished", 60)
     q = bakery.rabbit.queues()
     assert q[bakery.queue]["messages"] == 0 and q[f"{bakery.queue}.dead"]["messages"] == 0
+
+
+def test_concurrent_orders_are_stored_through_one_connection(bakery):
+    """Issue 10's pipeline: reception's requests hand their orders to one thread, which stores
+    them (HSET) over one Redis connection, many per round trip, before publishing them; each
+    request waits once, for its own confirm. Before, each request stored its own order on its
+    worker's connection: 64 orders at once came over dozens of connections."""
+    reception = bakery.reception()
+    bakery.baker()
+    monitor = bakery.redis.monitor()
+    try:
+        with ThreadPoolExecutor(64) as pool:
+            keys = list(pool.map(lambda i: bakery.place(reception, f"c{i}", f"p{i}"), range(64)))
+    finally:
+        commands = monitor.stop()
+    hsets = [c for c in commands if '"HSET"' in c and '"pending"' in c]
+    assert len(hsets) == 64, hsets[:3]
+    clients = {re.search(r"\[\d+ ([^\]]+)\]", c).group(1) for c in hsets}
+    assert len(clients) == 1, f"orders stored over {len(clients)} connections"
+    bakery.wait_status(keys, "finished", 60)

@@ -358,6 +358,43 @@ static void test_threads(void)
 	CHECK(after.dropped - before.dropped == 4000); /* nobody listens */
 }
 
+/* A detached span leaves its thread's current spans and ends on another thread (reception's
+ * pipeline hands its spans over so): the starting thread never sees it again, the span is
+ * exported once. */
+static void *end_elsewhere(void *span)
+{
+	trace_span_set_str(span, "ended", "elsewhere");
+	trace_span_end(span);
+	return NULL;
+}
+
+static void test_detach(void)
+{
+	struct trace_stats before, after;
+	trace_span *a, *b;
+	pthread_t t;
+
+	env_reset("always_on", NULL);
+	CHECK(trace_init("test", "1") == 0);
+	trace_stats(&before);
+	a = trace_span_start("request", TRACE_KIND_SERVER, NULL);
+	b = trace_span_start("handed-over", TRACE_KIND_PRODUCER, NULL);
+	CHECK(trace_current() == b);
+	trace_span_detach(b);
+	CHECK(trace_current() == a);
+	trace_span_detach(b); /* twice, or NULL: nothing happens */
+	trace_span_detach(NULL);
+	CHECK(trace_current() == a);
+	CHECK(pthread_create(&t, NULL, end_elsewhere, b) == 0);
+	pthread_join(t, NULL);
+	CHECK(trace_current() == a);
+	trace_span_end(a);
+	CHECK(trace_current() == NULL);
+	trace_shutdown();
+	trace_stats(&after);
+	CHECK(after.ended - before.ended == 2);
+}
+
 static void test_queue_full_drops(void)
 {
 	struct trace_stats before, after;
@@ -401,6 +438,7 @@ int main(void)
 	RUN(test_samplers);
 	RUN(test_current_and_propagation);
 	RUN(test_threads);
+	RUN(test_detach);
 	RUN(test_queue_full_drops);
 	return CHECK_DONE();
 }
