@@ -79,7 +79,8 @@ int mq_publish(struct mq *m, const char *message_id, const char *body, size_t le
 
 /* One publish in flight, in its caller's memory from mq_ticket_init to mq_ticket_destroy: for
  * a publish split between threads, one sending (mq_publish_send) and one waiting
- * (mq_publish_wait). The fields are mq's. */
+ * (mq_publish_wait). The fields are mq's; its users may read deadline_ms, and sent once
+ * mq_publish_wait has returned. */
 struct mq_ticket {
 	long long deadline_ms;  /* monotonic (backoff_now_ms): nothing is sent after it */
 	uint64_t seq;           /* its delivery tag */
