@@ -523,9 +523,11 @@ int mq_publish_send(struct mq *m, struct mq_ticket *t, const char *message_id, c
 	p.headers.entries = entries;
 
 	pthread_mutex_lock(&m->lock);
-	/* Under the lock, as mq_publish_wait's timeout: once it has passed, nothing is sent. */
-	if (backoff_now_ms() >= t->deadline_ms ||
-	    ensure(m, t->deadline_ms - backoff_now_ms()) < 0) {
+	/* Under the lock, as mq_publish_wait's timeout: once it is near, nothing is sent (a
+	 * confirm missing at the deadline drops the connection: it must have had time to come). */
+	if (t->deadline_ms - backoff_now_ms() < MQ_CONFIRM_MIN_MS ||
+	    ensure(m, t->deadline_ms - backoff_now_ms() - MQ_CONFIRM_MIN_MS) < 0 ||
+	    t->deadline_ms - backoff_now_ms() < MQ_CONFIRM_MIN_MS) {
 		pthread_mutex_unlock(&m->lock);
 		return -EAGAIN;
 	}

@@ -12,6 +12,7 @@
 #define MQ_HEADERS_MAX      8    /* string headers kept per message (traceparent, ...) */
 #define MQ_HEADER_VALUE_MAX 4096 /* longer header values are not kept */
 #define MQ_HEARTBEAT_S      30
+#define MQ_CONFIRM_MIN_MS   1000 /* a publish is sent only with this long left for its confirm */
 
 /* Errors are negative errno values:
  *   -EAGAIN     unavailable: not connected, connection lost, backing off, or the broker closed
@@ -69,8 +70,9 @@ bool mq_connected(const struct mq *m);
  * headers, and waits for the broker's confirm of this message (matched by delivery tag):
  * callers on many threads have their messages in flight together. Returns within about
  * timeout_ms whatever the network does: connecting, publishing and waiting all share that
- * budget. A connection found dead, or lost before the confirm, is replaced once (so the
- * message may be sent twice); a confirm not come by the deadline drops the connection.
+ * budget, and nothing is sent with less than MQ_CONFIRM_MIN_MS left. A connection found dead,
+ * or lost before the confirm, is replaced once (so the message may be sent twice); a confirm
+ * not come by the deadline drops the connection.
  * Returns 0 once confirmed (or what the mq_on_confirm hook set); -EPROTO (refused or
  * unroutable: not queued); -EAGAIN (never sent: not queued); -ETIMEDOUT (sent but not
  * confirmed: it may still be delivered). Copies nothing it keeps. */
@@ -99,10 +101,10 @@ void mq_ticket_init(struct mq_ticket *t, long long deadline_ms);
 /* Releases what mq_ticket_init set up; accepts NULL. */
 void mq_ticket_destroy(struct mq_ticket *t);
 
-/* Publishes as mq_publish does, but only sends: connects if needed (by t's deadline) and hands
- * the message to the socket, once. Returns 0 (t is in flight: mq_publish_wait it; the
- * strings must live until then) or -EAGAIN (not sent: the deadline passed, no connection, or
- * it was lost while sending; t is untouched). */
+/* Publishes as mq_publish does, but only sends: connects if needed and hands the message to the
+ * socket, once, while at least MQ_CONFIRM_MIN_MS remain before t's deadline. Returns 0 (t is
+ * in flight: mq_publish_wait it; the strings must live until then) or -EAGAIN (not sent: too
+ * little time left, no connection, or it was lost while sending; t is untouched). */
 int mq_publish_send(struct mq *m, struct mq_ticket *t, const char *message_id, const char *body,
                     size_t len, const struct mq_header *headers, size_t nheaders);
 
@@ -119,9 +121,9 @@ int mq_publish_wait(struct mq *m, struct mq_ticket *t);
 
 /* A publisher's hook on its reader thread: ids[i] (borrowed for the call) are the message ids
  * of n publishes the broker just confirmed, whose callers wait until it returns; it may set
- * rcs[i] (0 on entry) to a negative errno other than mq's own, which mq_publish then returns
- * for ids[i]. It holds up the reading of the connection meanwhile, and its time adds to
- * theirs: one round trip for the batch, say. */
+ * rcs[i] (0 on entry) to a negative errno other than mq's own, which mq_publish (or
+ * mq_publish_wait) then returns for ids[i]. It holds up the reading of the connection meanwhile,
+ * and its time adds to theirs: one round trip for the batch, say. */
 typedef void mq_confirm_fn(void *arg, const char *const *ids, int *rcs, size_t n);
 
 /* Sets a publisher's hook (none by default); call before the first mq_publish. */

@@ -116,15 +116,14 @@ static void run_batch(struct intake_order **batch, size_t n)
 	}
 	if (m > 0)
 		store_orders_create(store, keys, orders, m, rcs);
-	for (size_t i = 0; i < m; i++) {
+	for (size_t i = 0; i < m; i++) { /* those not stored go first: nothing to wait for */
 		store_span_end(batch[i]->create_span, rcs[i]);
-		batch[i]->stored = rcs[i] == 0;
+		if (!(batch[i]->stored = rcs[i] == 0))
+			mq_ticket_settle(&batch[i]->ticket, rcs[i]);
 	}
 	for (size_t i = 0; i < m; i++) {
 		if (rcs[i] == 0)
 			publish(batch[i]);
-		else
-			mq_ticket_settle(&batch[i]->ticket, rcs[i]);
 	}
 }
 

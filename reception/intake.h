@@ -48,7 +48,9 @@ int intake_init(const struct config *cfg);
 /* Stores o (HSET, pipelined with other requests' orders) and, once stored, publishes its
  * message in the PRODUCER span publish-order (whose context travels in the AMQP headers),
  * then waits for the broker's confirm and the clearing of the queue deadline: everything
- * within about timeout_ms. A publish whose connection was lost is tried once more. Returns,
+ * within about timeout_ms, plus at most one Redis round trip's own timeouts (the batch being
+ * stored when the time is up). A publish not sent, or whose connection was lost, goes to
+ * mq_publish with the time left (which may send it twice more). Returns,
  * with o->stored false, the store's error (-EAGAIN, -EINVAL, or -ETIMEDOUT: no time was left
  * to store it); with o->stored true, 0 (confirmed and queued), an mq_publish error or
  * -EALREADY (confirmed, but the order had failed meanwhile). Then o->publish_span (NULL

@@ -17,7 +17,8 @@
 #     count.
 # Per run: orders/s, wrk's p50/p99, connections answered (keep-alive: the wrk sockets that had
 # received a response at 3/4 of the run, from ss), reception's CPU per order (user + system,
-# /proc: its own cost, whatever else shares the cores), its peak RSS (VmHWM since its start,
+# /proc: its own cost, whatever else shares the cores), the Collector's and Jaeger's CPU per
+# order (the spans' cost on the same cores), reception's peak RSS (VmHWM since its start,
 # so a run's includes the runs before it in that order), and the baker's finished
 # orders/s (baker_orders_baked_total over the same seconds). The queue is drained between runs;
 # each round starts with Redis flushed and Jaeger restarted, so no round runs on a bigger store.
@@ -67,6 +68,12 @@ def cpu_seconds(pid):
 def peak_rss_mib(pid):
     with open(f"/proc/{pid}/status") as f:
         return int(re.search(r"VmHWM:\s+(\d+)", f.read()).group(1)) / 1024
+
+
+def sink_cpu_seconds():
+    """CPU time of the Collector and Jaeger, which share the cores with reception."""
+    procs = [collector.proc] + ([jaeger.proc] if sink == "Jaeger" else [])
+    return sum(cpu_seconds(p.pid) for p in procs if p is not None)
 
 
 def baked(baker):
@@ -159,14 +166,17 @@ try:
                 drain(rabbit, bakery.queue)
                 for conns, close in loads:
                     cpu0, b0, t0 = cpu_seconds(reception.pid), baked(baker), time.monotonic()
+                    sink0 = sink_cpu_seconds()
                     w, (seen, total) = wrk(reception.url, conns, close, seconds)
                     cpu1, b1, t1 = cpu_seconds(reception.pid), baked(baker), time.monotonic()
+                    sink1 = sink_cpu_seconds()
                     if w["non202"] or w["connect_errors"] or w["read_errors"] or w["write_errors"]:
                         sys.exit(f"bench: {mode}, {conns} connections: {w}")
                     run = {"rps": w["requests"] / (w["duration_us"] / 1e6),
                            "p50": w["p50_us"] / 1000, "p99": w["p99_us"] / 1000,
                            "answered": f"{seen}/{total}" if not close else "-",
                            "cpu": (cpu1 - cpu0) * 1e6 / w["requests"],
+                           "sink_cpu": (sink1 - sink0) * 1e6 / w["requests"],
                            "rss": peak_rss_mib(reception.pid),
                            "baked_per_s": (b1 - b0) / (t1 - t0), "timeouts": w["timeouts"]}
                     load = f"{conns} {'close' if close else 'keep-alive'}"
@@ -174,6 +184,7 @@ try:
                     print(f"  round {r + 1}  {load:15s} {mode:11s} {run['rps']:8.0f} orders/s  "
                           f"p50 {run['p50']:6.1f} ms  p99 {run['p99']:6.1f} ms  "
                           f"answered {run['answered']:>7s}  {run['cpu']:5.1f} CPU us/order  "
+                          f"(Collector+Jaeger {run['sink_cpu']:5.1f})  "
                           f"RSS {run['rss']:5.1f} MiB  baker {run['baked_per_s']:6.0f}/s",
                           flush=True)
                     drain(rabbit, bakery.queue)
@@ -197,15 +208,15 @@ try:
 
     print(f"\nmedians of {rounds} rounds ({(time.monotonic() - t_start) / 60:.1f} min):\n")
     print("| load | mode | orders/s | p50 ms | p99 ms | connections answered | "
-          "reception CPU µs/order | reception RSS MiB | baker finished/s | vs ceiling | "
-          "vs tracing off |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "reception CPU µs/order | Collector + Jaeger CPU µs/order | reception RSS MiB | "
+          "baker finished/s | vs ceiling | vs tracing off |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for conns in conn_counts:
         top = med(f"{conns} in flight", "ceiling", "rps")
         print(f"| ceiling, {conns} in flight | no HTTP | {top:.0f} | "
               f"{med(f'{conns} in flight', 'ceiling', 'p50'):.1f} | "
               f"{med(f'{conns} in flight', 'ceiling', 'p99'):.1f} | | "
-              f"{med(f'{conns} in flight', 'ceiling', 'cpu'):.1f} (the client's) | | "
+              f"{med(f'{conns} in flight', 'ceiling', 'cpu'):.1f} (the client's) | | | "
               f"{med(f'{conns} in flight', 'ceiling', 'baked_per_s'):.0f} | 1 | |")
         for close in (False, True):
             load = f"{conns} {'close' if close else 'keep-alive'}"
@@ -217,7 +228,8 @@ try:
                           f"{rps / off_rps:.3f} orders/s, {cpu / off_cpu:.3f} CPU")
                 print(f"| {load} | {mode} | {rps:.0f} | {med(load, mode, 'p50'):.1f} | "
                       f"{med(load, mode, 'p99'):.1f} | {answers[len(answers) // 2]} | "
-                      f"{cpu:.1f} | {max(x['rss'] for x in results[(load, mode)]):.1f} | "
+                      f"{cpu:.1f} | {med(load, mode, 'sink_cpu'):.1f} | "
+                      f"{max(x['rss'] for x in results[(load, mode)]):.1f} | "
                       f"{med(load, mode, 'baked_per_s'):.0f} | {rps / top:.2f} | {vs_off} |")
 finally:
     for p in reversed(stack):
