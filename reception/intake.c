@@ -94,7 +94,8 @@ static void publish(struct intake_order *o)
 }
 
 /* Stores n orders in one round trip, then sends the messages of those stored; an order not
- * stored settles its ticket with the store's error. An order whose time is up is not stored. */
+ * stored settles its ticket with the store's error. An order without time left for its
+ * confirm (MQ_CONFIRM_MIN_MS: it could not be sent) is not stored: -ETIMEDOUT. */
 static void run_batch(struct intake_order **batch, size_t n)
 {
 	const char *keys[BATCH];
@@ -104,8 +105,8 @@ static void run_batch(struct intake_order **batch, size_t n)
 	long long now = backoff_now_ms();
 
 	for (size_t i = 0; i < n; i++) {
-		if (now >= batch[i]->ticket.deadline_ms) {
-			trace_span_set_error(batch[i]->create_span, "no time left to store it");
+		if (batch[i]->ticket.deadline_ms - now < MQ_CONFIRM_MIN_MS) {
+			trace_span_set_error(batch[i]->create_span, "no time left to publish it");
 			trace_span_end(batch[i]->create_span);
 			mq_ticket_settle(&batch[i]->ticket, -ETIMEDOUT);
 			continue;

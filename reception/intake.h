@@ -51,10 +51,10 @@ int intake_init(const struct config *cfg);
  * within about timeout_ms, plus at most one Redis round trip's own timeouts (the batch being
  * stored when the time is up). A publish not sent, or whose connection was lost, goes to
  * mq_publish with the time left (which may send it twice more). Returns,
- * with o->stored false, the store's error (-EAGAIN, -EINVAL, or -ETIMEDOUT: no time was left
- * to store it); with o->stored true, 0 (confirmed and queued), an mq_publish error or
- * -EALREADY (confirmed, but the order had failed meanwhile). Then o->publish_span (NULL
- * unless stored and traced) is the caller's to end. Thread-safe. */
+ * with o->stored false, the store's error (-EAGAIN, -EINVAL) or -ETIMEDOUT (its turn came with
+ * too little time left to publish it: not stored); with o->stored true, 0 (confirmed and queued),
+ * an mq_publish error or -EALREADY (confirmed, but the order had failed meanwhile). Then
+ * o->publish_span (NULL unless stored and traced) is the caller's to end. Thread-safe. */
 int intake_place(struct intake_order *o, int timeout_ms);
 
 /* Stops the thread and frees what intake_init made; after the server stopped. */

@@ -256,8 +256,10 @@ static void handle_post_order(const struct request *req, struct response *res)
 	trace_span_detach(placed->create_span);
 	rc = intake_place(placed, PUBLISH_TIMEOUT_MS);
 	free(msg);
-	if (!placed->stored) {
-		reply_error(res, 503, "order store unavailable", RETRY_AFTER);
+	if (!placed->stored) { /* -ETIMEDOUT: its turn came too late to be published */
+		reply_error(res, 503,
+		            rc == -ETIMEDOUT ? "reception busy" : "order store unavailable",
+		            RETRY_AFTER);
 		return;
 	}
 	metrics_add(m_accepted, 1);
