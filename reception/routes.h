@@ -7,9 +7,10 @@
 #include "config.h"
 #include "probe.h"
 
-/* Registers reception's metrics, remembers cfg and probe (both must outlive the server) and
- * makes the pool of workers (Redis connections, made on first use) and the publisher (one
- * RabbitMQ connection) that requests share. Returns 0 or -ENOMEM. */
+/* Registers reception's metrics, remembers cfg and probe (both must outlive the server), makes
+ * the pool of workers (Redis connections, made on first use) that requests share and starts
+ * the intake pipeline (intake_init: the publisher, one RabbitMQ connection). Returns 0 or
+ * -ENOMEM. */
 int routes_init(const struct config *cfg, struct probe *probe);
 
 /* The civetweb request handler for every URI: matches the route, runs its handler, sends the
@@ -23,7 +24,7 @@ void routes_drain(void);
 /* The number of requests inside routes_dispatch right now. Thread-safe. */
 int routes_in_flight(void);
 
-/* Closes and frees the workers and the publisher routes_init made; after the server stopped. */
+/* Stops the pipeline and frees the workers routes_init made; after the server stopped. */
 void routes_free(void);
 
 #endif
