@@ -172,8 +172,7 @@ int intake_place(struct intake_order *o, int timeout_ms)
 	pthread_mutex_unlock(&lock);
 	rc = mq_publish_wait(publisher, &o->ticket);
 	if (rc == -EAGAIN && o->stored) {
-		/* Not sent, or its connection lost before the confirm: once more, on a fresh one.
-		 */
+		/* Not sent, or lost before its confirm: mq_publish with the time left. */
 		bool sent = o->ticket.sent;
 
 		rc = mq_publish(publisher, o->key, o->msg, o->len, o->carrier.headers, o->carrier.n,
