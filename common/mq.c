@@ -571,22 +571,32 @@ int mq_publish_wait(struct mq *m, struct mq_ticket *t)
 int mq_publish(struct mq *m, const char *message_id, const char *body, size_t len,
                const struct mq_header *headers, size_t nheaders, int timeout_ms)
 {
-	long long deadline = backoff_now_ms() + timeout_ms;
 	struct mq_ticket t;
-	bool sent = false;
-	int rc = -EAGAIN;
+	int rc;
 
-	/* A connection lost mid-publish is retried once on a fresh one: the same message id
-	 * twice is harmless (the consumer is idempotent), a lost message is not. */
-	for (int attempt = 0; attempt < 2 && rc == -EAGAIN; attempt++) {
-		mq_ticket_init(&t, deadline);
-		if ((rc = mq_publish_send(m, &t, message_id, body, len, headers, nheaders)) == 0)
-			rc = mq_publish_wait(m, &t);
-		sent = sent || t.sent;
-		mq_ticket_destroy(&t);
-	}
-	if (sent && rc == -EAGAIN)
+	mq_ticket_init(&t, backoff_now_ms() + timeout_ms);
+	if ((rc = mq_publish_send(m, &t, message_id, body, len, headers, nheaders)) == 0)
+		rc = mq_publish_wait(m, &t);
+	if (rc == -EAGAIN)
+		rc = mq_publish_retry(m, &t, message_id, body, len, headers, nheaders);
+	mq_ticket_destroy(&t);
+	return rc;
+}
+
+int mq_publish_retry(struct mq *m, const struct mq_ticket *first, const char *message_id,
+                     const char *body, size_t len, const struct mq_header *headers, size_t nheaders)
+{
+	struct mq_ticket t;
+	int rc;
+
+	/* The same message id twice is harmless (the consumer is idempotent), a lost message is
+	 * not. */
+	mq_ticket_init(&t, first->deadline_ms);
+	if ((rc = mq_publish_send(m, &t, message_id, body, len, headers, nheaders)) == 0)
+		rc = mq_publish_wait(m, &t);
+	if (rc == -EAGAIN && (first->sent || t.sent))
 		rc = -ETIMEDOUT; /* it may be on the queue: only the consumer will know */
+	mq_ticket_destroy(&t);
 	return rc;
 }
 

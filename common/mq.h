@@ -119,6 +119,13 @@ void mq_ticket_settle(struct mq_ticket *t, int rc);
  * what mq_ticket_settle set. */
 int mq_publish_wait(struct mq *m, struct mq_ticket *t);
 
+/* The second and last attempt of a publish whose first (ticket first, by any thread) ended
+ * -EAGAIN: sends the message again by first's deadline and waits for its confirm. Returns as
+ * mq_publish does; a message sent either time and not confirmed is -ETIMEDOUT. */
+int mq_publish_retry(struct mq *m, const struct mq_ticket *first, const char *message_id,
+                     const char *body, size_t len, const struct mq_header *headers,
+                     size_t nheaders);
+
 /* A publisher's hook on its reader thread: ids[i] (borrowed for the call) are the message ids
  * of n publishes the broker just confirmed, whose callers wait until it returns; it may set
  * rcs[i] (0 on entry) to a negative errno other than mq's own, which mq_publish (or

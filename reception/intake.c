@@ -158,28 +158,21 @@ static void *intake_main(void *arg)
 
 int intake_place(struct intake_order *o, int timeout_ms)
 {
-	long long deadline = backoff_now_ms() + timeout_ms;
 	int rc;
 
 	o->stored = false;
 	o->publish_span = NULL;
 	o->next = NULL;
-	mq_ticket_init(&o->ticket, deadline);
+	mq_ticket_init(&o->ticket, backoff_now_ms() + timeout_ms);
 	pthread_mutex_lock(&lock);
 	*tail = o;
 	tail = &o->next;
 	pthread_cond_signal(&ready);
 	pthread_mutex_unlock(&lock);
 	rc = mq_publish_wait(publisher, &o->ticket);
-	if (rc == -EAGAIN && o->stored) {
-		/* Not sent, or lost before its confirm: mq_publish with the time left. */
-		bool sent = o->ticket.sent;
-
-		rc = mq_publish(publisher, o->key, o->msg, o->len, o->carrier.headers, o->carrier.n,
-		                (int)(deadline - backoff_now_ms()));
-		if (rc == -EAGAIN && sent)
-			rc = -ETIMEDOUT; /* it may be on the queue: only the consumer will know */
-	}
+	if (rc == -EAGAIN && o->stored) /* not sent, or lost before its confirm */
+		rc = mq_publish_retry(publisher, &o->ticket, o->key, o->msg, o->len,
+		                      o->carrier.headers, o->carrier.n);
 	mq_ticket_destroy(&o->ticket);
 	return rc;
 }

@@ -7,6 +7,7 @@ heartbeats" takes seconds instead of a minute.
 
 import http.client
 import json
+import re
 import secrets
 import signal
 import time
@@ -160,6 +161,42 @@ def test_opening_a_connection_shares_the_publish_deadline(redis_server, rabbit, 
         took = time.monotonic() - t0
         assert took < PUBLISH_TIMEOUT_S + SLACK_S, f"POST took {took:.1f} s: {status} {r}"
         assert status == 503 and isinstance(r.get("error"), str), (status, r)
+    finally:
+        proxy.close()
+
+
+class PublishCutter(harness.TcpProxy):
+    """A TCP forwarder to the broker that cuts the connection at each basic.publish method
+    frame from the client (type 1, then channel and size, then class 60 method 40), without
+    forwarding it: every publish is lost with its connection. Counts the publishes."""
+
+    PUBLISH = re.compile(rb"\x01.{6}\x00\x3c\x00\x28", re.S)
+
+    def __init__(self, target):
+        super().__init__(target)
+        self.publishes = 0
+
+    def relay(self, conn, data, from_server):
+        if not from_server and self.PUBLISH.search(data):
+            self.publishes += 1
+            raise OSError("cut at the publish")  # _pump closes both sides
+
+
+def test_a_lost_publish_is_sent_once_more_not_twice(redis_server, rabbit, make_bakery):
+    """A message whose connection is lost before its confirm is sent once more on a new
+    connection, as mq_publish promises: with every connection cut at its publish, the order's
+    message goes out twice, not three times (the intake pipeline's send, then mq_publish's two
+    attempts, before the fix), and the POST answers 503 naming the order, which may have been
+    queued."""
+    proxy = PublishCutter(rabbit.port)
+    try:
+        bakery = make_bakery(redis_server, rabbit)
+        reception = bakery.reception(wait=False, RABBIT_HOST=proxy.addr).wait_healthy()
+        conn = http.client.HTTPConnection("127.0.0.1", reception.http_port, timeout=30)
+        status, r = _post(conn, "cut")
+        assert status == 503 and r.get("orderKey"), (status, r)
+        assert proxy.publishes == 2, proxy.publishes
+        assert bakery.order(r["orderKey"])["status"] == "pending"  # its queue deadline decides
     finally:
         proxy.close()
 
