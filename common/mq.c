@@ -146,6 +146,7 @@ struct mq *mq_new(const struct config *cfg, int prefetch)
 		mq_free(m);
 		return NULL;
 	}
+	pthread_setname_np(m->reader, "mq-confirms");
 	return m;
 }
 

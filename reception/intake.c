@@ -191,6 +191,7 @@ int intake_init(const struct config *cfg)
 	mq_on_confirm(publisher, orders_queued, NULL);
 	if (pthread_create(&thread, NULL, intake_main, NULL) != 0)
 		goto fail;
+	pthread_setname_np(thread, "intake");
 	started = true;
 	return 0;
 fail:

@@ -17,7 +17,8 @@
 #     count.
 # Per run: orders/s, wrk's p50/p99, connections answered (keep-alive: the wrk sockets that had
 # received a response at 3/4 of the run, from ss), reception's CPU per order (user + system,
-# /proc: its own cost, whatever else shares the cores), the Collector's and Jaeger's CPU per
+# /proc: its own cost, whatever else shares the cores; in parentheses the part spent by its
+# span export thread, otel-export: encoding and posting), the Collector's and Jaeger's CPU per
 # order (the spans' cost on the same cores), reception's peak RSS (VmHWM since its start,
 # so a run's includes the runs before it in that order), and the baker's finished
 # orders/s (baker_orders_baked_total over the same seconds). The queue is drained between runs;
@@ -63,6 +64,15 @@ def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def export_cpu_seconds(pid):
+    """CPU time of reception's span export thread (named otel-export); 0 when tracing is off."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/comm") as f:
+            if f.read().strip() == "otel-export":
+                return cpu_seconds(f"{pid}/task/{tid}")
+    return 0.0
 
 
 def peak_rss_mib(pid):
@@ -166,10 +176,10 @@ try:
                 drain(rabbit, bakery.queue)
                 for conns, close in loads:
                     cpu0, b0, t0 = cpu_seconds(reception.pid), baked(baker), time.monotonic()
-                    sink0 = sink_cpu_seconds()
+                    sink0, exp0 = sink_cpu_seconds(), export_cpu_seconds(reception.pid)
                     w, (seen, total) = wrk(reception.url, conns, close, seconds)
                     cpu1, b1, t1 = cpu_seconds(reception.pid), baked(baker), time.monotonic()
-                    sink1 = sink_cpu_seconds()
+                    sink1, exp1 = sink_cpu_seconds(), export_cpu_seconds(reception.pid)
                     if w["non202"] or w["connect_errors"] or w["read_errors"] or w["write_errors"]:
                         sys.exit(f"bench: {mode}, {conns} connections: {w}")
                     run = {"rps": w["requests"] / (w["duration_us"] / 1e6),
@@ -177,6 +187,7 @@ try:
                            "answered": f"{seen}/{total}" if not close else "-",
                            "cpu": (cpu1 - cpu0) * 1e6 / w["requests"],
                            "sink_cpu": (sink1 - sink0) * 1e6 / w["requests"],
+                           "export_cpu": (exp1 - exp0) * 1e6 / w["requests"],
                            "rss": peak_rss_mib(reception.pid),
                            "baked_per_s": (b1 - b0) / (t1 - t0), "timeouts": w["timeouts"]}
                     load = f"{conns} {'close' if close else 'keep-alive'}"
@@ -208,8 +219,8 @@ try:
 
     print(f"\nmedians of {rounds} rounds ({(time.monotonic() - t_start) / 60:.1f} min):\n")
     print("| load | mode | orders/s | p50 ms | p99 ms | connections answered | "
-          "reception CPU µs/order | Collector + Jaeger CPU µs/order | reception RSS MiB | "
-          "baker finished/s | vs ceiling | vs tracing off |")
+          "reception CPU µs/order (its export thread's) | Collector + Jaeger CPU µs/order | "
+          "reception RSS MiB | baker finished/s | vs ceiling | vs tracing off |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for conns in conn_counts:
         top = med(f"{conns} in flight", "ceiling", "rps")
@@ -228,7 +239,8 @@ try:
                           f"{rps / off_rps:.3f} orders/s, {cpu / off_cpu:.3f} CPU")
                 print(f"| {load} | {mode} | {rps:.0f} | {med(load, mode, 'p50'):.1f} | "
                       f"{med(load, mode, 'p99'):.1f} | {answers[len(answers) // 2]} | "
-                      f"{cpu:.1f} | {med(load, mode, 'sink_cpu'):.1f} | "
+                      f"{cpu:.1f} ({med(load, mode, 'export_cpu'):.1f}) | "
+                      f"{med(load, mode, 'sink_cpu'):.1f} | "
                       f"{max(x['rss'] for x in results[(load, mode)]):.1f} | "
                       f"{med(load, mode, 'baked_per_s'):.0f} | {rps / top:.2f} | {vs_off} |")
 finally:

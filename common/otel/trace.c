@@ -2,6 +2,7 @@
 #include "trace.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -15,7 +16,8 @@
 #include "env.h"
 #include "id.h"
 
-#define STACK_MAX 32 /* nested current spans per thread; deeper ones still work */
+#define STACK_MAX 32   /* nested current spans per thread; deeper ones still work */
+#define POOL_MAX  1024 /* span records kept for reuse (1.4 KB each) */
 
 /* A started span: its record (exported when it ends, if sampled) and what is only passed on.
  * One allocation: the record comes first, so the batch frees the whole span with it. */
@@ -24,7 +26,16 @@ struct trace_span {
 	bool recording;
 	char *baggage; /* NULL when empty; propagated, never exported */
 	uint64_t start_mono_ns;
+	trace_span *next; /* in the pool */
 };
+
+/* Records of ended spans, reused by the next starts: a record is not handed from the thread
+ * that exported it to another thread's malloc arena, span after span. */
+static struct {
+	pthread_mutex_t lock;
+	trace_span *free;
+	size_t len;
+} pool = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* Everything trace_init builds. */
 static struct {
@@ -56,12 +67,65 @@ int trace_current_ids(char trace_id[33], char span_id[17])
 	return 1;
 }
 
+/* A record from the pool, else from malloc; NULL when out of memory. */
+static trace_span *span_alloc(void)
+{
+	trace_span *s;
+
+	pthread_mutex_lock(&pool.lock);
+	if ((s = pool.free)) {
+		pool.free = s->next;
+		pool.len--;
+	}
+	pthread_mutex_unlock(&pool.lock);
+	return s ? s : malloc(sizeof(*s));
+}
+
+/* The batch's otel_batch_release_fn, and span_free's: clears n records and keeps them in the
+ * pool, up to POOL_MAX (the rest are freed). */
+static void span_recycle(struct otlp_span **records, size_t n)
+{
+	trace_span *head = NULL, **tail = &head, *s;
+	size_t i = 0;
+
+	for (size_t k = 0; k < n; k++)
+		otlp_span_clear(records[k]);
+	pthread_mutex_lock(&pool.lock);
+	for (; i < n && pool.len < POOL_MAX; i++, pool.len++) {
+		s = (trace_span *)records[i]; /* the record is the span's first member */
+		*tail = s;
+		tail = &s->next;
+	}
+	*tail = pool.free;
+	pool.free = head;
+	pthread_mutex_unlock(&pool.lock);
+	for (; i < n; i++)
+		free(records[i]);
+}
+
 static void span_free(trace_span *s)
 {
+	struct otlp_span *record;
+
 	if (!s)
 		return;
 	free(s->baggage);
-	otlp_span_free(&s->data); /* s itself */
+	record = &s->data;
+	span_recycle(&record, 1);
+}
+
+/* Frees the pool's records (at shutdown, once no span can end). */
+static void pool_drain(void)
+{
+	trace_span *s;
+
+	pthread_mutex_lock(&pool.lock);
+	while ((s = pool.free)) {
+		pool.free = s->next;
+		free(s);
+	}
+	pool.len = 0;
+	pthread_mutex_unlock(&pool.lock);
 }
 
 trace_span *trace_span_start(const char *name, enum trace_kind kind,
@@ -73,7 +137,7 @@ trace_span *trace_span_start(const char *name, enum trace_kind kind,
 
 	if (!atomic_load_explicit(&sdk_enabled, memory_order_relaxed))
 		return NULL;
-	if (!(s = malloc(sizeof(*s))))
+	if (!(s = span_alloc()))
 		return NULL;
 	otlp_span_init(&s->data);
 	s->baggage = NULL;
@@ -287,7 +351,7 @@ int trace_init(const char *default_service_name, const char *service_version)
 	    (rc = otel_resource_from_env(&sdk.resource, default_service_name, service_version)) <
 	        0 ||
 	    (rc = otlp_exporter_create(&sdk.exporter)) < 0 ||
-	    (rc = otel_batch_start(sdk.exporter, &sdk.resource)) < 0) {
+	    (rc = otel_batch_start(sdk.exporter, &sdk.resource, span_recycle)) < 0) {
 		release();
 		return rc;
 	}
@@ -306,6 +370,7 @@ void trace_shutdown(void)
 	otel_batch_stop();
 	otel_diag_stopped();
 	release();
+	pool_drain();
 }
 
 bool trace_enabled(void)
