@@ -194,8 +194,9 @@ try:
                     results.setdefault((load, mode), []).append(run)
                     print(f"  round {r + 1}  {load:15s} {mode:11s} {run['rps']:8.0f} orders/s  "
                           f"p50 {run['p50']:6.1f} ms  p99 {run['p99']:6.1f} ms  "
-                          f"answered {run['answered']:>7s}  {run['cpu']:5.1f} CPU us/order  "
-                          f"(Collector+Jaeger {run['sink_cpu']:5.1f})  "
+                          f"answered {run['answered']:>7s}  {run['cpu']:5.1f} CPU us/order "
+                          f"(export {run['export_cpu']:4.1f}; Collector+Jaeger "
+                          f"{run['sink_cpu']:5.1f})  "
                           f"RSS {run['rss']:5.1f} MiB  baker {run['baked_per_s']:6.0f}/s",
                           flush=True)
                     drain(rabbit, bakery.queue)

@@ -1,120 +1,182 @@
-/* json.c — OTLP/JSON encoding with jansson. */
+/* json.c — OTLP/JSON encoding (the protobuf JSON mapping), written directly into a buffer. */
 #include "exporter.h"
 
-#include <errno.h>
 #include <inttypes.h>
-#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
-static json_t *json_u64(uint64_t v)
+/* The mapping's choices: ids in lowercase hex, enums as integers, 64-bit integers as strings
+ * (timestamps, intValue), non-finite doubles as "NaN", "Infinity", "-Infinity". Every field
+ * is written, as the jansson encoder this replaces did, except traceState, parentSpanId and
+ * status when the span has none. Strings are valid UTF-8 already (otlp_copy made them so). */
+
+static void put(struct otlp_buf *b, const char *s)
 {
-	char s[24];
-
-	snprintf(s, sizeof(s), "%" PRIu64, v);
-	return json_string(s);
+	otlp_buf_put(b, s, strlen(s));
 }
 
-static json_t *json_hex(const uint8_t *p, size_t n)
+/* s as a JSON string: quotes, backslashes and control characters escaped. */
+static void put_str(struct otlp_buf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *run;
+
+	otlp_buf_put(b, "\"", 1);
+	for (run = s; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		otlp_buf_put(b, run, (size_t)(s - run));
+		if (c == '"' || c == '\\')
+			otlp_buf_put(b, (const char[]){'\\', (char)c}, 2);
+		else
+			otlp_buf_put(
+			    b, (const char[]){'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]}, 6);
+		run = s + 1;
+	}
+	otlp_buf_put(b, run, (size_t)(s - run));
+	otlp_buf_put(b, "\"", 1);
+}
+
+/* ,"name":"<hex of the n bytes at p>" */
+static void put_hex(struct otlp_buf *b, const char *name, const uint8_t *p, size_t n)
 {
 	char s[33];
 
 	tracecontext_hex(p, n, s);
-	return json_string(s);
+	put(b, name);
+	put_str(b, s);
 }
 
-static json_t *json_attrs(const struct otlp_attrs *a)
+/* name then v: as a string (quoted) or a number. */
+static void put_u64(struct otlp_buf *b, const char *name, uint64_t v, bool quoted)
 {
-	json_t *arr = json_array();
+	char s[24];
 
-	for (uint32_t i = 0; arr && i < a->len; i++) {
+	snprintf(s, sizeof(s), quoted ? "\"%" PRIu64 "\"" : "%" PRIu64, v);
+	put(b, name);
+	put(b, s);
+}
+
+static void put_double(struct otlp_buf *b, double d)
+{
+	char s[40];
+
+	if (!isfinite(d)) {
+		put(b, isnan(d) ? "\"NaN\"" : d > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+		return;
+	}
+	snprintf(s, sizeof(s), "%.17g", d);
+	put(b, s);
+	if (!strpbrk(s, ".e")) /* still a double to a reader: 1.0, not 1 */
+		put(b, ".0");
+}
+
+/* [{"key":...,"value":{...}},...] */
+static void put_attrs(struct otlp_buf *b, const struct otlp_attrs *a)
+{
+	put(b, "[");
+	for (uint32_t i = 0; i < a->len; i++) {
 		const struct trace_attr *x = &a->items[i];
-		json_t *v = NULL;
-		char num[24];
+		put(b, i ? ",{\"key\":" : "{\"key\":");
+		put_str(b, x->key);
 		switch (x->type) {
 		case TRACE_ATTR_STRING:
-			v = json_pack("{s:s}", "stringValue", x->v.s);
+			put(b, ",\"value\":{\"stringValue\":");
+			put_str(b, x->v.s);
 			break;
 		case TRACE_ATTR_BOOL:
-			v = json_pack("{s:b}", "boolValue", x->v.b);
+			put(b, x->v.b ? ",\"value\":{\"boolValue\":true"
+			              : ",\"value\":{\"boolValue\":false");
 			break;
-		case TRACE_ATTR_INT:
-			snprintf(num, sizeof(num), "%" PRId64, x->v.i);
-			v = json_pack("{s:s}", "intValue", num);
-			break;
-		case TRACE_ATTR_DOUBLE: /* non-finite: the protobuf JSON mapping's strings */
-			v = isfinite(x->v.d) ? json_pack("{s:f}", "doubleValue", x->v.d)
-			                     : json_pack("{s:s}", "doubleValue",
-			                                 isnan(x->v.d) ? "NaN"
-			                                 : x->v.d > 0  ? "Infinity"
-			                                               : "-Infinity");
+		case TRACE_ATTR_INT: {
+			char s[64];
+			snprintf(s, sizeof(s), ",\"value\":{\"intValue\":\"%" PRId64 "\"", x->v.i);
+			put(b, s);
 			break;
 		}
-		json_array_append_new(arr, json_pack("{s:s,s:o*}", "key", x->key, "value", v));
+		case TRACE_ATTR_DOUBLE:
+			put(b, ",\"value\":{\"doubleValue\":");
+			put_double(b, x->v.d);
+			break;
+		}
+		put(b, "}}");
 	}
-	return arr;
+	put(b, "]");
 }
 
-static json_t *json_span(const struct otlp_span *s)
+/* ,"attributes":[...],"droppedAttributesCount":n */
+static void put_attrs_field(struct otlp_buf *b, const struct otlp_attrs *a)
 {
-	json_t *events = json_array(), *links = json_array();
+	put(b, ",\"attributes\":");
+	put_attrs(b, a);
+	put_u64(b, ",\"droppedAttributesCount\":", a->dropped, false);
+}
 
-	for (uint32_t i = 0; i < s->n_events; i++)
-		json_array_append_new(events, json_pack("{s:o,s:s,s:o,s:I}", "timeUnixNano",
-		                                        json_u64(s->events[i].time_ns), "name",
-		                                        s->events[i].name, "attributes",
-		                                        json_attrs(&s->events[i].attrs),
-		                                        "droppedAttributesCount",
-		                                        (json_int_t)s->events[i].attrs.dropped));
+static void put_span(struct otlp_buf *b, const struct otlp_span *s)
+{
+	put_hex(b, "{\"traceId\":", s->trace_id, 16);
+	put_hex(b, ",\"spanId\":", s->span_id, 8);
+	if (s->trace_state) {
+		put(b, ",\"traceState\":");
+		put_str(b, s->trace_state);
+	}
+	if (s->has_parent)
+		put_hex(b, ",\"parentSpanId\":", s->parent_span_id, 8);
+	put_u64(b, ",\"flags\":", s->flags, false);
+	put(b, ",\"name\":");
+	put_str(b, s->name ? s->name : "");
+	put_u64(b, ",\"kind\":", (uint64_t)s->kind, false);
+	put_u64(b, ",\"startTimeUnixNano\":", s->start_ns, true);
+	put_u64(b, ",\"endTimeUnixNano\":", s->end_ns, true);
+	put_attrs_field(b, &s->attrs);
+	put(b, ",\"events\":[");
+	for (uint32_t i = 0; i < s->n_events; i++) {
+		put_u64(b, i ? ",{\"timeUnixNano\":" : "{\"timeUnixNano\":", s->events[i].time_ns,
+		        true);
+		put(b, ",\"name\":");
+		put_str(b, s->events[i].name);
+		put_attrs_field(b, &s->events[i].attrs);
+		put(b, "}");
+	}
+	put_u64(b, "],\"droppedEventsCount\":", s->dropped_events, false);
+	put(b, ",\"links\":[");
 	for (uint32_t i = 0; i < s->n_links; i++) {
 		const struct otlp_link *l = &s->links[i];
-		json_array_append_new(
-		    links, json_pack("{s:o,s:o,s:s,s:o,s:I,s:I}", "traceId",
-		                     json_hex(l->trace_id, 16), "spanId", json_hex(l->span_id, 8),
-		                     "traceState", l->trace_state ? l->trace_state : "",
-		                     "attributes", json_attrs(&l->attrs), "droppedAttributesCount",
-		                     (json_int_t)l->attrs.dropped, "flags", (json_int_t)l->flags));
+		put_hex(b, i ? ",{\"traceId\":" : "{\"traceId\":", l->trace_id, 16);
+		put_hex(b, ",\"spanId\":", l->span_id, 8);
+		put(b, ",\"traceState\":");
+		put_str(b, l->trace_state ? l->trace_state : "");
+		put_attrs_field(b, &l->attrs);
+		put_u64(b, ",\"flags\":", l->flags, false);
+		put(b, "}");
 	}
-	return json_pack("{s:o,s:o,s:s*,s:o*,s:I,s:s,s:I,s:o,s:o,s:o,s:I,s:o,s:I,s:o,s:I,s:o*}",
-	                 "traceId", json_hex(s->trace_id, 16), "spanId", json_hex(s->span_id, 8),
-	                 "traceState", s->trace_state, "parentSpanId",
-	                 s->has_parent ? json_hex(s->parent_span_id, 8) : NULL, "flags",
-	                 (json_int_t)s->flags, "name", s->name, "kind", (json_int_t)s->kind,
-	                 "startTimeUnixNano", json_u64(s->start_ns), "endTimeUnixNano",
-	                 json_u64(s->end_ns), "attributes", json_attrs(&s->attrs),
-	                 "droppedAttributesCount", (json_int_t)s->attrs.dropped, "events", events,
-	                 "droppedEventsCount", (json_int_t)s->dropped_events, "links", links,
-	                 "droppedLinksCount", (json_int_t)s->dropped_links, "status",
-	                 s->error ? json_pack("{s:s,s:i}", "message",
-	                                      s->status_message ? s->status_message : "", "code", 2)
-	                          : NULL);
-}
-
-static int json_dump_to_buf(const char *p, size_t n, void *arg)
-{
-	struct otlp_buf *b = arg;
-
-	otlp_buf_put(b, p, n);
-	return b->err ? -1 : 0;
+	put_u64(b, "],\"droppedLinksCount\":", s->dropped_links, false);
+	if (s->error) {
+		put(b, ",\"status\":{\"message\":");
+		put_str(b, s->status_message ? s->status_message : "");
+		put(b, ",\"code\":2}"); /* STATUS_CODE_ERROR */
+	}
+	put(b, "}");
 }
 
 int otlp_encode_json(const struct otlp_resource *r, struct otlp_span *const *spans, size_t n,
                      struct otlp_buf *out)
 {
-	json_t *arr = json_array(), *req;
-	int rc;
-
-	for (size_t i = 0; arr && i < n; i++)
-		json_array_append_new(arr, json_span(spans[i]));
-	req = json_pack("{s:[{s:{s:o,s:I},s:[{s:{s:s,s:s},s:o}]}]}", "resourceSpans", "resource",
-	                "attributes", json_attrs(&r->attrs), "droppedAttributesCount",
-	                (json_int_t)r->attrs.dropped, "scopeSpans", "scope", "name", r->scope_name,
-	                "version", r->scope_version, "spans", arr);
-	if (!req)
-		return out->err = -ENOMEM;
-	rc = json_dump_callback(req, json_dump_to_buf, out, JSON_COMPACT);
-	json_decref(req);
-	if (rc < 0 && !out->err)
-		out->err = -ENOMEM;
+	put(out, "{\"resourceSpans\":[{\"resource\":{\"attributes\":");
+	put_attrs(out, &r->attrs);
+	put_u64(out, ",\"droppedAttributesCount\":", r->attrs.dropped, false);
+	put(out, "},\"scopeSpans\":[{\"scope\":{\"name\":");
+	put_str(out, r->scope_name ? r->scope_name : "");
+	put(out, ",\"version\":");
+	put_str(out, r->scope_version ? r->scope_version : "");
+	put(out, "},\"spans\":[");
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			put(out, ",");
+		put_span(out, spans[i]);
+	}
+	put(out, "]}]}]}");
 	return out->err;
 }

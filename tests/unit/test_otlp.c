@@ -265,6 +265,9 @@ static void test_json(void)
 
 	make_span(&s, "publish-order");
 	otlp_attrs_set(&s.attrs, &TRACE_DOUBLE("nan", 0.0 / 0.0));
+	otlp_attrs_set(&s.attrs, &TRACE_DOUBLE("one", 1.0));
+	otlp_attrs_set(&s.attrs, &TRACE_INT("min", INT64_MIN));
+	otlp_attrs_set(&s.attrs, &TRACE_STR("escaped", "q\"b\\n\n\x01\x1f caf\xc3\xa9"));
 	CHECK(otlp_encode_json(&r, spans, 1, &b) == 0);
 	doc = json_loadb((const char *)b.data, b.len, 0, &err);
 	CHECK(doc != NULL);
@@ -302,6 +305,12 @@ static void test_json(void)
 	CHECK(json_is_false(json_object_get(attr_json(attrs, "off"), "boolValue")));
 	CHECK_STR(json_string_value(json_object_get(attr_json(attrs, "nan"), "doubleValue")),
 	          "NaN");
+	/* A whole double stays a double; the longest integer fits; strings come back whole. */
+	CHECK(json_is_real(json_object_get(attr_json(attrs, "one"), "doubleValue")));
+	CHECK_STR(json_string_value(json_object_get(attr_json(attrs, "min"), "intValue")),
+	          "-9223372036854775808");
+	CHECK_STR(json_string_value(json_object_get(attr_json(attrs, "escaped"), "stringValue")),
+	          "q\"b\\n\n\x01\x1f caf\xc3\xa9");
 	ev = json_array_get(json_object_get(span, "events"), 0);
 	CHECK_STR(json_string_value(json_object_get(ev, "name")), "baker made mistake, redoing");
 	CHECK_STR(json_string_value(json_object_get(ev, "timeUnixNano")), "1700000000200000000");
