@@ -39,7 +39,7 @@ static void put_str(struct otlp_buf *b, const char *s)
 	otlp_buf_put(b, "\"", 1);
 }
 
-/* ,"name":"<hex of the n bytes at p>" */
+/* name (the JSON up to the value, as in ",\"spanId\":"), then the n bytes at p in hex. */
 static void put_hex(struct otlp_buf *b, const char *name, const uint8_t *p, size_t n)
 {
 	char s[33];

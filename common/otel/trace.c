@@ -20,7 +20,8 @@
 #define POOL_MAX  1024 /* span records kept for reuse (1.4 KB each) */
 
 /* A started span: its record (exported when it ends, if sampled) and what is only passed on.
- * One allocation: the record comes first, so the batch frees the whole span with it. */
+ * One allocation: the record comes first, so a record the batch hands back (span_recycle) is
+ * the whole span. */
 struct trace_span {
 	struct otlp_span data; /* ids, flags and tracestate always; the rest when recording */
 	bool recording;
