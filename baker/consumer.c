@@ -114,7 +114,7 @@ static void span_fail(trace_span *span, const char *what, const char *key)
  * the bake in an INTERNAL span "baking"; *baked (its rounds, -1 until the bake is done) lets a
  * retry after a failed final write only write. span (processing-order) gets
  * baker.time_to_completion_ms, the time since sent_ms (the message's timeEnqueued; < 0 unknown).
- * *fresh (a first delivery that has not written "baking" yet) skips an order already baking:
+ * *fresh (a first delivery that has not tried to write "baking" yet) skips an order already baking:
  * another delivery of it holds it, and should that one's baker die, its message comes back
  * redelivered. *unlinked (receive-order, when its message carried no trace context; else NULL) gets
  * a link to the context stored with the order once it is read, and is then set NULL. Returns 0 when
@@ -160,13 +160,15 @@ static int bake_order(struct worker *w, const char *key, trace_span *span, doubl
 		trace_span_add_event(span, "order being baked by another delivery", NULL, 0);
 		return 0;
 	}
+	/* "baking" is ours from the moment it is sent: a write whose reply was lost may have been
+	 * applied, and the retry must not take it for another delivery's (and ack unbaked). */
+	*fresh = false;
 	op = store_span_start(w->store, "update-order", "EVALSHA", key, "baking");
 	rc = store_span_end(op, store_order_set_status(w->store, key, "baking"));
 	if (rc == -EALREADY)
 		return 0; /* finished or failed meanwhile */
 	if (rc < 0)
 		return rc;
-	*fresh = false; /* "baking" is ours now */
 	baking = trace_span_start("baking", TRACE_KIND_INTERNAL, NULL);
 	trace_span_set_str(baking, "bakery.order_key", key);
 	trace_span_set_str(baking, "baker.pastry", o.pastry);

@@ -188,3 +188,41 @@ def test_sigterm_with_a_broker_gone_silent_still_exits_in_time(make_bakery, redi
         rabbit.proc.signal_group(signal.SIGCONT)
     assert rc == 0, f"exit {rc}:\n{baker.output()[-3000:]}"
     assert took < 9.5, f"stopped in {took:.1f} s:\n{baker.output()[-3000:]}"
+
+
+class BakingReplyCut(harness.TcpProxy):
+    """A TCP forwarder to Redis that lets the first command writing an order "baking" through,
+    then cuts that connection before its reply and refuses new ones for DOWN_S: the write is
+    applied, the baker never hears so, and its store's own immediate retry fails too (as when
+    the Redis pod is deleted at that moment)."""
+
+    DOWN_S = 2
+
+    def __init__(self, target):
+        super().__init__(target)
+        self.cut = False
+
+    def relay(self, conn, data, from_server):
+        if not from_server and not self.cut and b"\r\nbaking\r\n" in data:
+            conn["cut"] = self.cut = True
+        elif from_server and conn.get("cut"):
+            up, self.target = self.target, harness.free_port()  # nothing listens there
+            threading.Timer(self.DOWN_S, lambda: setattr(self, "target", up)).start()
+            raise OSError("reply cut")  # _pump closes both sides
+
+
+def test_own_baking_write_with_its_reply_lost_is_still_baked(redis_server, make_bakery,
+                                                             rabbit_server):
+    """A first delivery whose "baking" write reached Redis but whose reply was lost retries,
+    finds the order "baking", and knows that is its own write: the order is baked and
+    finished. Before, it took it for another delivery's, acked the message and left the
+    order baking for ever (the chaos flow lost an order that way)."""
+    proxy = BakingReplyCut(redis_server.port)
+    try:
+        bakery = make_bakery(redis_server, rabbit_server)
+        key = bakery.place(bakery.reception(), "cut", "reply")
+        bakery.baker(DB_HOST=proxy.addr, BAKER_CONCURRENCY="1")
+        bakery.wait_status([key], "finished", 30)
+        assert proxy.cut
+    finally:
+        proxy.close()
