@@ -273,10 +273,3 @@ void otlp_span_clear(struct otlp_span *s)
 	otlp_attrs_free(&s->attrs);
 	memset(s, 0, offsetof(struct otlp_span, inline_attrs));
 }
-
-void otlp_span_free(struct otlp_span *s)
-{
-	if (s)
-		otlp_span_clear(s);
-	free(s);
-}

@@ -121,9 +121,7 @@ int otlp_span_add_event(struct otlp_span *s, uint64_t time_ns, const char *name,
 int otlp_span_add_link(struct otlp_span *s, const struct trace_context *ctx,
                        const struct trace_attr *attrs, size_t n);
 
-/* Frees what s owns and zeroes it; otlp_span_free also frees s (NULL is fine): s must then be
- * the start of its allocation (trace.c's span keeps its record first for that). */
+/* Frees what s owns and zeroes it (s itself stays the caller's: trace.c reuses records). */
 void otlp_span_clear(struct otlp_span *s);
-void otlp_span_free(struct otlp_span *s);
 
 #endif

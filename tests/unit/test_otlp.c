@@ -474,7 +474,8 @@ static void test_span_record_storage(void)
 	otlp_buf_free(&a);
 	otlp_buf_free(&b);
 	otlp_span_clear(&heap);
-	otlp_span_free(in);
+	otlp_span_clear(in);
+	free(in);
 	free(long_value);
 }
 
