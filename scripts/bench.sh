@@ -19,19 +19,24 @@
 # received a response at 3/4 of the run, from ss), reception's CPU per order (user + system,
 # /proc: its own cost, whatever else shares the cores; in parentheses the part spent by its
 # span export thread, otel-export: encoding and posting), the Collector's and Jaeger's CPU per
-# order (the spans' cost on the same cores), reception's peak RSS (VmHWM since its start,
-# so a run's includes the runs before it in that order), and the baker's finished
-# orders/s (baker_orders_baked_total over the same seconds). The queue is drained between runs;
-# each round starts with Redis flushed and Jaeger restarted, so no round runs on a bigger store.
-# Then the medians over the rounds as a table, with ratios to the ceiling at the same number in
-# flight and to tracing off. A benchmark, not a test: it fails only when a response is not 202
-# or a connection fails.
+# order (the spans' cost), reception's peak RSS (VmHWM since its start, so a run's includes
+# the runs before it in that order), and the baker's finished orders/s (baker_orders_baked_total
+# over the same seconds). The queue is drained between runs; each round starts with Redis
+# flushed and Jaeger restarted, so no round runs on a bigger store.
+# All that once per placement (BENCH_PLACEMENT, "shared split"), each with its own servers:
+#   - shared: everything on every core, as on a laptop;
+#   - split: the Collector and Jaeger on the last core, everything else on the others (CPU
+#     affinity, which children inherit), as in a cluster whose tracing backend runs on other
+#     nodes: tracing then costs reception its own work, not its neighbours' as well.
+# Then per placement the medians over the rounds as a table, with ratios to the ceiling at the
+# same number in flight and to tracing off. A benchmark, not a test: it fails only when a
+# response is not 202 or a connection fails.
 #
 # Environment: BENCH_ROUNDS (3), BENCH_SECONDS (8, per run), BENCH_CONNECTIONS ("64 256"),
 # BENCH_WARMUP_SECONDS (2), BENCH_WRK_THREADS (2), BENCH_BAKER_CONCURRENCY (128: the baker's
-# BAKER_CONCURRENCY), BAKERY_BUILD (build: the binaries' directory,
-# built here). About 8 minutes at the defaults (2.5 per round). Needs wrk (scripts/deps.sh)
-# and the Collector (scripts/tools.sh otelcol).
+# BAKER_CONCURRENCY), BENCH_PLACEMENT ("shared split"), BAKERY_BUILD (build: the binaries'
+# directory, built here). About 16 minutes at the defaults (2.5 per round and placement).
+# Needs wrk (scripts/deps.sh) and the Collector (scripts/tools.sh otelcol).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,6 +57,9 @@ conn_counts = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "64 256").spl
 warmup = int(os.environ.get("BENCH_WARMUP_SECONDS", 2))
 wrk_threads = os.environ.get("BENCH_WRK_THREADS", "2")
 baker_concurrency = os.environ.get("BENCH_BAKER_CONCURRENCY", "128")
+placements = os.environ.get("BENCH_PLACEMENT", "shared split").split()
+if not placements or set(placements) - {"shared", "split"}:
+    sys.exit("bench: BENCH_PLACEMENT is a list of shared and split")
 work = tempfile.mkdtemp(prefix="bakery-bench-")
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still stop the servers below
 script = os.path.abspath("bench/orders.lua")
@@ -81,7 +89,7 @@ def peak_rss_mib(pid):
 
 
 def sink_cpu_seconds():
-    """CPU time of the Collector and Jaeger, which share the cores with reception."""
+    """CPU time of the Collector and Jaeger (on reception's cores, or on their own)."""
     procs = [collector.proc] + ([jaeger.proc] if sink == "Jaeger" else [])
     return sum(cpu_seconds(p.pid) for p in procs if p is not None)
 
@@ -134,91 +142,112 @@ def ceiling(bakery, window, baker):
     return r
 
 
-stack = []
-results = {}  # (load, mode) -> list of per-round dicts
-try:
-    redis = RedisServer(); stack.append(redis)
-    rabbit = RabbitServer(); stack.append(rabbit)
-    if os.access(otelstack.JAEGER_BIN, os.X_OK):
-        jaeger = otelstack.Jaeger(os.path.join(work, "jaeger")); stack.append(jaeger)
-        sink = "Jaeger"
-    else:
-        jaeger = f"127.0.0.1:{free_port()}"  # nothing listens: the Collector drops after receiving
-        sink = "a closed port (no Jaeger built)"
-    collector = otelstack.Collector(jaeger, os.path.join(work, "collector")); stack.append(collector)
-    tracing_env = {
-        "tracing on": {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.otlp_http_url,
-                       "OTEL_SDK_DISABLED": "false"},
-        "tracing off": {"OTEL_SDK_DISABLED": "true"},
-    }
-    # keep-alive first: its peak RSS then holds no thread a Connection: close run woke (each new
-    # connection may go to another of civetweb's threads, so those runs touch all their stacks)
-    loads = [(c, close) for close in (False, True) for c in conn_counts]
-    print(f"bench: {rounds} rounds of {seconds:g} s runs, alternating; wrk -t{wrk_threads}; "
-          f"connections {conn_counts}; Collector -> {sink}; {os.cpu_count()} CPUs; "
-          f"binaries from {BUILD_DIR}", flush=True)
-    t_start = time.monotonic()
-    for r in range(rounds):
-        if r:  # every round starts as the first did: no orders in Redis, no traces in Jaeger
-            redis.command("FLUSHALL")
-            if sink == "Jaeger":
-                jaeger.stop()
-                jaeger.start()
-        bakery = Bakery(redis, rabbit, os.path.join(work, "logs"))
-        try:
-            base = {"LOG_LEVEL": "warn", "BAKE_TIME_SCALE": "0"}
-            baker = bakery.baker(**base, OTEL_SDK_DISABLED="true",
-                                 BAKER_CONCURRENCY=baker_concurrency)
-            modes = TRACING if r % 2 == 0 else TRACING[::-1]
-            for mode in modes:
-                reception = bakery.reception(**base, **tracing_env[mode])
-                wrk(reception.url, conn_counts[0], False, warmup)
-                drain(rabbit, bakery.queue)
-                for conns, close in loads:
-                    cpu0, b0, t0 = cpu_seconds(reception.pid), baked(baker), time.monotonic()
-                    sink0, exp0 = sink_cpu_seconds(), export_cpu_seconds(reception.pid)
-                    w, (seen, total) = wrk(reception.url, conns, close, seconds)
-                    cpu1, b1, t1 = cpu_seconds(reception.pid), baked(baker), time.monotonic()
-                    sink1, exp1 = sink_cpu_seconds(), export_cpu_seconds(reception.pid)
-                    if w["non202"] or w["connect_errors"] or w["read_errors"] or w["write_errors"]:
-                        sys.exit(f"bench: {mode}, {conns} connections: {w}")
-                    run = {"rps": w["requests"] / (w["duration_us"] / 1e6),
-                           "p50": w["p50_us"] / 1000, "p99": w["p99_us"] / 1000,
-                           "answered": f"{seen}/{total}" if not close else "-",
-                           "cpu": (cpu1 - cpu0) * 1e6 / w["requests"],
-                           "sink_cpu": (sink1 - sink0) * 1e6 / w["requests"],
-                           "export_cpu": (exp1 - exp0) * 1e6 / w["requests"],
-                           "rss": peak_rss_mib(reception.pid),
-                           "baked_per_s": (b1 - b0) / (t1 - t0), "timeouts": w["timeouts"]}
-                    load = f"{conns} {'close' if close else 'keep-alive'}"
-                    results.setdefault((load, mode), []).append(run)
-                    print(f"  round {r + 1}  {load:15s} {mode:11s} {run['rps']:8.0f} orders/s  "
-                          f"p50 {run['p50']:6.1f} ms  p99 {run['p99']:6.1f} ms  "
-                          f"answered {run['answered']:>7s}  {run['cpu']:5.1f} CPU us/order "
-                          f"(export {run['export_cpu']:4.1f}; Collector+Jaeger "
-                          f"{run['sink_cpu']:5.1f})  "
-                          f"RSS {run['rss']:5.1f} MiB  baker {run['baked_per_s']:6.0f}/s",
-                          flush=True)
+def pin(cpus):
+    """Runs this process's next children on cpus (they inherit the forking thread's set)."""
+    os.sched_setaffinity(0, cpus)
+
+
+def bench(placement):
+    """One placement's rounds (module doc); fills results[(placement, load, mode)]."""
+    cpus = ALL_CPUS if placement == "shared" else ALL_CPUS - {max(ALL_CPUS)}
+    sink_cpus = ALL_CPUS if placement == "shared" else {max(ALL_CPUS)}
+    global collector, jaeger, sink
+    stack = []
+    try:
+        pin(sink_cpus)
+        if os.access(otelstack.JAEGER_BIN, os.X_OK):
+            jaeger = otelstack.Jaeger(os.path.join(work, placement, "jaeger")); stack.append(jaeger)
+            sink = "Jaeger"
+        else:
+            # nothing listens: the Collector drops what it receives
+            jaeger = f"127.0.0.1:{free_port()}"
+            sink = "a closed port (no Jaeger built)"
+        collector = otelstack.Collector(jaeger, os.path.join(work, placement, "collector"))
+        stack.append(collector)
+        pin(cpus)
+        redis = RedisServer(); stack.append(redis)
+        rabbit = RabbitServer(); stack.append(rabbit)
+        tracing_env = {
+            "tracing on": {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.otlp_http_url,
+                           "OTEL_SDK_DISABLED": "false"},
+            "tracing off": {"OTEL_SDK_DISABLED": "true"},
+        }
+        print(f"bench: {placement}: the Collector and {sink} on CPUs {sorted(sink_cpus)}, "
+              f"everything else (Redis, RabbitMQ, reception, the baker, wrk, the ceiling) on "
+              f"{sorted(cpus)}", flush=True)
+        for r in range(rounds):
+            if r:  # every round starts as the first did: no orders in Redis, no traces in Jaeger
+                redis.command("FLUSHALL")
+                if sink == "Jaeger":
+                    jaeger.stop()
+                    pin(sink_cpus)
+                    jaeger.start()
+                    pin(cpus)
+            bakery = Bakery(redis, rabbit, os.path.join(work, placement, "logs"))
+            try:
+                base = {"LOG_LEVEL": "warn", "BAKE_TIME_SCALE": "0"}
+                baker = bakery.baker(**base, OTEL_SDK_DISABLED="true",
+                                     BAKER_CONCURRENCY=baker_concurrency)
+                modes = TRACING if r % 2 == 0 else TRACING[::-1]
+                for mode in modes:
+                    reception = bakery.reception(**base, **tracing_env[mode])
+                    wrk(reception.url, conn_counts[0], False, warmup)
                     drain(rabbit, bakery.queue)
-                reception.terminate()
-            for conns in conn_counts:
-                c = ceiling(bakery, conns, baker)
-                run = {"rps": c["orders_per_s"], "p50": c["p50_us"] / 1000,
-                       "p99": c["p99_us"] / 1000, "cpu": c["cpu_us"],
-                       "baked_per_s": c["baked_per_s"]}
-                results.setdefault((f"{conns} in flight", "ceiling"), []).append(run)
-                print(f"  round {r + 1}  ceiling {conns:3d} in flight  {run['rps']:8.0f} orders/s  "
-                      f"p50 {run['p50']:6.1f} ms  p99 {run['p99']:6.1f} ms  "
-                      f"{run['cpu']:5.1f} CPU us/order (client)  "
-                      f"baker {run['baked_per_s']:6.0f}/s", flush=True)
-                drain(rabbit, bakery.queue)
-        finally:
-            bakery.close()
+                    for conns, close in loads:
+                        cpu0, b0, t0 = cpu_seconds(reception.pid), baked(baker), time.monotonic()
+                        sink0, exp0 = sink_cpu_seconds(), export_cpu_seconds(reception.pid)
+                        w, (seen, total) = wrk(reception.url, conns, close, seconds)
+                        cpu1, b1, t1 = cpu_seconds(reception.pid), baked(baker), time.monotonic()
+                        sink1, exp1 = sink_cpu_seconds(), export_cpu_seconds(reception.pid)
+                        if (w["non202"] or w["connect_errors"] or w["read_errors"] or
+                                w["write_errors"]):
+                            sys.exit(f"bench: {mode}, {conns} connections: {w}")
+                        run = {"rps": w["requests"] / (w["duration_us"] / 1e6),
+                               "p50": w["p50_us"] / 1000, "p99": w["p99_us"] / 1000,
+                               "answered": f"{seen}/{total}" if not close else "-",
+                               "cpu": (cpu1 - cpu0) * 1e6 / w["requests"],
+                               "sink_cpu": (sink1 - sink0) * 1e6 / w["requests"],
+                               "export_cpu": (exp1 - exp0) * 1e6 / w["requests"],
+                               "rss": peak_rss_mib(reception.pid),
+                               "baked_per_s": (b1 - b0) / (t1 - t0), "timeouts": w["timeouts"]}
+                        load = f"{conns} {'close' if close else 'keep-alive'}"
+                        results.setdefault((placement, load, mode), []).append(run)
+                        print(f"  {placement} round {r + 1}  {load:15s} {mode:11s} "
+                              f"{run['rps']:8.0f} orders/s  "
+                              f"p50 {run['p50']:6.1f} ms  p99 {run['p99']:6.1f} ms  "
+                              f"answered {run['answered']:>7s}  {run['cpu']:5.1f} CPU us/order "
+                              f"(export {run['export_cpu']:4.1f}; Collector+Jaeger "
+                              f"{run['sink_cpu']:5.1f})  "
+                              f"RSS {run['rss']:5.1f} MiB  baker {run['baked_per_s']:6.0f}/s",
+                              flush=True)
+                        drain(rabbit, bakery.queue)
+                    reception.terminate()
+                for conns in conn_counts:
+                    c = ceiling(bakery, conns, baker)
+                    run = {"rps": c["orders_per_s"], "p50": c["p50_us"] / 1000,
+                           "p99": c["p99_us"] / 1000, "cpu": c["cpu_us"],
+                           "baked_per_s": c["baked_per_s"]}
+                    results.setdefault((placement, f"{conns} in flight", "ceiling"),
+                                       []).append(run)
+                    print(f"  {placement} round {r + 1}  ceiling {conns:3d} in flight  "
+                          f"{run['rps']:8.0f} orders/s  "
+                          f"p50 {run['p50']:6.1f} ms  p99 {run['p99']:6.1f} ms  "
+                          f"{run['cpu']:5.1f} CPU us/order (client)  "
+                          f"baker {run['baked_per_s']:6.0f}/s", flush=True)
+                    drain(rabbit, bakery.queue)
+            finally:
+                bakery.close()
+    finally:
+        for p in reversed(stack):
+            p.close()
+        pin(ALL_CPUS)
 
+
+def table(placement):
     def med(load, mode, key):
-        return statistics.median(x[key] for x in results[(load, mode)])
+        return statistics.median(x[key] for x in results[(placement, load, mode)])
 
-    print(f"\nmedians of {rounds} rounds ({(time.monotonic() - t_start) / 60:.1f} min):\n")
+    print(f"\n{placement}: medians of {rounds} rounds\n")
     print("| load | mode | orders/s | p50 ms | p99 ms | connections answered | "
           "reception CPU µs/order (its export thread's) | Collector + Jaeger CPU µs/order | "
           "reception RSS MiB | baker finished/s | vs ceiling | vs tracing off |")
@@ -234,17 +263,33 @@ try:
             load = f"{conns} {'close' if close else 'keep-alive'}"
             off_rps, off_cpu = med(load, "tracing off", "rps"), med(load, "tracing off", "cpu")
             for mode in TRACING:
+                runs = results[(placement, load, mode)]
                 rps, cpu = med(load, mode, "rps"), med(load, mode, "cpu")
-                answers = sorted(x["answered"] for x in results[(load, mode)])
+                answers = sorted(x["answered"] for x in runs)
                 vs_off = ("" if mode == "tracing off" else
                           f"{rps / off_rps:.3f} orders/s, {cpu / off_cpu:.3f} CPU")
                 print(f"| {load} | {mode} | {rps:.0f} | {med(load, mode, 'p50'):.1f} | "
                       f"{med(load, mode, 'p99'):.1f} | {answers[len(answers) // 2]} | "
                       f"{cpu:.1f} ({med(load, mode, 'export_cpu'):.1f}) | "
                       f"{med(load, mode, 'sink_cpu'):.1f} | "
-                      f"{max(x['rss'] for x in results[(load, mode)]):.1f} | "
+                      f"{max(x['rss'] for x in runs):.1f} | "
                       f"{med(load, mode, 'baked_per_s'):.0f} | {rps / top:.2f} | {vs_off} |")
-finally:
-    for p in reversed(stack):
-        p.close()
+
+
+ALL_CPUS = os.sched_getaffinity(0)
+if len(ALL_CPUS) < 2:
+    placements = [p for p in placements if p == "shared"]  # nothing to split
+results = {}  # (placement, load, mode) -> list of per-round dicts
+# keep-alive first: its peak RSS then holds no thread a Connection: close run woke (each new
+# connection may go to another of civetweb's threads, so those runs touch all their stacks)
+loads = [(c, close) for close in (False, True) for c in conn_counts]
+print(f"bench: {rounds} rounds of {seconds:g} s runs, alternating; wrk -t{wrk_threads}; "
+      f"connections {conn_counts}; placements {placements}; {len(ALL_CPUS)} CPUs; "
+      f"binaries from {BUILD_DIR}", flush=True)
+t_start = time.monotonic()
+for placement in placements:
+    bench(placement)
+print(f"\n{(time.monotonic() - t_start) / 60:.1f} min")
+for placement in placements:
+    table(placement)
 PY
