@@ -1,4 +1,4 @@
-/* batch.c — the batch span processor: queue, export thread, retries with backoff, drop counts. */
+/* batch.c — the batch span processor: encoded batches, export thread, retries, drop counts. */
 #include "batch.h"
 
 #include <errno.h>
@@ -13,14 +13,23 @@
 #include "env.h"
 #include "id.h"
 
-#define SHUTDOWN_BUDGET_MS 5000     /* otel_batch_stop's flush never takes longer */
-#define EXPORT_ATTEMPTS    5        /* per batch, first try included */
-#define BACKOFF_FIRST_MS   500      /* doubles per retry, with jitter */
-#define BACKOFF_MAX_MS     8000     /* one wait between retries never exceeds this */
-#define DROP_LOG_PERIOD_MS 10000    /* at most one "spans dropped" line per period */
-#define ENV_MAX            10000000 /* the largest OTEL_BSP_* value */
+#define SHUTDOWN_BUDGET_MS 5000                /* otel_batch_stop's flush never takes longer */
+#define EXPORT_ATTEMPTS    5                   /* per batch, first try included */
+#define BACKOFF_FIRST_MS   500                 /* doubles per retry, with jitter */
+#define BACKOFF_MAX_MS     8000                /* one wait between retries never exceeds this */
+#define DROP_LOG_PERIOD_MS 10000               /* at most one "spans dropped" line per period */
+#define ENV_MAX            10000000            /* the largest OTEL_BSP_* value */
+#define BATCH_BYTES_MAX    (OTLP_BODY_MAX / 2) /* a batch takes no more spans past this */
 
-/* Guarded by lock where the export thread shares it. */
+/* Up to batch_max spans, encoded as they ended (otlp_exporter_encode_span), in order. */
+struct batch {
+	struct otlp_buf spans;
+	size_t n;
+	bool full; /* n == batch_max or BATCH_BYTES_MAX reached: later spans go to the next */
+};
+
+/* Guarded by lock where the export thread shares it. The queue is a ring of batches: the oldest
+ * (head) is the next exported, the newest takes the spans that end. */
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
@@ -28,13 +37,13 @@ static struct {
 	bool stopping;
 	uint64_t stop_deadline_ms;
 	pthread_t thread;
-	struct otlp_span **queue; /* ring; NULL unless the export thread runs */
-	size_t queue_cap, head, len;
+	struct batch *ring;          /* NULL unless the export thread runs */
+	size_t ring_cap, head, used; /* batches */
+	size_t queued, queue_cap;    /* spans */
 	size_t batch_max;
 	long delay_ms, export_timeout_ms;
 	const struct otlp_resource *resource;
 	struct otlp_exporter *exporter;
-	otel_batch_release_fn *release;
 } bsp = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
 static atomic_uint_fast64_t stat_offered, stat_exported, stat_dropped_queue, stat_dropped_export;
@@ -63,24 +72,62 @@ static void count_dropped(atomic_uint_fast64_t *counter, const char *reason, uin
 	otel_diag_dropped(reason, n);
 }
 
-void otel_batch_offer(struct otlp_span *span)
+/* The newest batch with room, starting the next one when it is full; NULL when every batch is
+ * in use. Lock held. */
+static struct batch *newest(void)
 {
+	struct batch *b = bsp.used ? &bsp.ring[(bsp.head + bsp.used - 1) % bsp.ring_cap] : NULL;
+
+	if (b && !b->full)
+		return b;
+	if (bsp.used == bsp.ring_cap)
+		return NULL;
+	return &bsp.ring[(bsp.head + bsp.used++) % bsp.ring_cap]; /* empty: see take_oldest */
+}
+
+void otel_batch_offer(const struct otlp_span *span)
+{
+	atomic_uint_fast64_t *lost = &stat_dropped_queue;
 	const char *reason = NULL;
+	struct batch *b;
 
 	atomic_fetch_add(&stat_offered, 1);
 	pthread_mutex_lock(&bsp.lock);
-	if (!bsp.accepting || bsp.len == bsp.queue_cap) {
+	if (!bsp.accepting || bsp.queued == bsp.queue_cap || !(b = newest())) {
 		reason = bsp.accepting ? "queue_full" : "shutdown";
 	} else {
-		bsp.queue[(bsp.head + bsp.len++) % bsp.queue_cap] = span;
-		if (bsp.len == 1 || bsp.len == bsp.batch_max)
-			pthread_cond_signal(&bsp.wake);
+		size_t mark = b->spans.len;
+		if (otlp_exporter_encode_span(bsp.exporter, span, &b->spans) < 0) {
+			b->spans.len = mark; /* the span's bytes go; those before stay */
+			b->spans.err = 0;
+			reason = "export_failed"; /* too large to encode, or out of memory */
+			lost = &stat_dropped_export;
+		} else {
+			b->full = ++b->n == bsp.batch_max || b->spans.len >= BATCH_BYTES_MAX;
+			if (++bsp.queued == 1 || (b->full && b == &bsp.ring[bsp.head]))
+				pthread_cond_signal(&bsp.wake);
+		}
 	}
 	pthread_mutex_unlock(&bsp.lock);
-	if (reason) {
-		count_dropped(&stat_dropped_queue, reason, 1);
-		bsp.release(&span, 1);
-	}
+	if (reason)
+		count_dropped(lost, reason, 1);
+}
+
+/* Swaps the oldest batch's spans into out (whose memory, emptied, the batch reuses) and frees
+ * its place. Returns how many spans. Lock held, bsp.queued > 0: the oldest batch is not empty
+ * (only the newest can be, after a span that failed to encode). */
+static size_t take_oldest(struct otlp_buf *out)
+{
+	struct batch *b = &bsp.ring[bsp.head];
+	struct otlp_buf spans = b->spans;
+	size_t n = b->n;
+
+	*b = (struct batch){.spans = {.data = out->data, .cap = out->cap}};
+	*out = spans;
+	bsp.head = (bsp.head + 1) % bsp.ring_cap;
+	bsp.used--;
+	bsp.queued -= n;
+	return n;
 }
 
 /* Waits on bsp.wake (lock held) until CLOCK_MONOTONIC time until_ms or a signal. */
@@ -91,14 +138,15 @@ static void wait_until(uint64_t until_ms)
 	pthread_cond_timedwait(&bsp.wake, &bsp.lock, &ts);
 }
 
-/* Encodes and posts one batch, retrying with backoff within OTEL_BSP_EXPORT_TIMEOUT (and the
- * shutdown budget). Returns 0 or a negative error. Called without the lock. */
-static int export_batch(struct otlp_span **spans, size_t n)
+/* Wraps one batch's encoded spans into a request and posts it, retrying with backoff within
+ * OTEL_BSP_EXPORT_TIMEOUT (and the shutdown budget). Returns 0 or a negative error. Called
+ * without the lock. */
+static int export_batch(const struct otlp_buf *spans)
 {
 	uint64_t deadline = otel_mono_ms() + (uint64_t)bsp.export_timeout_ms, now;
 	struct otlp_buf body = {0};
 	long retry_after, backoff = BACKOFF_FIRST_MS;
-	int rc = otlp_exporter_encode(bsp.exporter, bsp.resource, spans, n, &body);
+	int rc = otlp_exporter_encode_request(bsp.exporter, bsp.resource, spans, &body);
 
 	for (int attempt = 1; rc == 0; attempt++) {
 		pthread_mutex_lock(&bsp.lock);
@@ -157,51 +205,45 @@ static void log_drops(bool force)
 
 static void *export_main(void *arg)
 {
-	struct otlp_span **batch = arg;
+	struct otlp_buf spans = {0};
 
+	(void)arg;
 	pthread_mutex_lock(&bsp.lock);
 	for (;;) {
 		uint64_t until;
-		size_t n = 0;
+		size_t n;
 		/* Idle: sleep until a span arrives (span ends signal the first one), so that even
 		 * a zero schedule delay never spins; then gather for the schedule delay. */
-		while (!bsp.stopping && bsp.len == 0)
+		while (!bsp.stopping && bsp.queued == 0)
 			pthread_cond_wait(&bsp.wake, &bsp.lock);
 		until = otel_mono_ms() + (uint64_t)bsp.delay_ms;
-		while (!bsp.stopping && bsp.len < bsp.batch_max && otel_mono_ms() < until)
+		while (!bsp.stopping && !bsp.ring[bsp.head].full && otel_mono_ms() < until)
 			wait_until(until);
-		if (bsp.stopping && (bsp.len == 0 || otel_mono_ms() >= bsp.stop_deadline_ms))
+		if (bsp.stopping && (bsp.queued == 0 || otel_mono_ms() >= bsp.stop_deadline_ms))
 			break;
-		for (; n < bsp.batch_max && bsp.len > 0; n++, bsp.len--) {
-			batch[n] = bsp.queue[bsp.head];
-			bsp.head = (bsp.head + 1) % bsp.queue_cap;
-		}
+		n = take_oldest(&spans);
 		pthread_mutex_unlock(&bsp.lock);
-		if (export_batch(batch, n) == 0)
+		if (export_batch(&spans) == 0)
 			atomic_fetch_add(&stat_exported, n);
 		else
 			count_dropped(&stat_dropped_export, "export_failed", n);
-		bsp.release(batch, n);
 		log_drops(false);
 		pthread_mutex_lock(&bsp.lock);
 	}
 	pthread_mutex_unlock(&bsp.lock);
-	free(batch);
+	otlp_buf_free(&spans);
 	return NULL;
 }
 
-int otel_batch_start(struct otlp_exporter *e, const struct otlp_resource *r,
-                     otel_batch_release_fn *release)
+int otel_batch_start(struct otlp_exporter *e, const struct otlp_resource *r)
 {
-	struct otlp_span **batch = NULL;
 	pthread_condattr_t attr;
 
 	bsp.exporter = e;
 	bsp.resource = r;
-	bsp.release = release;
-	if (!(bsp.queue = calloc(bsp.queue_cap, sizeof(*bsp.queue))) ||
-	    !(batch = calloc(bsp.batch_max, sizeof(*batch))))
-		goto fail;
+	bsp.ring_cap = (bsp.queue_cap + bsp.batch_max - 1) / bsp.batch_max;
+	if (!(bsp.ring = calloc(bsp.ring_cap, sizeof(*bsp.ring))))
+		return -ENOMEM;
 	/* bsp.wake waits on CLOCK_MONOTONIC, like the deadlines: a wall-clock step changes no wait.
 	 * (The export thread does not exist yet; on failure the realtime clock is kept.) */
 	if (pthread_condattr_init(&attr) == 0) {
@@ -211,27 +253,24 @@ int otel_batch_start(struct otlp_exporter *e, const struct otlp_resource *r,
 		}
 		pthread_condattr_destroy(&attr);
 	}
-	bsp.head = bsp.len = 0;
+	bsp.head = bsp.used = bsp.queued = 0;
 	bsp.stopping = false;
 	bsp.accepting = true;
-	if (pthread_create(&bsp.thread, NULL, export_main, batch) != 0) {
+	if (pthread_create(&bsp.thread, NULL, export_main, NULL) != 0) {
 		bsp.accepting = false;
-		goto fail;
+		free(bsp.ring);
+		bsp.ring = NULL;
+		return -ENOMEM;
 	}
 	pthread_setname_np(bsp.thread, "otel-export"); /* for top -H, perf, make bench */
 	return 0;
-fail:
-	free(batch);
-	free(bsp.queue);
-	bsp.queue = NULL;
-	return -ENOMEM;
 }
 
 void otel_batch_stop(void)
 {
 	long budget = bsp.export_timeout_ms;
 
-	if (!bsp.queue)
+	if (!bsp.ring)
 		return;
 	pthread_mutex_lock(&bsp.lock);
 	bsp.accepting = false;
@@ -242,13 +281,13 @@ void otel_batch_stop(void)
 	pthread_mutex_unlock(&bsp.lock);
 	otlp_exporter_set_deadline(bsp.exporter, bsp.stop_deadline_ms);
 	pthread_join(bsp.thread, NULL);
-	if (bsp.len > 0)
-		count_dropped(&stat_dropped_export, "shutdown", bsp.len);
+	if (bsp.queued > 0)
+		count_dropped(&stat_dropped_export, "shutdown", bsp.queued);
 	log_drops(true);
-	for (; bsp.len > 0; bsp.len--, bsp.head = (bsp.head + 1) % bsp.queue_cap)
-		bsp.release(&bsp.queue[bsp.head], 1);
-	free(bsp.queue);
-	bsp.queue = NULL;
+	for (size_t i = 0; i < bsp.ring_cap; i++)
+		otlp_buf_free(&bsp.ring[i].spans);
+	free(bsp.ring);
+	bsp.ring = NULL;
 }
 
 void otel_batch_counts(uint64_t *offered, uint64_t *exported, uint64_t *dropped)

@@ -1,4 +1,4 @@
-/* batch.h — the batch span processor: a bounded queue of ended spans and one export thread. */
+/* batch.h — the batch span processor: spans encoded as they end, batched, one export thread. */
 #ifndef BAKERY_OTEL_BATCH_H
 #define BAKERY_OTEL_BATCH_H
 
@@ -8,17 +8,14 @@
  * otel_batch_start. Returns 0 or -EINVAL (otel_env_bad). */
 int otel_batch_from_env(void);
 
-/* Takes back n ended span records (the array is the caller's), exported or dropped. */
-typedef void otel_batch_release_fn(struct otlp_span **spans, size_t n);
+/* Starts the export thread posting through e under r (both borrowed till stopped). 0 or
+ * -ENOMEM. */
+int otel_batch_start(struct otlp_exporter *e, const struct otlp_resource *r);
 
-/* Starts the export thread posting through e under r (borrowed till stopped), handing records
- * back to release once done with them. 0 or -ENOMEM. */
-int otel_batch_start(struct otlp_exporter *e, const struct otlp_resource *r,
-                     otel_batch_release_fn *release);
-
-/* Queues an ended span (owned from now on) without waiting; when the queue is full or stopped
- * the span is released at once and counted as dropped. */
-void otel_batch_offer(struct otlp_span *span);
+/* Queues an ended span, encoded at once (span stays the caller's), without waiting for the
+ * export; when the queue is full or stopped, or the span cannot be encoded, it is counted as
+ * dropped. */
+void otel_batch_offer(const struct otlp_span *span);
 
 /* Flushes within min(OTEL_BSP_EXPORT_TIMEOUT, 5 s), stops, drops what is left. Safe unstarted. */
 void otel_batch_stop(void);

@@ -135,11 +135,17 @@ const char *otlp_exporter_url(const struct otlp_exporter *e)
 	return e->url;
 }
 
-int otlp_exporter_encode(struct otlp_exporter *e, const struct otlp_resource *r,
-                         struct otlp_span *const *spans, size_t n, struct otlp_buf *body)
+int otlp_exporter_encode_span(const struct otlp_exporter *e, const struct otlp_span *s,
+                              struct otlp_buf *out)
 {
-	int rc =
-	    e->json ? otlp_encode_json(r, spans, n, body) : otlp_encode_protobuf(r, spans, n, body);
+	return e->json ? otlp_encode_json_span(s, out) : otlp_encode_protobuf_span(s, out);
+}
+
+int otlp_exporter_encode_request(const struct otlp_exporter *e, const struct otlp_resource *r,
+                                 const struct otlp_buf *spans, struct otlp_buf *body)
+{
+	int rc = e->json ? otlp_encode_json_request(r, spans, body)
+	                 : otlp_encode_protobuf_request(r, spans, body);
 
 	if (rc == 0 && e->gzip)
 		rc = otlp_gzip(body);

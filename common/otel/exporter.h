@@ -15,15 +15,24 @@ int otlp_exporter_create(struct otlp_exporter **out);
 /* The URL spans are posted to (owned by e). */
 const char *otlp_exporter_url(const struct otlp_exporter *e);
 
-/* The encoders (protobuf.c, json.c: hex ids, integer enums, 64-bit integers as strings): n spans
- * under one resource and scope, appended to out (the caller frees it). Return 0, -ENOMEM or
- * -E2BIG (over OTLP_BODY_MAX). otlp_exporter_encode uses the configured one, then gzip. */
-int otlp_encode_protobuf(const struct otlp_resource *r, struct otlp_span *const *spans, size_t n,
-                         struct otlp_buf *out);
-int otlp_encode_json(const struct otlp_resource *r, struct otlp_span *const *spans, size_t n,
-                     struct otlp_buf *out);
-int otlp_exporter_encode(struct otlp_exporter *e, const struct otlp_resource *r,
-                         struct otlp_span *const *spans, size_t n, struct otlp_buf *body);
+/* The encoders (protobuf.c, json.c: hex ids, integer enums, 64-bit integers as strings). A span
+ * is encoded when it ends, appended to a batch's bytes; a request wraps a batch's spans under
+ * one resource and scope. The _span functions append span s to out; the _request ones append
+ * the request holding the spans encoded in spans (as the _span ones wrote them) to out. The
+ * caller frees out. Return 0, -ENOMEM or -E2BIG (over OTLP_BODY_MAX), out's err. */
+int otlp_encode_protobuf_span(const struct otlp_span *s, struct otlp_buf *out);
+int otlp_encode_protobuf_request(const struct otlp_resource *r, const struct otlp_buf *spans,
+                                 struct otlp_buf *out);
+int otlp_encode_json_span(const struct otlp_span *s, struct otlp_buf *out);
+int otlp_encode_json_request(const struct otlp_resource *r, const struct otlp_buf *spans,
+                             struct otlp_buf *out);
+
+/* The same with the configured encoder; otlp_exporter_encode_request then gzips if so
+ * configured (into body, which the caller frees). */
+int otlp_exporter_encode_span(const struct otlp_exporter *e, const struct otlp_span *s,
+                              struct otlp_buf *out);
+int otlp_exporter_encode_request(const struct otlp_exporter *e, const struct otlp_resource *r,
+                                 const struct otlp_buf *spans, struct otlp_buf *body);
 
 /* POSTs body once within timeout_ms (<= 0: 1 ms) and OTEL_EXPORTER_OTLP_TIMEOUT. Returns 0 on
  * 2xx; -EAGAIN when a retry may succeed (network error, 429, 502, 503, 504; *retry_after_ms

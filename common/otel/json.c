@@ -114,9 +114,10 @@ static void put_attrs_field(struct otlp_buf *b, const struct otlp_attrs *a)
 	put_u64(b, ",\"droppedAttributesCount\":", a->dropped, false);
 }
 
-static void put_span(struct otlp_buf *b, const struct otlp_span *s)
+/* A comma, then the span: otlp_encode_json_request leaves out the first span's comma. */
+int otlp_encode_json_span(const struct otlp_span *s, struct otlp_buf *b)
 {
-	put_hex(b, "{\"traceId\":", s->trace_id, 16);
+	put_hex(b, ",{\"traceId\":", s->trace_id, 16);
 	put_hex(b, ",\"spanId\":", s->span_id, 8);
 	if (s->trace_state) {
 		put(b, ",\"traceState\":");
@@ -159,10 +160,11 @@ static void put_span(struct otlp_buf *b, const struct otlp_span *s)
 		put(b, ",\"code\":2}"); /* STATUS_CODE_ERROR */
 	}
 	put(b, "}");
+	return b->err;
 }
 
-int otlp_encode_json(const struct otlp_resource *r, struct otlp_span *const *spans, size_t n,
-                     struct otlp_buf *out)
+int otlp_encode_json_request(const struct otlp_resource *r, const struct otlp_buf *spans,
+                             struct otlp_buf *out)
 {
 	put(out, "{\"resourceSpans\":[{\"resource\":{\"attributes\":");
 	put_attrs(out, &r->attrs);
@@ -172,11 +174,8 @@ int otlp_encode_json(const struct otlp_resource *r, struct otlp_span *const *spa
 	put(out, ",\"version\":");
 	put_str(out, r->scope_version ? r->scope_version : "");
 	put(out, "},\"spans\":[");
-	for (size_t i = 0; i < n; i++) {
-		if (i)
-			put(out, ",");
-		put_span(out, spans[i]);
-	}
+	if (spans->len > 1)
+		otlp_buf_put(out, spans->data + 1, spans->len - 1); /* without the first comma */
 	put(out, "]}]}]}");
 	return out->err;
 }

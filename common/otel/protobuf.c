@@ -170,7 +170,8 @@ static void pb_attrs(struct otlp_buf *b, unsigned field, unsigned dropped_field,
 	pb_uint(b, dropped_field, a->dropped);
 }
 
-static void pb_span(struct otlp_buf *b, const struct otlp_span *s)
+/* ScopeSpans' field 2: a Span. */
+int otlp_encode_protobuf_span(const struct otlp_span *s, struct otlp_buf *b)
 {
 	size_t span = pb_open(b, 2), m;
 
@@ -211,10 +212,11 @@ static void pb_span(struct otlp_buf *b, const struct otlp_span *s)
 	}
 	pb_fixed(b, 16, 5, s->flags);
 	pb_close(b, span);
+	return b->err;
 }
 
-int otlp_encode_protobuf(const struct otlp_resource *r, struct otlp_span *const *spans, size_t n,
-                         struct otlp_buf *out)
+int otlp_encode_protobuf_request(const struct otlp_resource *r, const struct otlp_buf *spans,
+                                 struct otlp_buf *out)
 {
 	size_t rs = pb_open(out, 1), res = pb_open(out, 1), ss,
 	       scope; /* resource_spans, resource */
@@ -226,8 +228,7 @@ int otlp_encode_protobuf(const struct otlp_resource *r, struct otlp_span *const 
 	pb_string(out, 1, r->scope_name);
 	pb_string(out, 2, r->scope_version);
 	pb_close(out, scope);
-	for (size_t i = 0; i < n; i++)
-		pb_span(out, spans[i]);
+	otlp_buf_put(out, spans->data, spans->len);
 	pb_close(out, ss);
 	pb_close(out, rs);
 	return out->err;

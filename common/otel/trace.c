@@ -19,9 +19,8 @@
 #define STACK_MAX 32   /* nested current spans per thread; deeper ones still work */
 #define POOL_MAX  1024 /* span records kept for reuse (1.4 KB each) */
 
-/* A started span: its record (exported when it ends, if sampled) and what is only passed on.
- * One allocation: the record comes first, so a record the batch hands back (span_recycle) is
- * the whole span. */
+/* A started span: its record (encoded for export when it ends, if sampled) and what is only
+ * passed on. One allocation, kept in the pool once the span has ended. */
 struct trace_span {
 	struct otlp_span data; /* ids, flags and tracestate always; the rest when recording */
 	bool recording;
@@ -30,8 +29,7 @@ struct trace_span {
 	trace_span *next; /* in the pool */
 };
 
-/* Records of ended spans, reused by the next starts: a record is not handed from the thread
- * that exported it to another thread's malloc arena, span after span. */
+/* Records of ended spans, reused by the next starts instead of freed and allocated again. */
 static struct {
 	pthread_mutex_t lock;
 	trace_span *free;
@@ -82,37 +80,22 @@ static trace_span *span_alloc(void)
 	return s ? s : malloc(sizeof(*s));
 }
 
-/* The batch's otel_batch_release_fn, and span_free's: clears n records and keeps them in the
- * pool, up to POOL_MAX (the rest are freed). */
-static void span_recycle(struct otlp_span **records, size_t n)
-{
-	trace_span *head = NULL, **tail = &head, *s;
-	size_t i = 0;
-
-	for (size_t k = 0; k < n; k++)
-		otlp_span_clear(records[k]);
-	pthread_mutex_lock(&pool.lock);
-	for (; i < n && pool.len < POOL_MAX; i++, pool.len++) {
-		s = (trace_span *)records[i]; /* the record is the span's first member */
-		*tail = s;
-		tail = &s->next;
-	}
-	*tail = pool.free;
-	pool.free = head;
-	pthread_mutex_unlock(&pool.lock);
-	for (; i < n; i++)
-		free(records[i]);
-}
-
+/* Clears s's record and keeps it in the pool, up to POOL_MAX (else frees it). NULL is fine. */
 static void span_free(trace_span *s)
 {
-	struct otlp_span *record;
-
 	if (!s)
 		return;
 	free(s->baggage);
-	record = &s->data;
-	span_recycle(&record, 1);
+	otlp_span_clear(&s->data);
+	pthread_mutex_lock(&pool.lock);
+	if (pool.len < POOL_MAX) {
+		s->next = pool.free;
+		pool.free = s;
+		pool.len++;
+		s = NULL;
+	}
+	pthread_mutex_unlock(&pool.lock);
+	free(s);
 }
 
 /* Frees the pool's records (at shutdown, once no span can end). */
@@ -205,9 +188,7 @@ void trace_span_end(trace_span *s)
 	if (s->recording) {
 		s->data.end_ns =
 		    s->data.start_ns + (otel_clock_ns(CLOCK_MONOTONIC) - s->start_mono_ns);
-		free(s->baggage);
-		otel_batch_offer(&s->data); /* s with it */
-		return;
+		otel_batch_offer(&s->data);
 	}
 	span_free(s);
 }
@@ -352,7 +333,7 @@ int trace_init(const char *default_service_name, const char *service_version)
 	    (rc = otel_resource_from_env(&sdk.resource, default_service_name, service_version)) <
 	        0 ||
 	    (rc = otlp_exporter_create(&sdk.exporter)) < 0 ||
-	    (rc = otel_batch_start(sdk.exporter, &sdk.resource, span_recycle)) < 0) {
+	    (rc = otel_batch_start(sdk.exporter, &sdk.resource)) < 0) {
 		release();
 		return rc;
 	}

@@ -150,6 +150,24 @@ static struct otlp_resource make_resource(void)
 	return r;
 }
 
+/* The request holding n spans, encoded as the batch processor does: each span as it ends,
+ * then the request around them. */
+static int encode(bool json, const struct otlp_resource *r, struct otlp_span *const *spans,
+                  size_t n, struct otlp_buf *out)
+{
+	struct otlp_buf b = {0};
+	int rc = 0;
+
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = json ? otlp_encode_json_span(spans[i], &b)
+		          : otlp_encode_protobuf_span(spans[i], &b);
+	if (rc == 0)
+		rc = json ? otlp_encode_json_request(r, &b, out)
+		          : otlp_encode_protobuf_request(r, &b, out);
+	otlp_buf_free(&b);
+	return rc;
+}
+
 static void test_protobuf(void)
 {
 	struct otlp_resource r = make_resource();
@@ -159,7 +177,7 @@ static void test_protobuf(void)
 	double d;
 
 	make_span(&s, "read-order");
-	CHECK(otlp_encode_protobuf(&r, spans, 1, &b) == 0);
+	CHECK(encode(false, &r, spans, 1, &b) == 0);
 	req = (struct field){2, 0, b.data, b.len};
 	rs = sub(req, 1, 0);
 	res = sub(rs, 1, 0);
@@ -228,7 +246,7 @@ static void test_protobuf_large(void)
 		otlp_attrs_set(&s[i].attrs, &TRACE_INT("i", i));
 		spans[i] = &s[i];
 	}
-	CHECK(otlp_encode_protobuf(&r, spans, N, &b) == 0);
+	CHECK(encode(false, &r, spans, N, &b) == 0);
 	CHECK(b.len > N * 4096);
 	req = (struct field){2, 0, b.data, b.len};
 	ss = sub(sub(req, 1, 0), 2, 0);
@@ -268,7 +286,7 @@ static void test_json(void)
 	otlp_attrs_set(&s.attrs, &TRACE_DOUBLE("one", 1.0));
 	otlp_attrs_set(&s.attrs, &TRACE_INT("min", INT64_MIN));
 	otlp_attrs_set(&s.attrs, &TRACE_STR("escaped", "q\"b\\n\n\x01\x1f caf\xc3\xa9"));
-	CHECK(otlp_encode_json(&r, spans, 1, &b) == 0);
+	CHECK(encode(true, &r, spans, 1, &b) == 0);
 	doc = json_loadb((const char *)b.data, b.len, 0, &err);
 	CHECK(doc != NULL);
 	if (!doc)
@@ -326,6 +344,38 @@ static void test_json(void)
 out:
 	otlp_span_clear(&s);
 	otlp_buf_free(&b);
+	otlp_attrs_free(&r.attrs);
+}
+
+/* The spans encoded one by one join into one list: none, one, several. */
+static void test_json_span_list(void)
+{
+	struct otlp_resource r = make_resource();
+	struct otlp_span s, *spans[] = {&s, &s, &s};
+	json_error_t err;
+
+	make_span(&s, "bake");
+	for (size_t n = 0; n <= 3; n++) {
+		struct otlp_buf b = {0};
+		json_t *doc;
+		CHECK(encode(true, &r, spans, n, &b) == 0);
+		doc = json_loadb((const char *)b.data, b.len, 0, &err);
+		CHECK(doc != NULL);
+		json_t *list = json_object_get(
+		    json_array_get(
+		        json_object_get(json_array_get(json_object_get(doc, "resourceSpans"), 0),
+		                        "scopeSpans"),
+		        0),
+		    "spans");
+		CHECK(json_array_size(list) == n);
+		for (size_t i = 0; i < n; i++)
+			CHECK_STR(
+			    json_string_value(json_object_get(json_array_get(list, i), "name")),
+			    "bake");
+		json_decref(doc);
+		otlp_buf_free(&b);
+	}
+	otlp_span_clear(&s);
 	otlp_attrs_free(&r.attrs);
 }
 
@@ -467,9 +517,9 @@ static void test_span_record_storage(void)
 	CHECK_STR(in->attrs.items[3].v.s, long_value);
 	CHECK_STR(in->attrs.items[0].v.s, "a value \xc3\xa9 ?");
 	spans[0] = in;
-	CHECK(otlp_encode_protobuf(&r, spans, 1, &a) == 0);
+	CHECK(encode(false, &r, spans, 1, &a) == 0);
 	spans[0] = &heap;
-	CHECK(otlp_encode_protobuf(&r, spans, 1, &b) == 0);
+	CHECK(encode(false, &r, spans, 1, &b) == 0);
 	CHECK(a.len == b.len && a.len > 2000 && memcmp(a.data, b.data, a.len) == 0);
 	otlp_buf_free(&a);
 	otlp_buf_free(&b);
@@ -484,6 +534,7 @@ int main(void)
 	RUN(test_protobuf);
 	RUN(test_protobuf_large);
 	RUN(test_json);
+	RUN(test_json_span_list);
 	RUN(test_gzip);
 	RUN(test_kv_list);
 	RUN(test_strings_and_limits);
