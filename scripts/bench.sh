@@ -35,7 +35,7 @@
 # Environment: BENCH_ROUNDS (3), BENCH_SECONDS (8, per run), BENCH_CONNECTIONS ("64 256"),
 # BENCH_WARMUP_SECONDS (2), BENCH_WRK_THREADS (2), BENCH_BAKER_CONCURRENCY (128: the baker's
 # BAKER_CONCURRENCY), BENCH_PLACEMENT ("shared split"), BAKERY_BUILD (build: the binaries'
-# directory, built here). About 16 minutes at the defaults (2.5 per round and placement).
+# directory, built here). About 10 minutes at the defaults (1.7 per round and placement).
 # Needs wrk (scripts/deps.sh) and the Collector (scripts/tools.sh otelcol).
 set -euo pipefail
 cd "$(dirname "$0")/.."
