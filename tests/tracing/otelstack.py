@@ -186,9 +186,10 @@ class Jaeger(_Process):
         return wait_until(ready, timeout=timeout, interval=0.5,
                           what=f"trace {trace_id} with {spans} spans in Jaeger")
 
-    def wait_traces(self, service, count=1, timeout=60):
-        """Polls until service has at least count traces; returns them."""
-        return wait_until(lambda: (lambda t: t if len(t) >= count else None)(self.traces(service)),
+    def wait_traces(self, service, count=1, timeout=60, limit=100):
+        """Polls until service has at least count traces (of the newest limit); returns them."""
+        return wait_until(lambda: (lambda t: t if len(t) >= count else None)(
+                              self.traces(service, limit=limit)),
                           timeout=timeout, interval=0.5,
                           what=f"{count} traces of {service} in Jaeger")
 

@@ -137,6 +137,26 @@ def test_spans_reach_jaeger(emit_bin, collector, jaeger, protocol):
     assert found == {tid, tid2}
 
 
+@pytest.mark.parametrize("protocol", ["http/protobuf", "http/json"])
+def test_many_small_batches_all_arrive(emit_bin, collector, jaeger, protocol):
+    """Spans are encoded as they end into a ring of batches: with batches of 50 and room for
+    all 2,000, the ring wraps many times and every span reaches Jaeger, each once."""
+    service = f"emit-batches-{protocol.split('/')[1]}-{secrets.token_hex(4)}"
+    n = 2000
+    out, _ = run_emit(emit_bin, ["burst", str(n)], {
+        "OTEL_SERVICE_NAME": service,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": collector.otlp_http_url,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "50",
+        "OTEL_BSP_MAX_QUEUE_SIZE": str(n),
+        "OTEL_BSP_SCHEDULE_DELAY": "10",
+    })
+    assert out["stats"] == {"ended": n, "exported": n, "dropped": 0}, out
+    traces = jaeger.wait_traces(service, count=n, limit=n + 10)
+    seen = sorted(jaeger_tags(t["spans"][0])["i"] for t in traces)
+    assert seen == list(range(n))
+
+
 def test_collector_down_costs_only_dropped_spans(emit_bin, make_collector, jaeger):
     collector = make_collector()
     collector.stop()  # its port is known and nothing listens there now
