@@ -19,7 +19,7 @@ const char *otlp_exporter_url(const struct otlp_exporter *e);
  * is encoded when it ends, appended to a batch's bytes; a request wraps a batch's spans under
  * one resource and scope. The _span functions append span s to out; the _request ones append
  * the request holding the spans encoded in spans (as the _span ones wrote them) to out. The
- * caller frees out. Return 0, -ENOMEM or -E2BIG (over OTLP_BODY_MAX), out's err. */
+ * caller frees out. Return out's err: 0, -ENOMEM or -E2BIG (over OTLP_BODY_MAX). */
 int otlp_encode_protobuf_span(const struct otlp_span *s, struct otlp_buf *out);
 int otlp_encode_protobuf_request(const struct otlp_resource *r, const struct otlp_buf *spans,
                                  struct otlp_buf *out);
