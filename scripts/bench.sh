@@ -278,7 +278,7 @@ def table(placement):
 
 ALL_CPUS = os.sched_getaffinity(0)
 if len(ALL_CPUS) < 2:
-    placements = [p for p in placements if p == "shared"]  # nothing to split
+    placements = ["shared"]  # nothing to split
 results = {}  # (placement, load, mode) -> list of per-round dicts
 # keep-alive first: its peak RSS then holds no thread a Connection: close run woke (each new
 # connection may go to another of civetweb's threads, so those runs touch all their stacks)

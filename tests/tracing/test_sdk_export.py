@@ -139,8 +139,8 @@ def test_spans_reach_jaeger(emit_bin, collector, jaeger, protocol):
 
 @pytest.mark.parametrize("protocol", ["http/protobuf", "http/json"])
 def test_many_small_batches_all_arrive(emit_bin, collector, jaeger, protocol):
-    """Spans are encoded as they end into a ring of batches: with batches of 50 and room for
-    all 2,000, the ring wraps many times and every span reaches Jaeger, each once."""
+    """Spans are encoded as they end into a ring of batches: 2,000 of them in batches of 50 (a
+    ring of 40) go out as 40 requests or more, and every span reaches Jaeger, each once."""
     service = f"emit-batches-{protocol.split('/')[1]}-{secrets.token_hex(4)}"
     n = 2000
     out, _ = run_emit(emit_bin, ["burst", str(n)], {
