@@ -156,20 +156,24 @@ static void handle_health(const struct request *req, struct response *res)
 	}
 }
 
-/* Reads the whole body into a malloc'd buffer of at most ORDER_BODY_MAX bytes.
- * Returns 0, -EFBIG when larger, -EIO when the client went away, or -ENOMEM. */
+/* Reads the whole body into a malloc'd buffer of at most ORDER_BODY_MAX bytes: as large as
+ * its Content-Length (or the limit, chunked), so that requests in flight hold no more memory
+ * than their bodies need. Returns 0, -EFBIG when larger, -EIO when the client went away, or
+ * -ENOMEM. */
 static int read_body(struct mg_connection *c, long long content_length, char **out, size_t *len)
 {
+	size_t n = 0, cap = ORDER_BODY_MAX + 1;
 	char *buf;
-	size_t n = 0;
 	int r;
 
 	if (content_length > ORDER_BODY_MAX)
 		return -EFBIG;
-	buf = malloc(ORDER_BODY_MAX + 1);
+	if (content_length >= 0)
+		cap = (size_t)content_length + 1; /* civetweb reads no further than it */
+	buf = malloc(cap);
 	if (!buf)
 		return -ENOMEM;
-	while ((r = mg_read(c, buf + n, ORDER_BODY_MAX + 1 - n)) > 0) {
+	while ((r = mg_read(c, buf + n, cap - n)) > 0) {
 		n += (size_t)r;
 		if (n > ORDER_BODY_MAX) {
 			free(buf);
