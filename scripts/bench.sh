@@ -11,18 +11,21 @@
 # differs) and reception, all from the plain -O2 build. Each round:
 #   - per tracing mode (their order alternates from round to round), a fresh reception, warmed
 #     up, then wrk (HTTP/1.1; bench/orders.lua: a different order every request, non-202s
-#     counted) at each connection count keep-alive, then at each with "Connection: close";
+#     counted) at each connection count keep-alive, then at each with "Connection: close",
+#     then k6 at a fixed rate (bench/rate.js: BENCH_RATE orders/s, keep-alive): the same load
+#     in both modes, so that their CPU per order compares at equal orders/s (wrk saturates the
+#     machine, and the mode that costs more then also takes fewer);
 #   - the ceiling: build/ceiling does each order's Redis writes and confirmed persistent publish
 #     with WINDOW orders in flight, pipelined (bench/ceiling.c), for WINDOW = each connection
 #     count.
-# Per run: orders/s, wrk's p50/p99, connections answered (keep-alive: the wrk sockets that had
-# received a response at 3/4 of the run, from ss), reception's CPU per order (user + system,
-# /proc: its own cost, whatever else shares the cores; in parentheses the part spent by its
-# span export thread, otel-export: encoding and posting), the Collector's and Jaeger's CPU per
-# order (the spans' cost), reception's peak RSS (VmHWM since its start, so a run's includes
-# the runs before it in that order), and the baker's finished orders/s (baker_orders_baked_total
-# over the same seconds). The queue is drained between runs; each round starts with Redis
-# flushed and Jaeger restarted, so no round runs on a bigger store.
+# Per run: orders/s, wrk's (or k6's) p50/p99, connections answered (keep-alive: the wrk
+# sockets that had received a response at 3/4 of the run, from ss), reception's CPU per order
+# (user + system, /proc: its own cost, whatever else shares the cores; in parentheses the part
+# spent by its span export thread, otel-export: wrapping and posting), the Collector's and
+# Jaeger's CPU per order (the spans' cost), reception's peak RSS (VmHWM since its start, so a
+# run's includes the runs before it in that order), and the baker's finished orders/s
+# (baker_orders_baked_total over the same seconds). The queue is drained between runs; each
+# round starts with Redis flushed and Jaeger restarted, so no round runs on a bigger store.
 # All that once per placement (BENCH_PLACEMENT, "shared split"), each with its own servers:
 #   - shared: everything on every core, as on a laptop;
 #   - split: the Collector and Jaeger on the last core, everything else on the others (CPU
@@ -33,14 +36,18 @@
 # response is not 202 or a connection fails.
 #
 # Environment: BENCH_ROUNDS (3), BENCH_SECONDS (8, per run), BENCH_CONNECTIONS ("64 256"),
-# BENCH_WARMUP_SECONDS (2), BENCH_WRK_THREADS (2), BENCH_BAKER_CONCURRENCY (128: the baker's
-# BAKER_CONCURRENCY), BENCH_PLACEMENT ("shared split"), BAKERY_BUILD (build: the binaries'
-# directory, built here). About 10 minutes at the defaults (1.7 per round and placement).
-# Needs wrk (scripts/deps.sh) and the Collector (scripts/tools.sh otelcol).
+# BENCH_RATE (1000 orders/s; 0: no fixed-rate run), BENCH_WARMUP_SECONDS (2), BENCH_WRK_THREADS
+# (2), BENCH_BAKER_CONCURRENCY (128: the baker's BAKER_CONCURRENCY), BENCH_PLACEMENT ("shared
+# split"), BAKERY_BUILD (build: the binaries' directory, built here). About 12 minutes at the
+# defaults (1.9 per round and placement). Needs wrk (scripts/deps.sh), k6 and the Collector
+# (scripts/tools.sh k6 otelcol).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 command -v wrk >/dev/null || { echo "bench: wrk missing (scripts/deps.sh)" >&2; exit 1; }
+export BENCH_K6=${BAKERY_TOOLS:-$HOME/.cache/bakery-tools}/k6
+[ "${BENCH_RATE:-1000}" = 0 ] || [ -x "$BENCH_K6" ] ||
+	{ echo "bench: $BENCH_K6 missing (scripts/tools.sh k6)" >&2; exit 1; }
 export BAKERY_BUILD=${BAKERY_BUILD:-build} # the plain -O2 build, never the sanitized one
 make -s -j2 BUILD="$BAKERY_BUILD" all
 exec /usr/bin/python3 - <<'PY'
@@ -54,6 +61,7 @@ import otelstack
 rounds = int(os.environ.get("BENCH_ROUNDS", 3))
 seconds = int(os.environ.get("BENCH_SECONDS", 8))
 conn_counts = [int(c) for c in os.environ.get("BENCH_CONNECTIONS", "64 256").split()]
+rate = int(os.environ.get("BENCH_RATE", 1000))
 warmup = int(os.environ.get("BENCH_WARMUP_SECONDS", 2))
 wrk_threads = os.environ.get("BENCH_WRK_THREADS", "2")
 baker_concurrency = os.environ.get("BENCH_BAKER_CONCURRENCY", "128")
@@ -63,6 +71,7 @@ if not placements or set(placements) - {"shared", "split"}:
 work = tempfile.mkdtemp(prefix="bakery-bench-")
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still stop the servers below
 script = os.path.abspath("bench/orders.lua")
+rate_script = os.path.abspath("bench/rate.js")
 CEILING = os.path.join(BUILD_DIR, "ceiling")
 TRACING = ("tracing on", "tracing off")
 
@@ -126,6 +135,22 @@ def wrk(url, conns, close, secs):
         sys.exit(f"bench: wrk failed:\n{out}")
     r = {k: int(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
     return r, seen
+
+
+def k6(url, secs):
+    """Runs k6 at rate orders/s (bench/rate.js); returns its BENCH line's fields as wrk's."""
+    p = subprocess.run([os.environ["BENCH_K6"], "run", "--no-usage-report", "-q",
+                        "-e", f"URL={url}", "-e", f"BENCH_RATE={rate}",
+                        "-e", f"BENCH_SECONDS={secs}", rate_script],
+                       capture_output=True, text=True)
+    m = re.search(r"^BENCH (.*)$", p.stdout, re.M)
+    if p.returncode or not m:
+        sys.exit(f"bench: k6 failed:\n{p.stdout}{p.stderr}")
+    r = {k: int(v) for k, v in (kv.split("=") for kv in m.group(1).split())}
+    if r["dropped"]:  # the orders/s column shows it too
+        print(f"  (k6 sent {r['dropped']} orders fewer than {rate}/s: 256 were waiting)")
+    return {**r, "duration_us": secs * 1000000, "connect_errors": 0, "read_errors": 0,
+            "write_errors": 0, "timeouts": 0}, (0, 0)
 
 
 def ceiling(bakery, window, baker):
@@ -193,24 +218,25 @@ def bench(placement):
                     reception = bakery.reception(**base, **tracing_env[mode])
                     wrk(reception.url, conn_counts[0], False, warmup)
                     drain(rabbit, bakery.queue)
-                    for conns, close in loads:
+                    for conns, kind in loads:
                         cpu0, b0, t0 = cpu_seconds(reception.pid), baked(baker), time.monotonic()
                         sink0, exp0 = sink_cpu_seconds(), export_cpu_seconds(reception.pid)
-                        w, (seen, total) = wrk(reception.url, conns, close, seconds)
+                        w, (seen, total) = (k6(reception.url, seconds) if kind == "rate" else
+                                            wrk(reception.url, conns, kind == "close", seconds))
                         cpu1, b1, t1 = cpu_seconds(reception.pid), baked(baker), time.monotonic()
                         sink1, exp1 = sink_cpu_seconds(), export_cpu_seconds(reception.pid)
                         if (w["non202"] or w["connect_errors"] or w["read_errors"] or
                                 w["write_errors"]):
-                            sys.exit(f"bench: {mode}, {conns} connections: {w}")
+                            sys.exit(f"bench: {mode}, {conns} {kind}: {w}")
                         run = {"rps": w["requests"] / (w["duration_us"] / 1e6),
                                "p50": w["p50_us"] / 1000, "p99": w["p99_us"] / 1000,
-                               "answered": f"{seen}/{total}" if not close else "-",
+                               "answered": f"{seen}/{total}" if kind == "keep-alive" else "-",
                                "cpu": (cpu1 - cpu0) * 1e6 / w["requests"],
                                "sink_cpu": (sink1 - sink0) * 1e6 / w["requests"],
                                "export_cpu": (exp1 - exp0) * 1e6 / w["requests"],
                                "rss": peak_rss_mib(reception.pid),
                                "baked_per_s": (b1 - b0) / (t1 - t0), "timeouts": w["timeouts"]}
-                        load = f"{conns} {'close' if close else 'keep-alive'}"
+                        load = f"{conns} {kind}"
                         results.setdefault((placement, load, mode), []).append(run)
                         print(f"  {placement} round {r + 1}  {load:15s} {mode:11s} "
                               f"{run['rps']:8.0f} orders/s  "
@@ -247,6 +273,24 @@ def table(placement):
     def med(load, mode, key):
         return statistics.median(x[key] for x in results[(placement, load, mode)])
 
+    def rows(load, top):
+        """A load's two rows, tracing on and off; top: the ceiling's orders/s, or None."""
+        off_rps, off_cpu = med(load, "tracing off", "rps"), med(load, "tracing off", "cpu")
+        name = load.replace(" rate", "/s, fixed rate (k6)")
+        for mode in TRACING:
+            runs = results[(placement, load, mode)]
+            rps, cpu = med(load, mode, "rps"), med(load, mode, "cpu")
+            answers = sorted(x["answered"] for x in runs)
+            vs_off = ("" if mode == "tracing off" else
+                      f"{rps / off_rps:.3f} orders/s, {cpu / off_cpu:.3f} CPU")
+            print(f"| {name} | {mode} | {rps:.0f} | {med(load, mode, 'p50'):.1f} | "
+                  f"{med(load, mode, 'p99'):.1f} | {answers[len(answers) // 2]} | "
+                  f"{cpu:.1f} ({med(load, mode, 'export_cpu'):.1f}) | "
+                  f"{med(load, mode, 'sink_cpu'):.1f} | "
+                  f"{max(x['rss'] for x in runs):.1f} | "
+                  f"{med(load, mode, 'baked_per_s'):.0f} | "
+                  f"{f'{rps / top:.2f}' if top else '-'} | {vs_off} |")
+
     print(f"\n{placement}: medians of {rounds} rounds\n")
     print("| load | mode | orders/s | p50 ms | p99 ms | connections answered | "
           "reception CPU µs/order (its export thread's) | Collector + Jaeger CPU µs/order | "
@@ -259,21 +303,10 @@ def table(placement):
               f"{med(f'{conns} in flight', 'ceiling', 'p99'):.1f} | | "
               f"{med(f'{conns} in flight', 'ceiling', 'cpu'):.1f} (the client's) | | | "
               f"{med(f'{conns} in flight', 'ceiling', 'baked_per_s'):.0f} | 1 | |")
-        for close in (False, True):
-            load = f"{conns} {'close' if close else 'keep-alive'}"
-            off_rps, off_cpu = med(load, "tracing off", "rps"), med(load, "tracing off", "cpu")
-            for mode in TRACING:
-                runs = results[(placement, load, mode)]
-                rps, cpu = med(load, mode, "rps"), med(load, mode, "cpu")
-                answers = sorted(x["answered"] for x in runs)
-                vs_off = ("" if mode == "tracing off" else
-                          f"{rps / off_rps:.3f} orders/s, {cpu / off_cpu:.3f} CPU")
-                print(f"| {load} | {mode} | {rps:.0f} | {med(load, mode, 'p50'):.1f} | "
-                      f"{med(load, mode, 'p99'):.1f} | {answers[len(answers) // 2]} | "
-                      f"{cpu:.1f} ({med(load, mode, 'export_cpu'):.1f}) | "
-                      f"{med(load, mode, 'sink_cpu'):.1f} | "
-                      f"{max(x['rss'] for x in runs):.1f} | "
-                      f"{med(load, mode, 'baked_per_s'):.0f} | {rps / top:.2f} | {vs_off} |")
+        for kind in ("keep-alive", "close"):
+            rows(f"{conns} {kind}", top)
+    if rate:
+        rows(f"{rate} rate", None)
 
 
 ALL_CPUS = os.sched_getaffinity(0)
@@ -282,7 +315,8 @@ if len(ALL_CPUS) < 2:
 results = {}  # (placement, load, mode) -> list of per-round dicts
 # keep-alive first: its peak RSS then holds no thread a Connection: close run woke (each new
 # connection may go to another of civetweb's threads, so those runs touch all their stacks)
-loads = [(c, close) for close in (False, True) for c in conn_counts]
+loads = ([(c, kind) for kind in ("keep-alive", "close") for c in conn_counts] +
+         ([(rate, "rate")] if rate else []))
 print(f"bench: {rounds} rounds of {seconds:g} s runs, alternating; wrk -t{wrk_threads}; "
       f"connections {conn_counts}; placements {placements}; {len(ALL_CPUS)} CPUs; "
       f"binaries from {BUILD_DIR}", flush=True)
