@@ -8,15 +8,16 @@
 set -euo pipefail
 
 K6_VERSION=v1.8.1
-HELM_VERSION=v4.3.1               # Helm 4
+HELM_VERSION=v4.3.2               # Helm 4
 HELM3_VERSION=v3.22.0              # tests/k8s checks that the chart renders the same with Helm 3
 KUBECTL_VALIDATE_VERSION=v0.0.4
 KUSTOMIZE_VERSION=v5.8.1           # builds k8s/ (generated ConfigMaps) for validation
-OTELCOL_BUILDER_VERSION=v0.150.0   # collector components v0.150.0, stable modules v1.56.0
-JAEGER_VERSION=v1.76.0             # last v1: v2 is not buildable from the module proxy (README)
+OTELCOL_BUILDER_VERSION=v0.165.0   # collector components v0.165.0, stable modules v1.71.0
+JAEGER_VERSION=v2.13.0             # Jaeger v2: cmd/jaeger at module version v1.76.0 (same commit)
+JAEGER_MODULE_VERSION=v1.76.0
 TILT_VERSION=v0.37.6               # >= 0.36 understands Helm 4
-KUBE_VERSION=v1.33.13              # the test cluster (scripts/cluster.sh); see shared CLUSTER.md
-COREDNS_VERSION=v1.12.1
+KUBE_VERSION=v1.37.2               # the test cluster (scripts/cluster.sh); see shared CLUSTER.md
+COREDNS_VERSION=v1.14.6
 
 TOOLS=${BAKERY_TOOLS:-$HOME/.cache/bakery-tools}
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -150,8 +151,8 @@ for want in "${@:-all}"; do
 	otelcol | all) build_otelcol ;;&
 	jaeger | all)
 		GONOSUMDB=go.opentelemetry.io,github.com/open-telemetry,github.com/jaegertracing \
-			wrapbuild jaeger "$JAEGER_VERSION" "github.com/jaegertracing/jaeger@$JAEGER_VERSION" \
-			github.com/jaegertracing/jaeger/cmd/all-in-one \
+			wrapbuild jaeger "$JAEGER_VERSION" "github.com/jaegertracing/jaeger@$JAEGER_MODULE_VERSION" \
+			github.com/jaegertracing/jaeger/cmd/jaeger \
 			'github.com/Shopify/sarama => github.com/Shopify/sarama v1.33.0' ;;&
 	tilt | all)
 		# Tilt's Tiltfile parser (tree-sitter) needs cgo.
