@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "addr.h"
 #include "log.h"
 #include "store.h"
 
@@ -16,40 +17,6 @@ static int bad(const char *var, const char *value, const char *why)
 {
 	log_error("invalid environment variable", "variable", var, "value", value, "error", why);
 	return -EINVAL;
-}
-
-int config_parse_hostport(const char *s, char *host, size_t cap, int *port)
-{
-	const char *colon, *hstart = s;
-	size_t hlen;
-	char *end;
-	long p;
-
-	if (!s || !*s)
-		return -EINVAL;
-	if (s[0] == '[') {
-		const char *close = strchr(s, ']');
-		if (!close || close[1] != ':')
-			return -EINVAL;
-		hstart = s + 1;
-		hlen = (size_t)(close - hstart);
-		colon = close + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (!colon || strchr(s, ':') != colon)
-			return -EINVAL;
-		hlen = (size_t)(colon - s);
-	}
-	if (hlen == 0 || hlen >= cap || memchr(hstart, ' ', hlen))
-		return -EINVAL;
-	errno = 0;
-	p = strtol(colon + 1, &end, 10);
-	if (errno || end == colon + 1 || *end || p < 1 || p > 65535)
-		return -EINVAL;
-	memcpy(host, hstart, hlen);
-	host[hlen] = '\0';
-	*port = (int)p;
-	return 0;
 }
 
 /* Reads an integer in [min, max] from var into *out; unset keeps the default. */
@@ -74,11 +41,14 @@ static int env_int(const char *var, long min, long max, int *out)
 static int env_hostport(const char *var, char *host, size_t cap, int *port)
 {
 	const char *v = getenv(var);
+	struct addr a;
 
 	if (!v)
 		return 0;
-	if (config_parse_hostport(v, host, cap, port) < 0)
+	if (addr_parse(v, &a) < 0 || strlen(a.host) >= cap)
 		return bad(var, v, "must be host:port with a port from 1 to 65535");
+	memcpy(host, a.host, strlen(a.host) + 1);
+	*port = a.port;
 	return 0;
 }
 

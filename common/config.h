@@ -34,8 +34,4 @@ struct config {
  * naming it and why (as the tracing SDK does for OTEL_*). */
 int config_load(struct config *cfg, const char *service);
 
-/* Splits "host:port" (or "[v6]:port") into host (cap bytes) and *port (1..65535).
- * Returns 0 or -EINVAL. */
-int config_parse_hostport(const char *s, char *host, size_t cap, int *port);
-
 #endif

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "check.h"
+#include "addr.h"
 #include "config.h"
 
 static const char *const vars[] = {"DB_HOST",
@@ -124,19 +125,36 @@ static void test_bad_values(void)
 
 static void test_hostport(void)
 {
-	char host[16];
-	int port = 0;
+	struct addr a = {.port = 7}, l[ADDR_LIST_MAX];
+	char long_host[ADDR_HOST_MAX + 8];
 
-	CHECK(config_parse_hostport("h:1", host, sizeof(host), &port) == 0);
-	CHECK_STR(host, "h");
-	CHECK(port == 1);
-	CHECK(config_parse_hostport("[fe80::1]:65535", host, sizeof(host), &port) == 0);
-	CHECK_STR(host, "fe80::1");
-	CHECK(port == 65535);
-	CHECK(config_parse_hostport("a-very-long-host-name:1", host, sizeof(host), &port) < 0);
-	CHECK(config_parse_hostport("", host, sizeof(host), &port) < 0);
-	CHECK(config_parse_hostport("h:", host, sizeof(host), &port) < 0);
-	CHECK(config_parse_hostport("h p:1", host, sizeof(host), &port) < 0);
+	CHECK(addr_parse("h:1", &a) == 0);
+	CHECK_STR(a.host, "h");
+	CHECK(a.port == 1);
+	CHECK(addr_parse("[fe80::1]:65535", &a) == 0);
+	CHECK_STR(a.host, "fe80::1");
+	CHECK(a.port == 65535);
+	memset(long_host, 'a', sizeof(long_host) - 3);
+	memcpy(long_host + sizeof(long_host) - 3, ":1", 3);
+	CHECK(addr_parse(long_host, &a) < 0);
+	CHECK(addr_parse("", &a) < 0);
+	CHECK(addr_parse("h:", &a) < 0);
+	CHECK(addr_parse("h:+1", &a) < 0);
+	CHECK(addr_parse("h:65536", &a) < 0);
+	CHECK(addr_parse("h p:1", &a) < 0);
+	CHECK(addr_parse("a:b:1", &a) < 0);
+	CHECK_STR(a.host, "fe80::1"); /* unchanged by a failure */
+
+	CHECK(addr_list_parse("a:1", l, ADDR_LIST_MAX) == 1);
+	CHECK(addr_list_parse(" a:1 , [::1]:2,c:3", l, ADDR_LIST_MAX) == 3);
+	CHECK_STR(l[0].host, "a");
+	CHECK_STR(l[1].host, "::1");
+	CHECK(l[1].port == 2);
+	CHECK(l[2].port == 3);
+	CHECK(addr_list_parse("a:1,,b:2", l, ADDR_LIST_MAX) < 0);
+	CHECK(addr_list_parse("a:1,", l, ADDR_LIST_MAX) < 0);
+	CHECK(addr_list_parse("", l, ADDR_LIST_MAX) < 0);
+	CHECK(addr_list_parse("a:1,b:2,c:3", l, 2) < 0);
 }
 
 /* The service-specific variables are only read by their service. */
