@@ -33,7 +33,7 @@ SERVICE_CIDR=10.96.0.0/16
 POD_CIDR=10.244.0.0/24
 DNS_IP=10.96.0.10
 REGISTRY=127.0.0.1:5000
-COREDNS_VERSION=v1.12.1
+COREDNS_VERSION=$(sed -n "s/^COREDNS_VERSION=//p" "$HERE/tools.sh") # built by tools.sh
 PAUSE_IMAGE=registry.k8s.io/pause:3.10
 COREDNS_IMAGE=registry.k8s.io/coredns/coredns:$COREDNS_VERSION
 VOLUMES=12 # pre-made PersistentVolumes
@@ -307,6 +307,9 @@ write_kube_configs() {
 		imageGCLowThresholdPercent: 99
 		evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available: 1%, nodefs.inodesFree: 1%}
 		serializeImagePulls: false
+		# Since 1.35 the kubelet refuses cgroup v1 unless told otherwise; this VM runs cgroup v1
+		# (users' clusters run v2). README: known limits.
+		failCgroupV1: false
 	EOF
 	cat >"$RUN/kube-proxy.yaml" <<-EOF
 		apiVersion: kubeproxy.config.k8s.io/v1alpha1

@@ -103,19 +103,12 @@ fi
 start rabbitmq env "${rabbit_env[@]}" /usr/lib/rabbitmq/bin/rabbitmq-server
 wait_port 6379 redis
 
-# The Collector and Jaeger, when built. Jaeger's own OTLP ports move to 14317/14318 so the
-# Collector keeps 4317/4318; the Collector uses THE pipeline, k8s/otel-collector/config.yaml.
+# The Collector and Jaeger v2, when built, each with THE configuration k8s/ makes its
+# ConfigMap from. Jaeger's own OTLP ports move to 14317/14318 so the Collector keeps 4317/4318.
 otel=(OTEL_SDK_DISABLED=true)
 if $tracing; then
-	start jaeger env SPAN_STORAGE_TYPE=memory COLLECTOR_OTLP_ENABLED=true "$TOOLS/jaeger" \
-		--collector.otlp.grpc.host-port=127.0.0.1:14317 \
-		--collector.otlp.http.host-port=127.0.0.1:14318 \
-		--collector.http-server.host-port=127.0.0.1:14268 \
-		--collector.grpc-server.host-port=127.0.0.1:14250 \
-		--collector.zipkin.host-port= \
-		--query.http-server.host-port=127.0.0.1:16686 \
-		--query.grpc-server.host-port=127.0.0.1:16685 \
-		--admin.http.host-port=127.0.0.1:14269
+	start jaeger env JAEGER_LISTEN_HOST=127.0.0.1 JAEGER_OTLP_GRPC_PORT=14317 \
+		JAEGER_OTLP_HTTP_PORT=14318 "$TOOLS/jaeger" --config="$ROOT/k8s/jaeger/config.yaml"
 	start otelcol env JAEGER_OTLP_ENDPOINT=127.0.0.1:14317 \
 		OTELCOL_GRPC_LISTEN=127.0.0.1:4317 OTELCOL_HTTP_LISTEN=127.0.0.1:4318 \
 		OTELCOL_METRICS_HOST=127.0.0.1 \

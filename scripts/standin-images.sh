@@ -21,8 +21,8 @@ TOOLS=${BAKERY_TOOLS:-$HOME/.cache/bakery-tools}
 declare -A IMAGE=(
 	[redis]=redis:8.10.2
 	[rabbitmq]=rabbitmq:4.4.1-management
-	[otelcol]=otel/opentelemetry-collector-contrib:0.150.0
-	[jaeger]=jaegertracing/all-in-one:1.76.0
+	[otelcol]=otel/opentelemetry-collector-contrib:0.165.0
+	[jaeger]=jaegertracing/jaeger:2.13.0
 	[k6]=grafana/k6:1.8.1
 	[curl]=curlimages/curl:8.22.0
 )
@@ -62,7 +62,7 @@ context() {
 	jaeger)
 		cp "$(tool jaeger)" "$2/jaeger"
 		printf '{"default_strategy": {"type": "probabilistic", "param": 1}}\n' \
-			>"$2/sampling_strategies.json"
+			>"$2/sampling-strategies.json"
 		;;
 	k6) cp "$(tool k6)" "$2/k6" ;;
 	esac

@@ -17,6 +17,7 @@ JAEGER_VERSION=v2.13.0             # Jaeger v2: cmd/jaeger at module version v1.
 JAEGER_MODULE_VERSION=v1.76.0
 TILT_VERSION=v0.37.6               # >= 0.36 understands Helm 4
 KUBE_VERSION=v1.37.2               # the test cluster (scripts/cluster.sh); see shared CLUSTER.md
+KUBE_OLDEST_VERSION=v1.35.4        # the chart's minimum: tests/k8s validates with its schemas too
 COREDNS_VERSION=v1.14.6
 
 TOOLS=${BAKERY_TOOLS:-$HOME/.cache/bakery-tools}
@@ -105,8 +106,9 @@ build_kubernetes() {
 	local b minor work mod ld='-s -w' v
 	if have kube-apiserver "$KUBE_VERSION"; then
 		for b in "${bins[@]}"; do have "$b" "$KUBE_VERSION"; done
-		# tests/k8s validates against this version's OpenAPI schemas, from the module's source.
-		(cd / && go mod download "k8s.io/kubernetes@$KUBE_VERSION")
+		# tests/k8s validates against these versions' OpenAPI schemas, from the modules' source.
+		(cd / && go mod download "k8s.io/kubernetes@$KUBE_VERSION" \
+			"k8s.io/kubernetes@$KUBE_OLDEST_VERSION")
 		return 0
 	fi
 	log "building Kubernetes $KUBE_VERSION (cold: about ten minutes)"

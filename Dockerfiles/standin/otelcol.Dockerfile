@@ -1,4 +1,4 @@
-# STAND-IN for the official otel/opentelemetry-collector-contrib:0.150.0 image, built by
+# STAND-IN for the official otel/opentelemetry-collector-contrib:0.165.0 image, built by
 # scripts/standin-images.sh ONLY where no registry is reachable (this CI). Same layout as the
 # official image: static binary /otelcol-contrib, config /etc/otelcol-contrib/config.yaml,
 # user 10001, no shell. The binary is Bakery's own Collector build (scripts/tools.sh with
@@ -14,7 +14,7 @@ COPY --from=certs /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certifica
 COPY otelcol /otelcol-contrib
 COPY config.yaml /etc/otelcol-contrib/config.yaml
 LABEL org.opencontainers.image.title="opentelemetry-collector-contrib (local stand-in)" \
-      org.opencontainers.image.description="Bakery's Collector build (scripts/tools.sh) standing in for otel/opentelemetry-collector-contrib:0.150.0 where no registry is reachable"
+      org.opencontainers.image.description="Bakery's Collector build (scripts/tools.sh) standing in for otel/opentelemetry-collector-contrib:0.165.0 where no registry is reachable"
 USER 10001:10001
 EXPOSE 4317 4318 55678 55679
 ENTRYPOINT ["/otelcol-contrib"]

@@ -17,30 +17,31 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOOLS = os.environ.get("BAKERY_TOOLS", os.path.expanduser("~/.cache/bakery-tools"))
 CHART = os.path.join(ROOT, "charts", "bakery")
-# The Kubernetes versions the manifests must satisfy: the chart's minimum (kubeVersion
-# >=1.30, also what `helm template` renders for), with the schemas built into kubectl-validate;
-# and the test cluster's (scripts/cluster.sh, version pinned in scripts/tools.sh), with the
-# OpenAPI schemas of the k8s.io/kubernetes module scripts/tools.sh builds it from (this
-# kubectl-validate carries none newer than 1.30).
-KUBE_VERSION = "1.30"
+# The Kubernetes versions the manifests must satisfy: the chart's minimum (kubeVersion >=1.35,
+# the oldest minor still supported upstream; also what `helm template` renders for) and the
+# test cluster's (scripts/cluster.sh), both pinned in scripts/tools.sh, each validated with the
+# OpenAPI schemas of its k8s.io/kubernetes module (kubectl-validate carries none newer than
+# 1.30).
+KUBE_VERSION = "1.35"
 # No kubeconfig: nothing may talk to a cluster.
 OFFLINE = dict(os.environ, KUBECONFIG=os.devnull)
 
 
-def cluster_kube_version():
-    """The test cluster's Kubernetes version, as scripts/tools.sh pins it (v1.33.13)."""
+def pinned_kube_version(var="KUBE_VERSION"):
+    """A Kubernetes version scripts/tools.sh pins: KUBE_VERSION (the test cluster's) or
+    KUBE_OLDEST_VERSION (the chart's minimum)."""
     with open(os.path.join(ROOT, "scripts", "tools.sh")) as f:
-        return re.search(r"^KUBE_VERSION=(v[0-9.]+)", f.read(), re.M).group(1)
+        return re.search(rf"^{var}=(v[0-9.]+)", f.read(), re.M).group(1)
 
 
 _schemas = {}
 
 
-def cluster_schemas():
-    """A --local-schemas directory (api/v1.json, apis/<group>/<version>.json) for the test
-    cluster's version, made once from api/openapi-spec/v3 of the k8s.io/kubernetes module in
-    the Go module cache, where scripts/tools.sh kubernetes put it."""
-    version = cluster_kube_version()
+def kube_schemas(var="KUBE_VERSION"):
+    """A --local-schemas directory (api/v1.json, apis/<group>/<version>.json) for a pinned
+    version (see pinned_kube_version), made once from api/openapi-spec/v3 of the
+    k8s.io/kubernetes module in the Go module cache, where scripts/tools.sh kubernetes put it."""
+    version = pinned_kube_version(var)
     if version in _schemas:
         return _schemas[version]
     go = shutil.which("go") or "/usr/local/go/bin/go"
@@ -113,11 +114,12 @@ def kustomize(directory):
 
 
 def validate(paths):
-    """kubectl-validate against KUBE_VERSION's built-in schemas and the test cluster's
-    version's schemas, offline; fails on any error."""
+    """kubectl-validate against the schemas of the chart's oldest Kubernetes and of the test
+    cluster's, offline; fails on any error."""
     paths = list(map(str, paths))
-    run([tool_path("kubectl-validate"), "--version", KUBE_VERSION, *paths], env=OFFLINE)
-    return run([tool_path("kubectl-validate"), "--local-schemas", cluster_schemas(), *paths],
+    run([tool_path("kubectl-validate"), "--local-schemas", kube_schemas("KUBE_OLDEST_VERSION"),
+         *paths], env=OFFLINE)
+    return run([tool_path("kubectl-validate"), "--local-schemas", kube_schemas(), *paths],
                env=OFFLINE)
 
 

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from k8stools import (CHART, KUBE_VERSION, OFFLINE, ROOT, by_kind_name, cluster_schemas, documents,
+from k8stools import (CHART, KUBE_VERSION, OFFLINE, ROOT, by_kind_name, kube_schemas, documents,
                       helm_template, run, tool_path, validate)
 
 CI_VALUES = sorted(glob.glob(os.path.join(CHART, "ci", "*-values.yaml")))
@@ -44,7 +44,8 @@ def test_validator_rejects_an_invalid_manifest(tmp_path):
     deployment = by_kind_name(text)[("Deployment", "bakery-reception")]
     (tmp_path / "type.yaml").write_text(deployment.replace("replicas: 2", 'replicas: "two"'))
     (tmp_path / "field.yaml").write_text(deployment.replace("livenessProbe:", "livenesProbe:"))
-    for schemas in (["--version", KUBE_VERSION], ["--local-schemas", cluster_schemas()]):
+    for schemas in (["--local-schemas", kube_schemas("KUBE_OLDEST_VERSION")],
+                    ["--local-schemas", kube_schemas()]):
         p = run([tool_path("kubectl-validate"), *schemas, str(tmp_path)], check=False,
                 env=OFFLINE)
         assert p.returncode != 0
@@ -140,13 +141,13 @@ def chart_yaml():
 
 def test_chart_metadata():
     meta = chart_yaml()
-    assert re.search(r'^kubeVersion: ">=1\.30\.0-0"$', meta, re.M), meta
+    assert re.search(r'^kubeVersion: ">=1\.35\.0-0"$', meta, re.M), meta
     assert re.search(r"^home: https://\S+$", meta, re.M)
     assert re.search(r"^sources:\n  - https://\S+$", meta, re.M)
     version = re.search(r"^version: (\S+)$", meta, re.M).group(1)
     assert version != "0.1.0", "the chart changed: its version must move"
-    # The preStop sleep action needs Kubernetes 1.30: older clusters are refused.
-    p = helm_template("--kube-version", "1.29.0", check=False)
+    # Minors out of upstream support are refused (1.35 is the oldest supported one).
+    p = helm_template("--kube-version", "1.34.0", check=False)
     assert p.returncode != 0 and "kubeVersion" in p.stderr, p.stderr
 
 

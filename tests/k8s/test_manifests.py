@@ -13,8 +13,8 @@ from k8stools import ROOT, by_kind_name, documents, kustomize, validate
 WORKLOADS = {
     "redis": ("StatefulSet", "redis:8.10.2"),
     "rabbitmq": ("StatefulSet", "rabbitmq:4.4.1-management"),
-    "otel-collector": ("Deployment", "otel/opentelemetry-collector-contrib:0.150.0"),
-    "jaeger": ("Deployment", "jaegertracing/all-in-one:1.76.0"),
+    "otel-collector": ("Deployment", "otel/opentelemetry-collector-contrib:0.165.0"),
+    "jaeger": ("Deployment", "jaegertracing/jaeger:2.13.0"),
 }
 
 

@@ -6,9 +6,9 @@
         env = {"OTEL_EXPORTER_OTLP_ENDPOINT": collector.otlp_http_url}   # give to a service
         traces = jaeger.wait_traces("reception", count=1)                 # Jaeger's query API
 
-Jaeger      the v1 all-in-one (~/.cache/bakery-tools/jaeger), memory storage; every listener on
-            its own free 127.0.0.1 port (OTLP gRPC/HTTP, query HTTP/gRPC, admin, collector
-            HTTP/gRPC, Zipkin off). traces(service), trace(id), wait_traces(...).
+Jaeger      Jaeger v2 (~/.cache/bakery-tools/jaeger) with THE configuration k8s/jaeger/config.yaml
+            (memory storage); every listener on its own free 127.0.0.1 port (OTLP gRPC/HTTP,
+            query HTTP/gRPC, health). traces(service), trace(id), wait_traces(...).
 Collector   ~/.cache/bakery-tools/otelcol with THE pipeline k8s/otel-collector/config.yaml; its
             OTLP receivers and own metrics on free ports (OTELCOL_{GRPC,HTTP}_LISTEN,
             OTELCOL_METRICS_HOST/PORT), exporting to the Jaeger given (JAEGER_OTLP_ENDPOINT).
@@ -32,6 +32,7 @@ from harness import ROOT, free_port, http_get, port_open, wait_until  # noqa: E4
 TOOLS = os.environ.get("BAKERY_TOOLS", os.path.expanduser("~/.cache/bakery-tools"))
 OTELCOL_BIN = os.path.join(TOOLS, "otelcol")
 JAEGER_BIN = os.path.join(TOOLS, "jaeger")
+JAEGER_CONFIG = os.path.join(ROOT, "k8s", "jaeger", "config.yaml")
 COLLECTOR_CONFIG = os.path.join(ROOT, "k8s", "otel-collector", "config.yaml")
 
 
@@ -99,7 +100,7 @@ class _Process:
 
 
 class Jaeger(_Process):
-    """Jaeger v1 all-in-one with in-memory storage on private loopback ports."""
+    """Jaeger v2 with k8s/jaeger/config.yaml (memory storage) on private loopback ports."""
 
     name = "jaeger"
 
@@ -109,9 +110,7 @@ class Jaeger(_Process):
         self.otlp_http_port = free_port()
         self.query_port = free_port()
         self.query_grpc_port = free_port()
-        self.admin_port = free_port()
-        self.collector_http_port = free_port()
-        self.collector_grpc_port = free_port()
+        self.health_port = free_port()
         if start:
             self.start()
 
@@ -130,22 +129,14 @@ class Jaeger(_Process):
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": self.workdir,
-            "SPAN_STORAGE_TYPE": "memory",
-            "COLLECTOR_OTLP_ENABLED": "true",
+            "JAEGER_LISTEN_HOST": "127.0.0.1",
+            "JAEGER_OTLP_GRPC_PORT": str(self.otlp_grpc_port),
+            "JAEGER_OTLP_HTTP_PORT": str(self.otlp_http_port),
+            "JAEGER_QUERY_PORT": str(self.query_port),
+            "JAEGER_QUERY_GRPC_PORT": str(self.query_grpc_port),
+            "JAEGER_HEALTH_PORT": str(self.health_port),
         }
-        lo = "127.0.0.1"
-        argv = [
-            JAEGER_BIN,
-            "--memory.max-traces=100000",
-            f"--collector.otlp.grpc.host-port={lo}:{self.otlp_grpc_port}",
-            f"--collector.otlp.http.host-port={lo}:{self.otlp_http_port}",
-            f"--collector.http-server.host-port={lo}:{self.collector_http_port}",
-            f"--collector.grpc-server.host-port={lo}:{self.collector_grpc_port}",
-            "--collector.zipkin.host-port=",
-            f"--query.http-server.host-port={lo}:{self.query_port}",
-            f"--query.grpc-server.host-port={lo}:{self.query_grpc_port}",
-            f"--admin.http.host-port={lo}:{self.admin_port}",
-        ]
+        argv = [JAEGER_BIN, f"--config={JAEGER_CONFIG}"]
         self._spawn(argv, env)
         self._wait(lambda: http_get(f"{self.query_url}/api/services").status == 200
                    and port_open(self.otlp_grpc_port), "jaeger query API and OTLP receiver")
