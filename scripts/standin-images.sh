@@ -68,12 +68,22 @@ context() {
 	esac
 }
 
-# ensure NAME: the image is present, pulled, or built as a stand-in.
+# ensure NAME: the image is present, pulled, or built as a stand-in. A stand-in built from an
+# older Dockerfile (its dockerfile-sha256 label differs, or it has none) is built again.
 ensure() {
-	local name=$1 image=${IMAGE[$1]} ctx
+	local name=$1 image=${IMAGE[$1]} ctx title sha
+	sha=$(sha256sum "$ROOT/Dockerfiles/standin/$name.Dockerfile" | cut -d' ' -f1)
 	if [ -z "${STANDIN_FORCE:-}" ]; then
-		docker image inspect "$image" >/dev/null 2>&1 && return 0
-		if timeout 60 docker pull -q "$image" >/dev/null 2>&1; then
+		if title=$(docker image inspect -f '{{index .Config.Labels "org.opencontainers.image.title"}}' \
+			"$image" 2>/dev/null); then
+			case $title in
+			*"(local stand-in)") ;;
+			*) return 0 ;;
+			esac
+			[ "$(docker image inspect -f '{{index .Config.Labels "bakery.standin.dockerfile-sha256"}}' \
+				"$image")" = "$sha" ] && return 0
+			log "stand-in $image is from an older Dockerfile: building it again"
+		elif timeout 60 docker pull -q "$image" >/dev/null 2>&1; then
 			log "pulled $image"
 			return 0
 		fi
@@ -81,7 +91,8 @@ ensure() {
 	log "no registry: building stand-in $image"
 	ctx=$(mktemp -d /tmp/bakery-standin.XXXXXX)
 	context "$name" "$ctx"
-	docker build -q -t "$image" -f "$ROOT/Dockerfiles/standin/$name.Dockerfile" "$ctx" >/dev/null ||
+	docker build -q -t "$image" --label "bakery.standin.dockerfile-sha256=$sha" \
+		-f "$ROOT/Dockerfiles/standin/$name.Dockerfile" "$ctx" >/dev/null ||
 		{ rm -rf "$ctx"; return 1; }
 	rm -rf "$ctx"
 }

@@ -3,9 +3,10 @@
 # redis-server package (Redis 7.0, 7.0.15 when written): the commands, persistence flags
 # (--appendonly yes --appendfsync everysec, RDB) and protocol Bakery uses behave the same. Laid
 # out like the official image where the manifests rely on it: user redis with uid/gid 999,
-# redis-server and redis-cli on PATH under /usr/local/bin, data (and the AOF directory) in
-# /data, port 6379, protected mode off by default (the official build patches that default),
-# extra arguments appended to the server's command line.
+# redis-server, redis-sentinel (the same binary, in Sentinel mode by that name) and redis-cli
+# on PATH under /usr/local/bin, data (and the AOF directory) in /data, port 6379, protected
+# mode off by default (the official build patches that default), extra arguments appended to
+# the server's command line; sh and coreutils (k8s/ha's start scripts, run as the command).
 FROM debian:bookworm-slim
 # The user first, with the official image's ids, so the package's postinst keeps it.
 RUN groupadd -r -g 999 redis \
@@ -14,6 +15,7 @@ RUN groupadd -r -g 999 redis \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server \
  && rm -rf /var/lib/apt/lists/* \
  && ln -s /usr/bin/redis-server /usr/local/bin/redis-server \
+ && ln -s /usr/bin/redis-server /usr/local/bin/redis-sentinel \
  && ln -s /usr/bin/redis-cli /usr/local/bin/redis-cli \
  && mkdir /data && chown 999:999 /data
 LABEL org.opencontainers.image.title="redis (local stand-in)" \

@@ -105,6 +105,15 @@ strategy:
     maxUnavailable: 0
 {{- end }}
 
+{{/* RABBIT_HOST: rabbitmq.addresses joined with commas, else rabbitmq.address. */}}
+{{- define "bakery.rabbitHost" -}}
+{{- if .Values.rabbitmq.addresses }}
+{{- join "," .Values.rabbitmq.addresses }}
+{{- else }}
+{{- .Values.rabbitmq.address }}
+{{- end }}
+{{- end }}
+
 {{/* Port of a host:port address. */}}
 {{- define "bakery.addressPort" -}}
 {{- splitList ":" . | last }}
@@ -151,6 +160,13 @@ comes from the ConfigMap through envFrom. */}}
     secretKeyRef:
       name: {{ include "bakery.secretName" . }}
       key: rabbitmq-password
+{{- with .Values.redis.password.existingSecret }}
+- name: REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $.Values.redis.password.key }}
+{{- end }}
 - name: OTEL_EXPORTER_OTLP_HEADERS
   valueFrom:
     secretKeyRef:
