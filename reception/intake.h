@@ -50,7 +50,8 @@ int intake_init(const struct config *cfg);
  * then waits for the broker's confirm and the clearing of the queue deadline: everything
  * within about timeout_ms, plus at most one Redis round trip's own timeouts (the batch being
  * stored when the time is up). A publish not sent, or whose connection was lost, is sent once
- * more with the time left (mq_publisher_retry): a message goes out at most twice. Returns,
+ * more with the time left (mq_publisher_retry): a message goes out at most twice, plus once
+ * after each nack (a nacked message is not queued). Returns,
  * with o->stored false, the store's error (-EAGAIN, -EINVAL) or -ETIMEDOUT (its turn came with
  * too little time left to publish it: not stored); with o->stored true, 0 (confirmed and queued),
  * an mq_publisher_wait error or -EALREADY (confirmed, but the order had failed meanwhile). Then
