@@ -114,21 +114,34 @@ class RabbitNode:
     def alive(self):
         return bool(self.pids())
 
-    def start(self, timeout=120.0):
-        """Boots the node in its namespace (data kept) and waits until it has started."""
+    def start(self, timeout=120.0, attempts=3):
+        """Boots the node in its namespace (data kept) and waits until it has started; a boot
+        that exits (the distribution port not free yet after a kill, say) is retried."""
+        for attempt in range(attempts):
+            try:
+                return self._boot(timeout)
+            except RuntimeError:
+                self.kill()
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(2)
+
+    def _boot(self, timeout):
         assert not self.alive(), f"{self.nodename} already running"
         with open(self.out, "ab") as out:
-            subprocess.Popen(["ip", "netns", "exec", self.ns,
-                              os.path.join(RABBIT_BIN, "rabbitmq-server")], env=self.env,
-                             stdout=out, stderr=out, stdin=subprocess.DEVNULL,
-                             start_new_session=True)
+            proc = subprocess.Popen(["ip", "netns", "exec", self.ns,
+                                     os.path.join(RABBIT_BIN, "rabbitmq-server")],
+                                    env=self.env,
+                                    stdout=out, stderr=out, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
 
-        def up():
-            if not self.alive():
+        deadline = time.monotonic() + timeout
+        while not port_open(5672, self.ip):
+            if proc.poll() is not None:
                 raise RuntimeError(f"{self.nodename} exited:\n{open(self.out).read()[-3000:]}")
-            return port_open(5672, self.ip)
-
-        wait_until(up, timeout, interval=0.25, what=f"rabbitmq {self.nodename}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"rabbitmq {self.nodename} not up in {timeout} s")
+            time.sleep(0.25)
         self.ctl("await_startup", timeout=timeout)
         return self
 
