@@ -16,7 +16,7 @@
 #include "bake.h"
 #include "log.h"
 #include "metrics.h"
-#include "mq.h"
+#include "mq_consumer.h"
 #include "order.h"
 #include "store.h"
 #include "otel/clock.h"
@@ -53,8 +53,8 @@ struct worker {
 
 struct consumer {
 	struct config cfg;
-	struct mq *mq; /* owned by the thread in consumer_run */
-	int wake;      /* eventfd: results are ready, or stop was asked */
+	struct mq_consumer *mq; /* owned by the thread in consumer_run */
+	int wake;               /* eventfd: results are ready, or stop was asked */
 	atomic_bool stop;
 	atomic_bool abandon; /* the drain timed out: bakes stop, their orders are requeued */
 	atomic_bool connected;
@@ -352,7 +352,7 @@ static enum mq_settle handle(struct worker *w, struct job *j)
 		if (parsed)
 			trace_span_set_str(span, "bakery.order_key", msg.key);
 		trace_span_set_str(span, "messaging.system", "rabbitmq");
-		trace_span_set_str(span, "messaging.destination.name", w->c->cfg.orders_queue);
+		trace_span_set_str(span, "messaging.destination.name", w->c->cfg.mq.queue);
 		trace_span_set_str(span, "messaging.operation.type", "process");
 		trace_span_set_str(span, "messaging.operation.name", "receive");
 		if (d->message_id)
@@ -361,8 +361,10 @@ static enum mq_settle handle(struct worker *w, struct job *j)
 		trace_span_set_int(span, "messaging.rabbitmq.message.delivery_tag",
 		                   (int64_t)d->tag);
 		trace_span_set_bool(span, "bakery.redelivered", d->redelivered);
-		trace_span_set_str(span, "server.address", w->c->cfg.rabbit_host);
-		trace_span_set_int(span, "server.port", w->c->cfg.rabbit_port);
+		if (w->c->cfg.mq.nhosts == 1) { /* else: which node, the connection knows */
+			trace_span_set_str(span, "server.address", w->c->cfg.mq.hosts[0].host);
+			trace_span_set_int(span, "server.port", w->c->cfg.mq.hosts[0].port);
+		}
 		if (parsed && msg.enqueued_ms >= 0)
 			trace_span_set_int(span, "queue.time_on_queue_ms",
 			                   (int64_t)(epoch_ms() - msg.enqueued_ms));
@@ -439,7 +441,7 @@ static void enqueue(struct consumer *c, struct mq_delivery *d)
  * on a lost connection the broker has requeued it already. */
 static void requeue_delivery(struct consumer *c, struct mq_delivery *d)
 {
-	if (mq_settle(c->mq, d->generation, d->tag, MQ_REQUEUE) == 0)
+	if (mq_consumer_settle(c->mq, d->generation, d->tag, MQ_REQUEUE) == 0)
 		metrics_add(m_requeued, 1);
 	mq_delivery_clear(d);
 }
@@ -470,7 +472,7 @@ static void settle_one(struct consumer *c, struct job *j)
 	if (tracecontext_is_valid(&j->trace)) {
 		span = trace_span_start("settle-order", TRACE_KIND_CLIENT, &j->trace);
 		trace_span_set_str(span, "messaging.system", "rabbitmq");
-		trace_span_set_str(span, "messaging.destination.name", c->cfg.orders_queue);
+		trace_span_set_str(span, "messaging.destination.name", c->cfg.mq.queue);
 		trace_span_set_str(span, "messaging.operation.type", "settle");
 		trace_span_set_str(span, "messaging.operation.name", op[j->outcome]);
 		trace_span_set_int(span, "messaging.rabbitmq.message.delivery_tag",
@@ -478,7 +480,7 @@ static void settle_one(struct consumer *c, struct job *j)
 		if (j->key[0])
 			trace_span_set_str(span, "bakery.order_key", j->key);
 	}
-	rc = mq_settle(c->mq, j->generation, j->tag, j->outcome);
+	rc = mq_consumer_settle(c->mq, j->generation, j->tag, j->outcome);
 	if (rc < 0)
 		span_fail(span, "settle failed, the broker redelivers the message", NULL);
 	else
@@ -552,8 +554,8 @@ static void drain(struct consumer *c, double seconds)
 	struct mq_delivery d;
 
 	while (in_flight(c) && now_s() < deadline) {
-		if (mq_connected(c->mq)) { /* never reconnect: that would consume again */
-			if (mq_next(c->mq, &d, 100, c->wake) == 1)
+		if (mq_consumer_connected(c->mq)) { /* never reconnect: that would consume again */
+			if (mq_consumer_next(c->mq, &d, 100, c->wake) == 1)
 				requeue_delivery(c, &d);
 		} else {
 			wait_wake(c, 100);
@@ -569,9 +571,15 @@ int consumer_run(struct consumer *c)
 	double stopped;
 
 	while (!atomic_load(&c->stop)) {
-		int rc = mq_next(c->mq, &d, 1000, c->wake);
+		int rc = mq_consumer_next(c->mq, &d, 1000, c->wake);
 		if (rc == 1)
 			enqueue(c, &d);
+		if (rc == -EEXIST) { /* nothing else to do: retrying would only loop */
+			log_error("cannot declare the orders queue", "queue", c->cfg.mq.queue,
+			          "ORDERS_QUEUE_TYPE", MQ_QUEUE_TYPE_NAME(c->cfg.mq.queue_type),
+			          "error", MQ_EEXIST_FIX);
+			return -EEXIST;
+		}
 		atomic_store(&c->connected, rc >= 0);
 		if (rc < 0) {
 			end_jobs(c, &c->queue, JOB_DROP);
@@ -586,7 +594,7 @@ int consumer_run(struct consumer *c)
 	stopped = now_s(); /* the drain counts from here, the cancel's round trip included */
 	log_info("stopping: consumer cancelled, finishing in-flight orders");
 	atomic_store(&c->connected, false);
-	if (mq_connected(c->mq) && mq_cancel(c->mq) < 0)
+	if (mq_consumer_connected(c->mq) && mq_consumer_cancel(c->mq) < 0)
 		log_warn("basic.cancel failed; the broker requeues on close");
 	end_jobs(c, &c->queue, JOB_REQUEUE);
 	drain(c, DRAIN_TIMEOUT_S - (now_s() - stopped));
@@ -654,7 +662,7 @@ struct consumer *consumer_new(const struct config *cfg)
 	if (register_metrics() < 0)
 		goto fail;
 	c->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	c->mq = mq_new(cfg, cfg->baker_concurrency);
+	c->mq = mq_consumer_new(&cfg->mq, cfg->baker_concurrency);
 	c->workers = calloc((size_t)cfg->baker_concurrency, sizeof(*c->workers));
 	if (c->wake < 0 || !c->mq || !c->workers)
 		goto fail;
@@ -693,7 +701,7 @@ void consumer_free(struct consumer *c)
 	}
 	end_jobs(c, &c->queue, JOB_DROP);
 	end_jobs(c, &c->done, JOB_DROP); /* outcomes after the last settle: the broker redelivers */
-	mq_free(c->mq);
+	mq_consumer_free(c->mq);
 	if (c->wake >= 0)
 		close(c->wake);
 	free(c->workers);

@@ -19,7 +19,8 @@ struct consumer *consumer_new(const struct config *cfg);
  * dead-letters it). On stop it cancels the subscription (basic.cancel), requeues the
  * deliveries no worker started, lets in-flight orders finish for up to 6 s, then cancels the
  * bakes still running and requeues their messages too (at most about 9 s in all); the caller
- * then closes the connection with consumer_free. Returns 0. */
+ * then closes the connection with consumer_free. Returns 0, or -EEXIST (logged, nothing
+ * consumed) when the queue exists with other arguments than the configuration asks for. */
 int consumer_run(struct consumer *c);
 
 /* Asks consumer_run to stop; async-signal-safe and thread-safe. */

@@ -1,5 +1,6 @@
 /* main.c — baker: configuration, the consumer, the health endpoint and SIGTERM. */
 #include <civetweb.h>
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -80,9 +81,11 @@ int main(void)
 	if (pthread_create(&signals, NULL, signal_main, &b) != 0)
 		goto done;
 	snprintf(num, sizeof(num), "%d", cfg.baker_concurrency);
-	log_info("baker consuming", "queue", cfg.orders_queue, "concurrency", num, "redis",
-	         cfg.db_host, "rabbitmq", cfg.rabbit_host);
-	rc = consumer_run(b.consumer);
+	log_info("baker consuming", "queue", cfg.mq.queue, "concurrency", num, "redis", cfg.db_host,
+	         "rabbitmq", cfg.mq.hosts[0].host);
+	rc = consumer_run(b.consumer) == -EEXIST ? 2 : 0; /* a configuration error */
+	if (rc)
+		pthread_cancel(signals); /* no signal is coming */
 	pthread_join(signals, NULL);
 	log_info("baker stopped");
 done:

@@ -72,21 +72,21 @@ static int redis_replies(redisContext *c, int n)
 	return 0;
 }
 
-static amqp_connection_state_t amqp_open(const struct config *cfg)
+static amqp_connection_state_t amqp_open(const struct mq_config *cfg)
 {
 	amqp_connection_state_t conn = amqp_new_connection();
 	amqp_socket_t *sock = conn ? amqp_tcp_socket_new(conn) : NULL;
 
-	if (!sock || amqp_socket_open(sock, cfg->rabbit_host, cfg->rabbit_port) != AMQP_STATUS_OK ||
-	    amqp_login(conn, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, cfg->rabbit_username,
-	               cfg->rabbit_password)
+	if (!sock ||
+	    amqp_socket_open(sock, cfg->hosts[0].host, cfg->hosts[0].port) != AMQP_STATUS_OK ||
+	    amqp_login(conn, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, cfg->user, cfg->pass)
 	            .reply_type != AMQP_RESPONSE_NORMAL)
 		return NULL;
 	amqp_channel_open(conn, CHANNEL);
 	if (amqp_get_rpc_reply(conn).reply_type != AMQP_RESPONSE_NORMAL)
 		return NULL;
 	/* passive: the queue must be there, declared with its dead-letter arguments */
-	amqp_queue_declare(conn, CHANNEL, amqp_cstring_bytes(cfg->orders_queue), 1, 0, 0, 0,
+	amqp_queue_declare(conn, CHANNEL, amqp_cstring_bytes(cfg->queue), 1, 0, 0, 0,
 	                   amqp_empty_table);
 	if (amqp_get_rpc_reply(conn).reply_type != AMQP_RESPONSE_NORMAL)
 		return NULL;
@@ -180,7 +180,7 @@ int main(int argc, char **argv)
 	redis = redisConnect(cfg.db_host, cfg.db_port);
 	if (!redis || redis->err)
 		return fail("cannot connect to redis");
-	if (!(amqp = amqp_open(&cfg)))
+	if (!(amqp = amqp_open(&cfg.mq)))
 		return fail("cannot open the rabbitmq channel (is the queue declared?)");
 
 	getrusage(RUSAGE_SELF, &ru0);
@@ -211,7 +211,7 @@ int main(int argc, char **argv)
 		}
 		if (redis_replies(redis, n_prev + window) < 0)
 			return fail("redis failed");
-		if (publish_batch(amqp, cfg.orders_queue, batch, window, &next_tag, lat) < 0)
+		if (publish_batch(amqp, cfg.mq.queue, batch, window, &next_tag, lat) < 0)
 			return fail("publish failed (nack or connection lost)");
 		for (int i = 0; i < window; i++) {
 			if (n_all == cap_all) {

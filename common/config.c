@@ -52,6 +52,36 @@ static int env_hostport(const char *var, char *host, size_t cap, int *port)
 	return 0;
 }
 
+/* Reads a comma-separated list of host:port, ADDR_LIST_MAX at most, into out[0..*n). */
+static int env_hostlist(const char *var, struct addr *out, size_t *n)
+{
+	const char *v = getenv(var);
+	struct addr list[ADDR_LIST_MAX];
+	int k;
+
+	if (!v)
+		return 0;
+	if ((k = addr_list_parse(v, list, ADDR_LIST_MAX)) < 0)
+		return bad(var, v,
+		           "must be host:port (ports 1 to 65535), or up to 8 of them, "
+		           "comma-separated");
+	memcpy(out, list, (size_t)k * sizeof(*list));
+	*n = (size_t)k;
+	return 0;
+}
+
+static int env_queue_type(const char *var, enum mq_queue_type *out)
+{
+	const char *v = getenv(var);
+
+	if (!v)
+		return 0;
+	if (strcmp(v, "quorum") != 0 && strcmp(v, "classic") != 0)
+		return bad(var, v, "must be quorum or classic");
+	*out = strcmp(v, "quorum") == 0 ? MQ_QUORUM : MQ_CLASSIC;
+	return 0;
+}
+
 /* Copies a non-empty string variable of fewer than cap bytes into out. */
 static int env_str(const char *var, char *out, size_t cap)
 {
@@ -103,11 +133,14 @@ int config_load(struct config *cfg, const char *service)
 	snprintf(cfg->service, sizeof(cfg->service), "%s", service);
 	strcpy(cfg->db_host, "127.0.0.1");
 	cfg->db_port = 6379;
-	strcpy(cfg->rabbit_host, "127.0.0.1");
-	cfg->rabbit_port = 5672;
-	strcpy(cfg->rabbit_username, "guest");
-	strcpy(cfg->rabbit_password, "guest");
-	strcpy(cfg->orders_queue, "orders");
+	strcpy(cfg->mq.hosts[0].host, "127.0.0.1");
+	cfg->mq.hosts[0].port = 5672;
+	cfg->mq.nhosts = 1;
+	strcpy(cfg->mq.user, "guest");
+	strcpy(cfg->mq.pass, "guest");
+	strcpy(cfg->mq.queue, "orders");
+	cfg->mq.queue_type = MQ_QUORUM;
+	cfg->mq.delivery_limit = MQ_DELIVERY_LIMIT;
 	cfg->port = 8000;
 	cfg->health_port = 8001;
 	cfg->baker_concurrency = 4;
@@ -118,11 +151,12 @@ int config_load(struct config *cfg, const char *service)
 
 	/* Check every variable so one run names all the bad ones. */
 	rc |= env_hostport("DB_HOST", cfg->db_host, sizeof(cfg->db_host), &cfg->db_port);
-	rc |= env_hostport("RABBIT_HOST", cfg->rabbit_host, sizeof(cfg->rabbit_host),
-	                   &cfg->rabbit_port);
-	rc |= env_str("RABBIT_USERNAME", cfg->rabbit_username, sizeof(cfg->rabbit_username));
-	rc |= env_str("RABBIT_PASSWORD", cfg->rabbit_password, sizeof(cfg->rabbit_password));
-	rc |= env_str("ORDERS_QUEUE", cfg->orders_queue, sizeof(cfg->orders_queue));
+	rc |= env_hostlist("RABBIT_HOST", cfg->mq.hosts, &cfg->mq.nhosts);
+	rc |= env_str("RABBIT_USERNAME", cfg->mq.user, sizeof(cfg->mq.user));
+	rc |= env_str("RABBIT_PASSWORD", cfg->mq.pass, sizeof(cfg->mq.pass));
+	rc |= env_str("ORDERS_QUEUE", cfg->mq.queue, sizeof(cfg->mq.queue));
+	rc |= env_queue_type("ORDERS_QUEUE_TYPE", &cfg->mq.queue_type);
+	rc |= env_int("ORDERS_DELIVERY_LIMIT", 1, MQ_DELIVERY_LIMIT_MAX, &cfg->mq.delivery_limit);
 	rc |= env_level("LOG_LEVEL", &cfg->log_level);
 	if (strcmp(service, "reception") == 0) {
 		rc |= env_int("PORT", 1, 65535, &cfg->port);

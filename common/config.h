@@ -5,23 +5,18 @@
 #include <stddef.h>
 
 #include "log.h"
+#include "mq.h"
 
-#define CONFIG_HOST_MAX  256
-#define CONFIG_CRED_MAX  128
-#define CONFIG_QUEUE_MAX 200 /* leaves room for ".dead" within AMQP's 255-byte names */
+#define CONFIG_HOST_MAX 256
 
 /* Every setting of both services; strings are NUL-terminated copies. */
 struct config {
 	char service[32];
 	char db_host[CONFIG_HOST_MAX]; /* Redis host from DB_HOST */
 	int db_port;
-	char rabbit_host[CONFIG_HOST_MAX]; /* RabbitMQ host from RABBIT_HOST */
-	int rabbit_port;
-	char rabbit_username[CONFIG_CRED_MAX];
-	char rabbit_password[CONFIG_CRED_MAX];
-	char orders_queue[CONFIG_QUEUE_MAX];
-	int port;                    /* reception's HTTP port (PORT) */
-	int health_port;             /* baker's /healthz, /readyz, /metrics port (HEALTH_PORT) */
+	struct mq_config mq; /* RABBIT_HOST, RABBIT_USERNAME, _PASSWORD, ORDERS_QUEUE, _TYPE, ... */
+	int port;            /* reception's HTTP port (PORT) */
+	int health_port;     /* baker's /healthz, /readyz, /metrics port (HEALTH_PORT) */
 	int baker_concurrency;       /* orders baked at once (BAKER_CONCURRENCY) */
 	double bake_time_scale;      /* multiplier of the simulated baking time (BAKE_TIME_SCALE) */
 	int order_queue_deadline_ms; /* an order not queued by then is failed (reception) */

@@ -1,12 +1,14 @@
 /* probe.c — readiness: a thread pinging Redis and RabbitMQ and keeping one flag. */
 #include "probe.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
 
-#include "mq.h"
+#include "log.h"
+#include "mq_publisher.h"
 #include "store.h"
 
 #define INTERVAL_MS 1000
@@ -18,7 +20,9 @@ struct probe {
 	bool stopping;
 	atomic_bool ready;
 	struct store *store;
-	struct mq *mq; /* NULL when RabbitMQ is not checked */
+	struct mq_publisher *mq; /* NULL when RabbitMQ is not checked */
+	const char *queue, *queue_type;
+	bool mismatch_logged; /* the last ping found the queue with other arguments */
 };
 
 static void *run(void *arg)
@@ -30,8 +34,12 @@ static void *run(void *arg)
 	while (!p->stopping) {
 		pthread_mutex_unlock(&p->lock);
 		bool ok = store_ping(p->store) == 0;
-		if (p->mq)
-			ok = mq_ping(p->mq) == 0 && ok;
+		int rc = p->mq ? mq_publisher_ping(p->mq) : 0;
+		if (rc == -EEXIST && !p->mismatch_logged) /* not ready until someone acts */
+			log_error("cannot declare the orders queue", "queue", p->queue,
+			          "ORDERS_QUEUE_TYPE", p->queue_type, "error", MQ_EEXIST_FIX);
+		p->mismatch_logged = rc == -EEXIST;
+		ok = rc == 0 && ok;
 		atomic_store(&p->ready, ok);
 		pthread_mutex_lock(&p->lock);
 		clock_gettime(CLOCK_MONOTONIC, &until);
@@ -47,7 +55,7 @@ static void *run(void *arg)
 static void probe_free(struct probe *p)
 {
 	store_free(p->store);
-	mq_free(p->mq);
+	mq_publisher_free(p->mq);
 	pthread_cond_destroy(&p->wake);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
@@ -65,8 +73,10 @@ struct probe *probe_start(const struct config *cfg, bool with_mq)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&p->wake, &ca);
 	pthread_condattr_destroy(&ca);
+	p->queue = cfg->mq.queue;
+	p->queue_type = MQ_QUEUE_TYPE_NAME(cfg->mq.queue_type);
 	p->store = store_new(cfg->db_host, cfg->db_port);
-	if (!p->store || (with_mq && !(p->mq = mq_new(cfg, 0))) ||
+	if (!p->store || (with_mq && !(p->mq = mq_publisher_new(&cfg->mq))) ||
 	    pthread_create(&p->thread, NULL, run, p) != 0)
 		goto fail;
 	return p;

@@ -9,7 +9,8 @@
 struct probe;
 
 /* Starts a thread that pings Redis, and RabbitMQ when with_mq, about once a second over its
- * own connections. Returns the probe (free with probe_stop) or NULL on failure. */
+ * own connections (cfg must outlive it). Returns the probe (free with probe_stop) or NULL on
+ * failure. */
 struct probe *probe_start(const struct config *cfg, bool with_mq);
 
 /* True when the last round of checks all succeeded. Thread-safe. */

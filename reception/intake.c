@@ -14,9 +14,9 @@
 #define BATCH 64 /* orders per Redis round trip */
 
 static const struct config *config;
-static struct store *store;    /* the pipeline thread's */
-static struct mq *publisher;   /* many publishes in flight, each settled by its confirm */
-static struct store *confirms; /* the publisher's reader thread's, for orders_queued */
+static struct store *store;            /* the pipeline thread's */
+static struct mq_publisher *publisher; /* many publishes in flight, each settled by its confirm */
+static struct store *confirms;         /* the publisher's reader thread's, for orders_queued */
 static pthread_t thread;
 static bool started;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -24,9 +24,9 @@ static pthread_cond_t ready = PTHREAD_COND_INITIALIZER; /* an order queued, or s
 static struct intake_order *head, **tail = &head;       /* the queue, oldest first */
 static bool stopping;
 
-/* The publisher's mq_on_confirm hook: clears the queue deadlines of the orders whose messages
- * were just confirmed, in a round trip or so, before their requests go on: an order that had
- * turned failed is -EALREADY (no 202). Should Redis fail just now, the deadline stays (the
+/* The publisher's mq_publisher_on_confirm hook: clears the queue deadlines of the orders whose
+ * messages were just confirmed, in a round trip or so, before their requests go on: an order that
+ * had turned failed is -EALREADY (no 202). Should Redis fail just now, the deadline stays (the
  * baker clears it as well): logged, and still a 202. */
 static void orders_queued(void *arg, const char *const *keys, int *rcs, size_t n)
 {
@@ -75,21 +75,23 @@ static void publish(struct intake_order *o)
 
 	if (trace_span_is_recording(span)) {
 		trace_span_set_str(span, "messaging.system", "rabbitmq");
-		trace_span_set_str(span, "messaging.destination.name", config->orders_queue);
+		trace_span_set_str(span, "messaging.destination.name", config->mq.queue);
 		trace_span_set_str(span, "messaging.operation.type", "publish");
 		trace_span_set_str(span, "messaging.operation.name", "publish");
 		trace_span_set_str(span, "messaging.message.id", o->key);
 		trace_span_set_int(span, "messaging.message.body.size", (int64_t)o->len);
-		trace_span_set_str(span, "server.address", config->rabbit_host);
-		trace_span_set_int(span, "server.port", config->rabbit_port);
+		if (config->mq.nhosts == 1) { /* else: which node, the connection knows */
+			trace_span_set_str(span, "server.address", config->mq.hosts[0].host);
+			trace_span_set_int(span, "server.port", config->mq.hosts[0].port);
+		}
 	}
 	o->carrier.n = o->carrier.used = 0;
 	if (span && trace_inject(span, carrier_set, &o->carrier) < 0)
 		o->carrier.n = 0; /* cannot happen with buf's size; then publish without context */
 	trace_span_detach(span);
 	o->publish_span = span;
-	if (mq_publish_send(publisher, &o->ticket, o->key, o->msg, o->len, o->carrier.headers,
-	                    o->carrier.n) < 0)
+	if (mq_publisher_send(publisher, &o->ticket, o->key, o->msg, o->len, o->carrier.headers,
+	                      o->carrier.n) < 0)
 		mq_ticket_settle(&o->ticket, -EAGAIN);
 }
 
@@ -169,10 +171,10 @@ int intake_place(struct intake_order *o, int timeout_ms)
 	tail = &o->next;
 	pthread_cond_signal(&ready);
 	pthread_mutex_unlock(&lock);
-	rc = mq_publish_wait(publisher, &o->ticket);
+	rc = mq_publisher_wait(publisher, &o->ticket);
 	if (rc == -EAGAIN && o->stored) /* not sent, or lost before its confirm */
-		rc = mq_publish_retry(publisher, &o->ticket, o->key, o->msg, o->len,
-		                      o->carrier.headers, o->carrier.n);
+		rc = mq_publisher_retry(publisher, &o->ticket, o->key, o->msg, o->len,
+		                        o->carrier.headers, o->carrier.n);
 	mq_ticket_destroy(&o->ticket);
 	return rc;
 }
@@ -185,10 +187,10 @@ int intake_init(const struct config *cfg)
 	stopping = false;
 	store = store_new(cfg->db_host, cfg->db_port);
 	confirms = store_new(cfg->db_host, cfg->db_port);
-	publisher = mq_new(cfg, 0);
+	publisher = mq_publisher_new(&cfg->mq);
 	if (!store || !confirms || !publisher)
 		goto fail;
-	mq_on_confirm(publisher, orders_queued, NULL);
+	mq_publisher_on_confirm(publisher, orders_queued, NULL);
 	if (pthread_create(&thread, NULL, intake_main, NULL) != 0)
 		goto fail;
 	pthread_setname_np(thread, "intake");
@@ -209,7 +211,8 @@ void intake_free(void)
 		pthread_join(thread, NULL);
 		started = false;
 	}
-	mq_free(publisher); /* its reader thread runs orders_queued: before confirms goes */
+	mq_publisher_free(
+	    publisher); /* its reader thread runs orders_queued: before confirms goes */
 	publisher = NULL;
 	store_free(confirms);
 	confirms = NULL;

@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 #include "config.h"
-#include "mq.h"
+#include "mq_publisher.h"
 #include "order.h"
 #include "otel/trace.h"
 
@@ -50,10 +50,11 @@ int intake_init(const struct config *cfg);
  * then waits for the broker's confirm and the clearing of the queue deadline: everything
  * within about timeout_ms, plus at most one Redis round trip's own timeouts (the batch being
  * stored when the time is up). A publish not sent, or whose connection was lost, is sent once
- * more with the time left (mq_publish_retry): a message goes out at most twice. Returns,
+ * more with the time left (mq_publisher_retry): a message goes out at most twice, plus once
+ * after each nack (a nacked message is not queued). Returns,
  * with o->stored false, the store's error (-EAGAIN, -EINVAL) or -ETIMEDOUT (its turn came with
  * too little time left to publish it: not stored); with o->stored true, 0 (confirmed and queued),
- * an mq_publish error or -EALREADY (confirmed, but the order had failed meanwhile). Then
+ * an mq_publisher_wait error or -EALREADY (confirmed, but the order had failed meanwhile). Then
  * o->publish_span (NULL unless stored and traced) is the caller's to end. Thread-safe. */
 int intake_place(struct intake_order *o, int timeout_ms);
 

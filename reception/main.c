@@ -126,7 +126,7 @@ int main(void)
 	}
 	http_serve(ctx, routes_dispatch, NULL);
 	log_info("reception listening", "port", port, "redis", cfg.db_host, "rabbitmq",
-	         cfg.rabbit_host, "queue", cfg.orders_queue);
+	         cfg.mq.hosts[0].host, "queue", cfg.mq.queue);
 
 	sigwait(&stop, &sig);
 	log_info("stopping: not ready, draining requests and connections");

@@ -191,7 +191,7 @@ static int read_body(struct mg_connection *c, long long content_length, char **o
 
 static const char *publish_strerror(int rc)
 {
-	return rc == -EPROTO      ? "nacked"
+	return rc == -EPROTO      ? "returned"
 	       : rc == -ETIMEDOUT ? "confirm timeout"
 	                          : "rabbitmq unavailable";
 }

@@ -70,6 +70,7 @@ SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "LeakSanitizer
 SERVICE_VARS = (
     "DB_HOST", "RABBIT_HOST", "RABBIT_USERNAME", "RABBIT_PASSWORD", "ORDERS_QUEUE", "PORT",
     "BAKER_CONCURRENCY", "BAKE_TIME_SCALE", "HEALTH_PORT", "LOG_LEVEL", "ORDER_QUEUE_DEADLINE_MS",
+    "ORDERS_QUEUE_TYPE", "ORDERS_DELIVERY_LIMIT",
 )
 
 
@@ -576,6 +577,9 @@ class RabbitServer(_Server):
             os.makedirs(os.path.join(self.dir, d))
         with open(os.path.join(self.dir, "enabled_plugins"), "w") as f:
             f.write("[].\n")
+        with open(os.path.join(self.dir, "advanced.config"), "w") as f:
+            # A quorum queue's counts reach list_queues once a tick (5 s by default): 100 ms.
+            f.write("[{rabbit, [{quorum_tick_interval, 100}]}].\n")
         with open(os.path.join(self.dir, "rabbitmq.conf"), "w") as f:
             f.write(f"listeners.tcp.1 = 127.0.0.1:{self.port}\n")
         # What both the server and the CLI need: the cookie (HOME), epmd, node, config files.
@@ -592,7 +596,7 @@ class RabbitServer(_Server):
             RABBITMQ_DIST_PORT=str(self.dist_port),
             RABBITMQ_CONF_ENV_FILE=os.path.join(self.dir, "rabbitmq-env.conf"),  # absent
             RABBITMQ_CONFIG_FILE=os.path.join(self.dir, "rabbitmq.conf"),
-            RABBITMQ_ADVANCED_CONFIG_FILE=os.path.join(self.dir, "advanced.config"),  # absent
+            RABBITMQ_ADVANCED_CONFIG_FILE=os.path.join(self.dir, "advanced.config"),
             RABBITMQ_ENABLED_PLUGINS_FILE=os.path.join(self.dir, "enabled_plugins"),
             RABBITMQ_MNESIA_BASE=os.path.join(self.dir, "mnesia"),
             RABBITMQ_LOG_BASE=os.path.join(self.dir, "log"),
@@ -668,6 +672,8 @@ class RabbitServer(_Server):
         queues = {q["name"]: q for q in self._list("list_queues", cols)}
         for q in queues.values():  # rabbitmqctl gives arguments as [[key, type, value], ...]
             q["arguments"] = {a[0]: a[-1] for a in q.get("arguments") or []}
+            if q["arguments"].get("x-queue-type") == "quorum":  # every message is persistent
+                q["messages_persistent"] = q["messages"]
         return queues
 
     def exchanges(self):

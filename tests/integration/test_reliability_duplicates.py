@@ -1,6 +1,6 @@
 """A second delivery of the same order never bakes it twice (issue 9, item 2).
 
-A publish retried after a lost confirm (mq_publish does that, with the same message id) or a
+A publish retried after a lost confirm (mq_publisher_retry does that, with the same message id) or a
 redelivery can put one order on the queue twice; the baker may then hold both deliveries at
 once, on different workers.
 """

@@ -184,10 +184,10 @@ class PublishCutter(harness.TcpProxy):
 
 def test_a_lost_publish_is_sent_once_more_not_twice(redis_server, rabbit, make_bakery):
     """A message whose connection is lost before its confirm is sent once more on a new
-    connection, as mq_publish promises: with every connection cut at its publish, the order's
-    message goes out twice, not three times (the intake pipeline's send, then mq_publish's two
-    attempts, before the fix), and the POST answers 503 naming the order, which may have been
-    queued."""
+    connection, as mq_publisher_retry promises: with every connection cut at its publish, the
+    order's message goes out twice, not three times (the intake pipeline's send, then the
+    retry's two attempts, before the fix), and the POST answers 503 naming the order, which may
+    have been queued."""
     proxy = PublishCutter(rabbit.port)
     try:
         bakery = make_bakery(redis_server, rabbit)

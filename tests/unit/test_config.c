@@ -18,6 +18,8 @@ static const char *const vars[] = {"DB_HOST",
                                    "BAKE_TIME_SCALE",
                                    "LOG_LEVEL",
                                    "ORDER_QUEUE_DEADLINE_MS",
+                                   "ORDERS_QUEUE_TYPE",
+                                   "ORDERS_DELIVERY_LIMIT",
                                    NULL};
 
 static void clear_env(void)
@@ -34,17 +36,44 @@ static void test_defaults(void)
 	CHECK(config_load(&c, "baker") == 0);
 	CHECK_STR(c.db_host, "127.0.0.1");
 	CHECK(c.db_port == 6379);
-	CHECK_STR(c.rabbit_host, "127.0.0.1");
-	CHECK(c.rabbit_port == 5672);
-	CHECK_STR(c.rabbit_username, "guest");
-	CHECK_STR(c.rabbit_password, "guest");
-	CHECK_STR(c.orders_queue, "orders");
+	CHECK_STR(c.mq.hosts[0].host, "127.0.0.1");
+	CHECK(c.mq.hosts[0].port == 5672);
+	CHECK_STR(c.mq.user, "guest");
+	CHECK_STR(c.mq.pass, "guest");
+	CHECK_STR(c.mq.queue, "orders");
 	CHECK(c.port == 8000);
 	CHECK(c.health_port == 8001);
 	CHECK(c.baker_concurrency == 4);
 	CHECK(c.bake_time_scale == 1.0);
 	CHECK(c.log_level == LOG_INFO);
 	CHECK(c.order_queue_deadline_ms == 60000);
+	CHECK(c.mq.nhosts == 1);
+	CHECK(c.mq.queue_type == MQ_QUORUM);
+	CHECK(c.mq.delivery_limit == 100);
+}
+
+/* RABBIT_HOST lists the nodes of a cluster; the queue's type and delivery limit. */
+static void test_rabbit_cluster(void)
+{
+	struct config c;
+
+	clear_env();
+	setenv("RABBIT_HOST", "10.0.0.1:5672, rabbit-1:5673,[::1]:5674", 1);
+	setenv("ORDERS_QUEUE_TYPE", "classic", 1);
+	setenv("ORDERS_DELIVERY_LIMIT", "3", 1);
+	CHECK(config_load(&c, "reception") == 0);
+	CHECK(c.mq.nhosts == 3);
+	CHECK_STR(c.mq.hosts[0].host, "10.0.0.1");
+	CHECK(c.mq.hosts[0].port == 5672);
+	CHECK_STR(c.mq.hosts[1].host, "rabbit-1");
+	CHECK(c.mq.hosts[1].port == 5673);
+	CHECK_STR(c.mq.hosts[2].host, "::1");
+	CHECK(c.mq.queue_type == MQ_CLASSIC);
+	CHECK(c.mq.delivery_limit == 3);
+	setenv("ORDERS_QUEUE_TYPE", "quorum", 1);
+	CHECK(config_load(&c, "baker") == 0);
+	CHECK(c.mq.queue_type == MQ_QUORUM);
+	clear_env();
 }
 
 static void test_values(void)
@@ -65,11 +94,11 @@ static void test_values(void)
 	CHECK(config_load(&c, "baker") == 0);
 	CHECK_STR(c.db_host, "redis.default.svc");
 	CHECK(c.db_port == 6380);
-	CHECK_STR(c.rabbit_host, "::1");
-	CHECK(c.rabbit_port == 5673);
-	CHECK_STR(c.rabbit_username, "baker");
-	CHECK_STR(c.rabbit_password, "s3cret");
-	CHECK_STR(c.orders_queue, "orders-test");
+	CHECK_STR(c.mq.hosts[0].host, "::1");
+	CHECK(c.mq.hosts[0].port == 5673);
+	CHECK_STR(c.mq.user, "baker");
+	CHECK_STR(c.mq.pass, "s3cret");
+	CHECK_STR(c.mq.queue, "orders-test");
 	CHECK(c.health_port == 18001);
 	CHECK(c.baker_concurrency == 16);
 	CHECK(c.bake_time_scale == 0.0);
@@ -92,6 +121,12 @@ static void test_bad_values(void)
 	    {"RABBIT_HOST", "[::1]5672"},
 	    {"RABBIT_USERNAME", ""},
 	    {"ORDERS_QUEUE", ""},
+	    {"RABBIT_HOST", "a:1,,b:2"},
+	    {"RABBIT_HOST", "a:1,b:2,c:3,d:4,e:5,f:6,g:7,h:8,i:9"}, /* over ADDR_LIST_MAX */
+	    {"ORDERS_QUEUE_TYPE", "stream"},
+	    {"ORDERS_QUEUE_TYPE", ""},
+	    {"ORDERS_DELIVERY_LIMIT", "0"},
+	    {"ORDERS_DELIVERY_LIMIT", "1000001"},
 	    {"PORT", "abc"},
 	    {"PORT", "70000"},
 	    {"PORT", "-1"},
@@ -182,6 +217,7 @@ int main(void)
 {
 	RUN(test_defaults);
 	RUN(test_values);
+	RUN(test_rabbit_cluster);
 	RUN(test_bad_values);
 	RUN(test_hostport);
 	RUN(test_per_service);

@@ -1,17 +1,17 @@
 /* test_mq_keepalive.c — publishers created and freed from several threads at once never hang
- * on their reader threads (no broker needed: mq_new does not connect). */
+ * on their reader threads (no broker needed: mq_publisher_new does not connect). */
 #include <pthread.h>
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "check.h"
-#include "mq.h"
+#include "mq_publisher.h"
 
 #define THREADS 3
 #define SECONDS 1 /* of churn */
 
-static struct config cfg = {.rabbit_host = "127.0.0.1", .rabbit_port = 1, .orders_queue = "q"};
+static struct mq_config cfg = {.hosts = {{"127.0.0.1", 1}}, .nhosts = 1, .queue = "q"};
 
 static void *churn(void *arg)
 {
@@ -19,11 +19,11 @@ static void *churn(void *arg)
 
 	(void)arg;
 	while (time(NULL) < end) {
-		struct mq *m = mq_new(&cfg, 0);
+		struct mq_publisher *m = mq_publisher_new(&cfg);
 
 		if (!m)
 			return (void *)1;
-		mq_free(m);
+		mq_publisher_free(m);
 	}
 	return NULL;
 }
