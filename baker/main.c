@@ -81,7 +81,8 @@ int main(void)
 		goto done;
 	snprintf(num, sizeof(num), "%d", cfg.baker_concurrency);
 	log_info("baker consuming", "queue", cfg.orders_queue, "concurrency", num, "redis",
-	         cfg.db_host, "rabbitmq", cfg.rabbit_host);
+	         cfg.redis.n_sentinels ? cfg.redis.master : cfg.redis.addr.host, "rabbitmq",
+	         cfg.rabbit_host);
 	rc = consumer_run(b.consumer);
 	pthread_join(signals, NULL);
 	log_info("baker stopped");

@@ -68,6 +68,29 @@ static int env_str(const char *var, char *out, size_t cap)
 	return 0;
 }
 
+/* Reads the Redis settings into *r: DB_HOST, or REDIS_SENTINELS and REDIS_SENTINEL_MASTER;
+ * REDIS_PASSWORD; REDIS_WAIT_REPLICAS (default 1 with Sentinels, else 0). */
+static int env_redis(struct store_config *r)
+{
+	const char *v = getenv("REDIS_SENTINELS");
+	int rc = 0, n;
+
+	rc |= env_hostport("DB_HOST", r->addr.host, sizeof(r->addr.host), &r->addr.port);
+	if (v) {
+		n = addr_list_parse(v, r->sentinels, ADDR_LIST_MAX);
+		if (n < 0)
+			rc |= bad("REDIS_SENTINELS", v,
+			          "must be a comma-separated list of up to 8 host:port");
+		else
+			r->n_sentinels = n;
+	}
+	rc |= env_str("REDIS_SENTINEL_MASTER", r->master, sizeof(r->master));
+	rc |= env_str("REDIS_PASSWORD", r->password, sizeof(r->password));
+	r->wait_replicas = r->n_sentinels > 0 ? 1 : 0;
+	rc |= env_int("REDIS_WAIT_REPLICAS", 0, 16, &r->wait_replicas);
+	return rc;
+}
+
 static int env_scale(const char *var, double *out)
 {
 	const char *v = getenv(var);
@@ -101,8 +124,9 @@ int config_load(struct config *cfg, const char *service)
 
 	memset(cfg, 0, sizeof(*cfg));
 	snprintf(cfg->service, sizeof(cfg->service), "%s", service);
-	strcpy(cfg->db_host, "127.0.0.1");
-	cfg->db_port = 6379;
+	strcpy(cfg->redis.addr.host, "127.0.0.1");
+	cfg->redis.addr.port = 6379;
+	strcpy(cfg->redis.master, "mymaster");
 	strcpy(cfg->rabbit_host, "127.0.0.1");
 	cfg->rabbit_port = 5672;
 	strcpy(cfg->rabbit_username, "guest");
@@ -117,7 +141,7 @@ int config_load(struct config *cfg, const char *service)
 	log_init(service, LOG_INFO); /* until LOG_LEVEL is read: a bad value names the service */
 
 	/* Check every variable so one run names all the bad ones. */
-	rc |= env_hostport("DB_HOST", cfg->db_host, sizeof(cfg->db_host), &cfg->db_port);
+	rc |= env_redis(&cfg->redis);
 	rc |= env_hostport("RABBIT_HOST", cfg->rabbit_host, sizeof(cfg->rabbit_host),
 	                   &cfg->rabbit_port);
 	rc |= env_str("RABBIT_USERNAME", cfg->rabbit_username, sizeof(cfg->rabbit_username));

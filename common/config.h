@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "log.h"
+#include "store.h"
 
 #define CONFIG_HOST_MAX  256
 #define CONFIG_CRED_MAX  128
@@ -13,8 +14,8 @@
 /* Every setting of both services; strings are NUL-terminated copies. */
 struct config {
 	char service[32];
-	char db_host[CONFIG_HOST_MAX]; /* Redis host from DB_HOST */
-	int db_port;
+	struct store_config redis;         /* DB_HOST, REDIS_SENTINELS, REDIS_SENTINEL_MASTER,
+	                                    * REDIS_PASSWORD, REDIS_WAIT_REPLICAS */
 	char rabbit_host[CONFIG_HOST_MAX]; /* RabbitMQ host from RABBIT_HOST */
 	int rabbit_port;
 	char rabbit_username[CONFIG_CRED_MAX];

@@ -65,7 +65,7 @@ struct probe *probe_start(const struct config *cfg, bool with_mq)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&p->wake, &ca);
 	pthread_condattr_destroy(&ca);
-	p->store = store_new(cfg->db_host, cfg->db_port);
+	p->store = store_new(&cfg->redis);
 	if (!p->store || (with_mq && !(p->mq = mq_new(cfg, 0))) ||
 	    pthread_create(&p->thread, NULL, run, p) != 0)
 		goto fail;

@@ -125,7 +125,8 @@ int main(void)
 		goto done;
 	}
 	http_serve(ctx, routes_dispatch, NULL);
-	log_info("reception listening", "port", port, "redis", cfg.db_host, "rabbitmq",
+	log_info("reception listening", "port", port, "redis",
+	         cfg.redis.n_sentinels ? cfg.redis.master : cfg.redis.addr.host, "rabbitmq",
 	         cfg.rabbit_host, "queue", cfg.orders_queue);
 
 	sigwait(&stop, &sig);
