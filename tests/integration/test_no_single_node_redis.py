@@ -277,10 +277,12 @@ def test_password_is_required(cluster, make_bakery, rabbit_server):
         assert r.header("Retry-After")
         for svc in (reception, baker):  # that baker would hold the next order's message
             svc.stop()
-    # With the password, the same set-up works.
+    # With the password, the same set-up works; so does a single Redis (DB_HOST) with it.
     reception = bakery.reception(**cluster.env())
     bakery.baker(**cluster.env())
     bakery.wait_status([bakery.place(reception)], "finished", 30)
+    single = bakery.reception(DB_HOST=cluster.primary.addr, REDIS_PASSWORD=PASSWORD)
+    bakery.wait_status([bakery.place(single)], "finished", 30)
 
 
 def test_wait_fails_the_write_without_replicas(cluster, make_bakery, rabbit_server):
