@@ -669,7 +669,7 @@ struct consumer *consumer_new(const struct config *cfg)
 	for (int i = 0; i < cfg->baker_concurrency; i++) {
 		struct worker *w = &c->workers[i];
 		w->c = c;
-		w->store = store_new(cfg->db_host, cfg->db_port);
+		w->store = store_new(&cfg->redis);
 		if (!w->store)
 			goto fail;
 		store_set_held(w->store); /* holding the delivery proves the order was queued */

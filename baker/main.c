@@ -81,8 +81,9 @@ int main(void)
 	if (pthread_create(&signals, NULL, signal_main, &b) != 0)
 		goto done;
 	snprintf(num, sizeof(num), "%d", cfg.baker_concurrency);
-	log_info("baker consuming", "queue", cfg.mq.queue, "concurrency", num, "redis", cfg.db_host,
-	         "rabbitmq", cfg.mq.hosts[0].host);
+	log_info("baker consuming", "queue", cfg.mq.queue, "concurrency", num, "redis",
+	         cfg.redis.n_sentinels ? cfg.redis.master : cfg.redis.addr.host, "rabbitmq",
+	         cfg.mq.hosts[0].host);
 	rc = consumer_run(b.consumer) == -EEXIST ? 2 : 0; /* a configuration error */
 	if (rc)
 		pthread_cancel(signals); /* no signal is coming */

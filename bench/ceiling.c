@@ -177,7 +177,7 @@ int main(int argc, char **argv)
 	all = malloc(cap_all * sizeof(*all));
 	if (!batch || !prev || !lat || !all)
 		return fail("out of memory");
-	redis = redisConnect(cfg.db_host, cfg.db_port);
+	redis = redisConnect(cfg.redis.addr.host, cfg.redis.addr.port);
 	if (!redis || redis->err)
 		return fail("cannot connect to redis");
 	if (!(amqp = amqp_open(&cfg.mq)))

@@ -98,6 +98,29 @@ static int env_str(const char *var, char *out, size_t cap)
 	return 0;
 }
 
+/* Reads the Redis settings into *r: DB_HOST, or REDIS_SENTINELS and REDIS_SENTINEL_MASTER;
+ * REDIS_PASSWORD; REDIS_WAIT_REPLICAS (default 1 with Sentinels, else 0). */
+static int env_redis(struct store_config *r)
+{
+	const char *v = getenv("REDIS_SENTINELS");
+	int rc = 0, n;
+
+	rc |= env_hostport("DB_HOST", r->addr.host, sizeof(r->addr.host), &r->addr.port);
+	if (v) {
+		n = addr_list_parse(v, r->sentinels, ADDR_LIST_MAX);
+		if (n < 0)
+			rc |= bad("REDIS_SENTINELS", v,
+			          "must be a comma-separated list of up to 8 host:port");
+		else
+			r->n_sentinels = n;
+	}
+	rc |= env_str("REDIS_SENTINEL_MASTER", r->master, sizeof(r->master));
+	rc |= env_str("REDIS_PASSWORD", r->password, sizeof(r->password));
+	r->wait_replicas = r->n_sentinels > 0 ? 1 : 0;
+	rc |= env_int("REDIS_WAIT_REPLICAS", 0, 16, &r->wait_replicas);
+	return rc;
+}
+
 static int env_scale(const char *var, double *out)
 {
 	const char *v = getenv(var);
@@ -131,8 +154,9 @@ int config_load(struct config *cfg, const char *service)
 
 	memset(cfg, 0, sizeof(*cfg));
 	snprintf(cfg->service, sizeof(cfg->service), "%s", service);
-	strcpy(cfg->db_host, "127.0.0.1");
-	cfg->db_port = 6379;
+	strcpy(cfg->redis.addr.host, "127.0.0.1");
+	cfg->redis.addr.port = 6379;
+	strcpy(cfg->redis.master, "mymaster");
 	strcpy(cfg->mq.hosts[0].host, "127.0.0.1");
 	cfg->mq.hosts[0].port = 5672;
 	cfg->mq.nhosts = 1;
@@ -150,7 +174,7 @@ int config_load(struct config *cfg, const char *service)
 	log_init(service, LOG_INFO); /* until LOG_LEVEL is read: a bad value names the service */
 
 	/* Check every variable so one run names all the bad ones. */
-	rc |= env_hostport("DB_HOST", cfg->db_host, sizeof(cfg->db_host), &cfg->db_port);
+	rc |= env_redis(&cfg->redis);
 	rc |= env_hostlist("RABBIT_HOST", cfg->mq.hosts, &cfg->mq.nhosts);
 	rc |= env_str("RABBIT_USERNAME", cfg->mq.user, sizeof(cfg->mq.user));
 	rc |= env_str("RABBIT_PASSWORD", cfg->mq.pass, sizeof(cfg->mq.pass));

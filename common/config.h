@@ -6,14 +6,15 @@
 
 #include "log.h"
 #include "mq.h"
+#include "store.h"
 
 #define CONFIG_HOST_MAX 256
 
 /* Every setting of both services; strings are NUL-terminated copies. */
 struct config {
 	char service[32];
-	char db_host[CONFIG_HOST_MAX]; /* Redis host from DB_HOST */
-	int db_port;
+	struct store_config redis; /* DB_HOST, REDIS_SENTINELS, REDIS_SENTINEL_MASTER,
+	                            * REDIS_PASSWORD, REDIS_WAIT_REPLICAS */
 	struct mq_config mq; /* RABBIT_HOST, RABBIT_USERNAME, _PASSWORD, ORDERS_QUEUE, _TYPE, ... */
 	int port;            /* reception's HTTP port (PORT) */
 	int health_port;     /* baker's /healthz, /readyz, /metrics port (HEALTH_PORT) */

@@ -75,7 +75,7 @@ struct probe *probe_start(const struct config *cfg, bool with_mq)
 	pthread_condattr_destroy(&ca);
 	p->queue = cfg->mq.queue;
 	p->queue_type = MQ_QUEUE_TYPE_NAME(cfg->mq.queue_type);
-	p->store = store_new(cfg->db_host, cfg->db_port);
+	p->store = store_new(&cfg->redis);
 	if (!p->store || (with_mq && !(p->mq = mq_publisher_new(&cfg->mq))) ||
 	    pthread_create(&p->thread, NULL, run, p) != 0)
 		goto fail;

@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "backoff.h"
-#include "config.h"
 #include "log.h"
 #include "otel/clock.h"
 #include "otel/trace.h"
@@ -19,6 +18,7 @@
 #define COMMAND_TIMEOUT_MS 2000
 #define RETRY_MIN_MS       100
 #define RETRY_MAX_MS       1000
+#define WAIT_TIMEOUT_MS    1000 /* WAIT's own timeout, within the command timeout */
 
 /* The Lua below reads Redis's own clock (TIME, in ms) so every reader agrees on whether a
  * queue deadline has passed. A pending order past it is failed, atomically (KEYS[1]); unless
@@ -64,10 +64,14 @@ enum script { EXPIRE, SET_STATUS, QUEUED, N_SCRIPTS };
 static const char *const scripts[N_SCRIPTS] = {expire_lua, set_status_lua, queued_lua};
 
 static atomic_int queue_deadline_ms = STORE_QUEUE_DEADLINE_MS;
+static atomic_bool refusal_logged; /* a refused password is logged once per process */
 
 struct store {
-	char host[CONFIG_HOST_MAX];
-	int port;
+	struct addr addr;          /* the Redis connected to, or last tried */
+	struct sentinel *sentinel; /* NULL: addr is the one Redis */
+	unsigned gen;              /* the sentinel generation addr came with */
+	char password[SENTINEL_PASSWORD_MAX];
+	int wait; /* replicas each write waits for */
 	redisContext *c;
 	struct backoff backoff;
 	int down_logged; /* "redis unavailable" was logged: "redis connected" comes next */
@@ -85,14 +89,24 @@ void store_set_queue_deadline_ms(int ms)
 	atomic_store(&queue_deadline_ms, ms > 0 ? ms : 1);
 }
 
-struct store *store_new(const char *host, int port)
+struct store *store_new(const struct store_config *cfg)
 {
 	struct store *s = calloc(1, sizeof(*s));
 
 	if (!s)
 		return NULL;
-	snprintf(s->host, sizeof(s->host), "%s", host);
-	s->port = port;
+	s->addr = cfg->addr;
+	memcpy(s->password, cfg->password, sizeof(s->password));
+	s->wait = cfg->wait_replicas;
+	if (cfg->n_sentinels > 0) {
+		s->addr.host[0] = '\0'; /* not known yet */
+		s->sentinel =
+		    sentinel_acquire(cfg->sentinels, cfg->n_sentinels, cfg->master, cfg->password);
+		if (!s->sentinel) {
+			free(s);
+			return NULL;
+		}
+	}
 	return s;
 }
 
@@ -109,6 +123,7 @@ void store_free(struct store *s)
 	if (!s)
 		return;
 	drop(s);
+	sentinel_release(s->sentinel);
 	free(s);
 }
 
@@ -117,52 +132,18 @@ void store_free(struct store *s)
 static int went_down(struct store *s, const char *why)
 {
 	if (!s->down_logged)
-		log_warn("redis unavailable", "addr", s->host, "error", why);
+		log_warn("redis unavailable", "addr", s->addr.host, "error", why);
 	s->down_logged = 1;
 	return -EAGAIN;
 }
 
-/* Loads the scripts on the new connection; returns 0 or -EAGAIN. */
-static int load_scripts(struct store *s)
+/* Redis or a Sentinel refused the password (why: its error): one error line per process.
+ * Returns -EAGAIN. */
+static int refused(struct store *s, const char *why)
 {
-	redisReply *r;
-	int rc = 0;
-
-	for (int i = 0; i < N_SCRIPTS; i++)
-		redisAppendCommand(s->c, "SCRIPT LOAD %s", scripts[i]);
-	for (int i = 0; i < N_SCRIPTS; i++) {
-		if (redisGetReply(s->c, (void **)&r) != REDIS_OK)
-			return -EAGAIN;
-		if (r->type == REDIS_REPLY_STRING && r->len == 40)
-			memcpy(s->sha[i], r->str, 41);
-		else
-			rc = went_down(s, r->type == REDIS_REPLY_ERROR ? r->str : "SCRIPT LOAD");
-		freeReplyObject(r);
-	}
-	return rc;
-}
-
-/* Ensures a live context; returns 0 or -EAGAIN (also while backing off). */
-static int ensure(struct store *s)
-{
-	struct timeval ct = {0, CONNECT_TIMEOUT_MS * 1000};
-	struct timeval rt = {COMMAND_TIMEOUT_MS / 1000, (COMMAND_TIMEOUT_MS % 1000) * 1000};
-	long long now;
-
-	if (s->c)
-		return 0;
-	now = backoff_now_ms();
-	if (now < s->backoff.next_ms)
-		return -EAGAIN;
-	s->c = redisConnectWithTimeout(s->host, s->port, ct);
-	if (s->c && !s->c->err && redisSetTimeout(s->c, rt) == REDIS_OK && load_scripts(s) == 0) {
-		redisEnableKeepAlive(s->c);
-		backoff_reset(&s->backoff);
-		return 0;
-	}
-	went_down(s, s->c ? s->c->errstr : "out of memory");
-	drop(s);
-	backoff_fail(&s->backoff, now, RETRY_MIN_MS, RETRY_MAX_MS);
+	if (!atomic_exchange(&refusal_logged, true))
+		log_error("redis refused the password: check REDIS_PASSWORD", "error", why);
+	s->down_logged = 1;
 	return -EAGAIN;
 }
 
@@ -174,46 +155,161 @@ static bool error_is(const redisReply *r, const char *code)
 	return r->len >= n && strncmp(r->str, code, n) == 0 && (r->len == n || r->str[n] == ' ');
 }
 
+/* True when r is an error about the password: wrong, missing, or not configured. */
+static bool auth_error(const redisReply *r)
+{
+	return r->type == REDIS_REPLY_ERROR && (error_is(r, "WRONGPASS") || error_is(r, "NOAUTH") ||
+	                                        (error_is(r, "ERR") && strstr(r->str, "AUTH")));
+}
+
+/* True when r is ROLE's reply of a primary. */
+static bool role_master(const redisReply *r)
+{
+	return r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+	       r->element[0]->type == REDIS_REPLY_STRING &&
+	       strcmp(r->element[0]->str, "master") == 0;
+}
+
+/* Prepares a new connection in one round trip: AUTH (with a password), ROLE (with Sentinels:
+ * it must be the primary), then loads the scripts. Returns 0, or -EAGAIN after logging (a
+ * connection error is the caller's to log: -ECONNRESET), or -ENOTCONN: not the primary. */
+static int handshake(struct store *s)
+{
+	int n = 0, rc = 0;
+	redisReply *r;
+
+	if (s->password[0] && ++n)
+		redisAppendCommandArgv(s->c, 2, (const char *[]){"AUTH", s->password}, NULL);
+	if (s->sentinel && ++n)
+		redisAppendCommand(s->c, "ROLE");
+	for (int i = 0; i < N_SCRIPTS; i++)
+		redisAppendCommand(s->c, "SCRIPT LOAD %s", scripts[i]);
+	for (int i = 0; i < n + N_SCRIPTS; i++) {
+		int script = i - n;
+
+		if (redisGetReply(s->c, (void **)&r) != REDIS_OK)
+			return rc < 0 ? rc : -ECONNRESET;
+		if (rc < 0)
+			; /* the first failure counts */
+		else if (auth_error(r))
+			rc = refused(s, r->str);
+		else if (script < 0 && r->type != REDIS_REPLY_ARRAY && r->type != REDIS_REPLY_ERROR)
+			; /* AUTH's OK */
+		else if (script < 0 && r->type == REDIS_REPLY_ARRAY && !role_master(r))
+			rc = -ENOTCONN;
+		else if (script >= 0 && r->type == REDIS_REPLY_STRING && r->len == 40)
+			memcpy(s->sha[script], r->str, 41);
+		else if (script >= 0 || r->type == REDIS_REPLY_ERROR)
+			rc = went_down(s, r->type == REDIS_REPLY_ERROR ? r->str : "SCRIPT LOAD");
+		freeReplyObject(r);
+	}
+	return rc;
+}
+
+/* Drops the connection and, with Sentinels, forgets the primary it was made to. */
+static void forget(struct store *s)
+{
+	drop(s);
+	if (s->sentinel)
+		sentinel_forget(s->sentinel, s->gen);
+}
+
+/* Ensures a live context to the primary (with Sentinels: the one of the current generation);
+ * returns 0 or -EAGAIN (also while backing off). */
+static int ensure(struct store *s)
+{
+	struct timeval ct = {0, CONNECT_TIMEOUT_MS * 1000};
+	struct timeval rt = {COMMAND_TIMEOUT_MS / 1000, (COMMAND_TIMEOUT_MS % 1000) * 1000};
+	long long now;
+	char why[256];
+	int rc;
+
+	if (s->c && s->sentinel && sentinel_generation(s->sentinel) != s->gen)
+		drop(s); /* the primary moved, or another store found it wrong */
+	if (s->c)
+		return 0;
+	now = backoff_now_ms();
+	if (now < s->backoff.next_ms)
+		return -EAGAIN;
+	if (s->sentinel) {
+		rc = sentinel_primary(s->sentinel, &s->addr, &s->gen, why, sizeof(why));
+		if (rc < 0) {
+			rc == -EACCES ? refused(s, why) : went_down(s, why);
+			goto fail;
+		}
+	}
+	s->c = redisConnectWithTimeout(s->addr.host, s->addr.port, ct);
+	if (!s->c || s->c->err || redisSetTimeout(s->c, rt) != REDIS_OK) {
+		went_down(s, s->c ? s->c->errstr : "out of memory");
+		forget(s);
+		goto fail;
+	}
+	rc = handshake(s);
+	if (rc == 0) {
+		redisEnableKeepAlive(s->c);
+		backoff_reset(&s->backoff);
+		return 0;
+	}
+	if (rc == -ECONNRESET || rc == -ENOTCONN) {
+		went_down(s, rc == -ENOTCONN ? "not the primary (ROLE)" : s->c->errstr);
+		forget(s);
+	}
+	drop(s);
+fail:
+	backoff_fail(&s->backoff, now, RETRY_MIN_MS, RETRY_MAX_MS);
+	return -EAGAIN;
+}
+
 /* Sends n commands in one write (argv holds them argc entries apart; command i has argcs[i]
- * arguments, or argc when argcs is NULL) and reads their n replies into r; returns 0, or
- * -EAGAIN with every r[i] NULL (connection broken, or cannot connect). */
+ * arguments, or argc when argcs is NULL), followed by WAIT when wait, and reads their n replies
+ * into r; returns 0, or -EAGAIN with every r[i] NULL (connection broken, or cannot connect).
+ * *acked is false when WAIT's reply counts fewer replicas than s->wait. */
 static int send_once(struct store *s, size_t n, int argc, const int *argcs, const char **argv,
-                     redisReply **r)
+                     bool wait, redisReply **r, bool *acked)
 {
 	size_t i, got = 0;
+	redisReply *w = NULL;
 
+	*acked = true;
 	if (ensure(s) < 0)
 		return -EAGAIN;
 	for (i = 0; i < n; i++)
 		if (redisAppendCommandArgv(s->c, argcs ? argcs[i] : argc, argv + i * (size_t)argc,
 		                           NULL) != REDIS_OK)
 			break;
+	if (i == n && wait && redisAppendCommand(s->c, "WAIT %d %d", s->wait, WAIT_TIMEOUT_MS))
+		i = 0;
 	while (i == n && got < n && redisGetReply(s->c, (void **)&r[got]) == REDIS_OK)
 		got++;
-	if (got == n)
+	if (got == n && (!wait || redisGetReply(s->c, (void **)&w) == REDIS_OK)) {
+		*acked = !wait || (w->type == REDIS_REPLY_INTEGER && w->integer >= s->wait);
+		freeReplyObject(w);
 		return 0;
+	}
 	while (got > 0)
 		freeReplyObject(r[--got]);
 	return -EAGAIN;
 }
 
-/* Runs n commands (argv, argc and argcs as send_once takes them) pipelined: rcs[i] is 0
- * with r[i] set to its reply (caller frees; r NULL: freed here), or -EAGAIN or -EINVAL with
- * r[i] NULL. Every command here is idempotent, so two cases send them once more on a fresh
- * connection: a connection found broken (Redis restarted while it sat idle), and a READONLY
- * reply (a failover behind the same address left this connection on the demoted replica; a
- * new connection reaches the new primary). WRONGTYPE is -EINVAL; any other error reply
- * (LOADING, BUSY, MASTERDOWN, ...) -EAGAIN, connection kept. */
+/* Runs n commands (argv, argc and argcs as send_once takes them) pipelined, writes followed
+ * by WAIT when s has wait replicas: rcs[i] is 0 with r[i] set to its reply (caller frees; r
+ * NULL: freed here), or -EAGAIN or -EINVAL with r[i] NULL. Every command here is idempotent, so
+ * two cases send them once more on a fresh connection: a connection found broken (Redis
+ * restarted while it sat idle), and a READONLY reply (a failover left this connection on the
+ * demoted primary; a new connection reaches the new one). WRONGTYPE is -EINVAL; any other
+ * error reply (LOADING, BUSY, MASTERDOWN, ...) -EAGAIN, connection kept; so is every reply
+ * of writes that fewer replicas than s->wait acknowledged. */
 static void run_many(struct store *s, size_t n, int argc, const int *argcs, const char **argv,
-                     redisReply **r, int *rcs)
+                     bool write, redisReply **r, int *rcs)
 {
 	redisReply *own[1];
 	int reused = s->c != NULL, again = 1;
+	bool acked = true;
 	size_t i;
 
 	r = r ? r : own; /* n is 1 without r */
 	for (;; again--) {
-		if (send_once(s, n, argc, argcs, argv, r) < 0) {
+		if (send_once(s, n, argc, argcs, argv, write && s->wait > 0, r, &acked) < 0) {
 			if (s->c)
 				went_down(s, s->c->errstr);
 			drop(s);
@@ -230,7 +326,7 @@ static void run_many(struct store *s, size_t n, int argc, const int *argcs, cons
 			went_down(s, r[i]->str); /* a failover, a SCRIPT FLUSH: a new connection */
 			for (i = 0; i < n; i++)
 				freeReplyObject(r[i]);
-			drop(s);
+			forget(s);
 			if (!again)
 				break;
 		}
@@ -246,8 +342,12 @@ static void run_many(struct store *s, size_t n, int argc, const int *argcs, cons
 		rcs[i] = 0;
 		if (r[i]->type == REDIS_REPLY_ERROR)
 			rcs[i] = error_is(r[i], "WRONGTYPE") ? -EINVAL : went_down(s, r[i]->str);
+		else if (!acked)
+			rcs[i] =
+			    went_down(s, "fewer replicas than REDIS_WAIT_REPLICAS acknowledged "
+			                 "the write (WAIT)");
 		else if (s->down_logged)
-			log_info("redis connected", "addr", s->host);
+			log_info("redis connected", "addr", s->addr.host);
 		if (rcs[i] == 0)
 			s->down_logged = 0;
 		if (rcs[i] < 0 || r == own) {
@@ -263,8 +363,30 @@ static int run(struct store *s, int argc, const char **argv, redisReply **out)
 {
 	int rc;
 
-	run_many(s, 1, argc, NULL, argv, out, &rc);
+	run_many(s, 1, argc, NULL, argv, false, out, &rc);
 	return rc;
+}
+
+/* Believes rc -ENOENT (an order's key is absent) only from a primary: asks ROLE on the same
+ * connection; anything else drops it (and, with Sentinels, the primary's address). Returns
+ * rc, or -EAGAIN. */
+static int absent(struct store *s, int rc)
+{
+	const char *argv[] = {"ROLE"};
+	redisReply *r;
+	bool primary;
+
+	if (rc != -ENOENT)
+		return rc;
+	if (run(s, 1, argv, &r) < 0)
+		return -EAGAIN;
+	primary = role_master(r);
+	freeReplyObject(r);
+	if (primary)
+		return -ENOENT;
+	went_down(s, "not the primary (ROLE)");
+	forget(s);
+	return -EAGAIN;
 }
 
 static void hash_key(char *buf, size_t cap, const char *key)
@@ -283,8 +405,10 @@ trace_span *store_span_start(const struct store *s, const char *name, const char
 			trace_span_set_str(span, "bakery.status", status);
 		trace_span_set_str(span, "db.system", "redis");
 		trace_span_set_str(span, "db.operation.name", command);
-		trace_span_set_str(span, "server.address", s->host);
-		trace_span_set_int(span, "server.port", s->port);
+		if (s->addr.host[0]) {
+			trace_span_set_str(span, "server.address", s->addr.host);
+			trace_span_set_int(span, "server.port", s->addr.port);
+		}
 	}
 	return span;
 }
@@ -352,7 +476,7 @@ void store_orders_create(struct store *s, const char *const *keys,
 	for (size_t i = 0; i < n; i++)
 		argcs[i] = create_argv(argv + CREATE_ARGS * i, hk + 64 * i, deadline + 32 * i,
 		                       keys[i], orders[i], deadline_ms);
-	run_many(s, n, CREATE_ARGS, argcs, argv, r, rcs);
+	run_many(s, n, CREATE_ARGS, argcs, argv, true, r, rcs);
 	for (size_t i = 0; i < n; i++)
 		freeReplyObject(r[i]); /* NULL after an error */
 	free(argv);
@@ -389,7 +513,7 @@ static void run_updates(struct store *s, enum script script, const char *const *
 	}
 	for (size_t i = 0; i < n; i++)
 		script_argv(s, argv + i * 6, hk + i * 64, script, keys[i], arg);
-	run_many(s, n, 6, NULL, argv, r, rcs);
+	run_many(s, n, 6, NULL, argv, true, r, rcs);
 	for (size_t i = 0; i < n; i++) {
 		if (rcs[i] < 0)
 			continue;
@@ -400,6 +524,11 @@ static void run_updates(struct store *s, enum script script, const char *const *
 		freeReplyObject(r[i]);
 	}
 	free(argv);
+	for (size_t i = 0, checked = 0; i < n; i++) { /* one ROLE for all */
+		if (rcs[i] == -ENOENT && !checked++ && absent(s, -ENOENT) < 0)
+			for (size_t j = i; j < n; j++)
+				rcs[j] = rcs[j] == -ENOENT ? -EAGAIN : rcs[j];
+	}
 }
 
 void store_orders_queued(struct store *s, const char *const *keys, size_t n, int *rcs)
@@ -465,7 +594,7 @@ int store_order_get(struct store *s, const char *key, struct order *o)
 	freeReplyObject(r);
 	if (rc == 0 && deadline && strcmp(o->status, "pending") == 0)
 		rc = expire(s, key, o);
-	return rc;
+	return absent(s, rc);
 }
 
 int store_order_set_status(struct store *s, const char *key, const char *status)

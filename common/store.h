@@ -2,8 +2,10 @@
 #ifndef BAKERY_STORE_H
 #define BAKERY_STORE_H
 
+#include "addr.h"
 #include "order.h"
 #include "otel/trace.h"
+#include "sentinel.h"
 
 /* Errors are negative errno values:
  *   -EAGAIN    transient: Redis unreachable, timed out, loading, read-only... (retry later);
@@ -28,13 +30,34 @@
  * store_order_get or store_order_set_status then turns it failed, atomically, so every reader
  * agrees (but see store_set_held). finished and failed are final. */
 
-/* One Redis connection. Not thread-safe: use one per thread. */
+/* Where Redis is and how to use it: one address, or the Sentinels that name the primary. */
+struct store_config {
+	struct addr addr;                     /* the one Redis (DB_HOST), without Sentinels */
+	struct addr sentinels[ADDR_LIST_MAX]; /* REDIS_SENTINELS */
+	int n_sentinels;                      /* 0: addr alone */
+	char master[SENTINEL_NAME_MAX];       /* REDIS_SENTINEL_MASTER */
+	char password[SENTINEL_PASSWORD_MAX]; /* REDIS_PASSWORD, for Redis and Sentinels; "" none */
+	int wait_replicas;                    /* REDIS_WAIT_REPLICAS: writes count once this many
+	                                       * replicas have them (WAIT); 0 no WAIT */
+};
+
+/* One Redis connection. Not thread-safe: use one per thread.
+ *
+ * With Sentinels, a store connects to the primary the Sentinels name (sentinel.h: one view per
+ * process, moved by +switch-master), checks it with ROLE, and connects again when that view
+ * changes (checked before each command), on a lost connection and on READONLY. A reply that
+ * an order does not exist is believed only from a primary (ROLE), so a demoted node never makes
+ * an order look unknown. With wait_replicas, each write (store_orders_create,
+ * store_orders_queued, store_order_set_status) is followed by WAIT wait_replicas in the same
+ * round trip; fewer acknowledgements make the write -EAGAIN (it may be applied, unreplicated).
+ * AUTH with the password comes first on every connection; a refused password is logged once
+ * per process, naming REDIS_PASSWORD, never the password. */
 struct store;
 
-/* Returns a store for host:port that connects on first use (connect and command timeouts of
- * about 1-2 s) and reconnects with backoff after a failure, or NULL when out of memory.
- * Free it with store_free. */
-struct store *store_new(const char *host, int port);
+/* Returns a store for cfg (copied) that connects on first use (connect and command timeouts of
+ * about 1-2 s) and reconnects with backoff after a failure, or NULL when out of memory or the
+ * Sentinel watcher cannot start. Free it with store_free. */
+struct store *store_new(const struct store_config *cfg);
 
 /* Marks s as held by a consumer of the orders' messages: holding a message proves the order
  * was queued, so s's store_order_get and store_order_set_status clear a pending order's queue

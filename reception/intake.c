@@ -185,8 +185,8 @@ int intake_init(const struct config *cfg)
 		return -EALREADY;
 	config = cfg;
 	stopping = false;
-	store = store_new(cfg->db_host, cfg->db_port);
-	confirms = store_new(cfg->db_host, cfg->db_port);
+	store = store_new(&cfg->redis);
+	confirms = store_new(&cfg->redis);
 	publisher = mq_publisher_new(&cfg->mq);
 	if (!store || !confirms || !publisher)
 		goto fail;

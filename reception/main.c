@@ -125,7 +125,8 @@ int main(void)
 		goto done;
 	}
 	http_serve(ctx, routes_dispatch, NULL);
-	log_info("reception listening", "port", port, "redis", cfg.db_host, "rabbitmq",
+	log_info("reception listening", "port", port, "redis",
+	         cfg.redis.n_sentinels ? cfg.redis.master : cfg.redis.addr.host, "rabbitmq",
 	         cfg.mq.hosts[0].host, "queue", cfg.mq.queue);
 
 	sigwait(&stop, &sig);

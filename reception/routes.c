@@ -591,7 +591,7 @@ int routes_init(const struct config *cfg, struct probe *p)
 		return -ENOMEM;
 	for (n_idle = 0; n_idle < WORKERS; n_idle++) {
 		idle[n_idle] = &workers[n_idle];
-		if (!(workers[n_idle].store = store_new(config->db_host, config->db_port)))
+		if (!(workers[n_idle].store = store_new(&config->redis)))
 			break;
 	}
 	if (n_idle < WORKERS || intake_init(config) < 0) {

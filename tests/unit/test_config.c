@@ -20,6 +20,10 @@ static const char *const vars[] = {"DB_HOST",
                                    "ORDER_QUEUE_DEADLINE_MS",
                                    "ORDERS_QUEUE_TYPE",
                                    "ORDERS_DELIVERY_LIMIT",
+                                   "REDIS_SENTINELS",
+                                   "REDIS_SENTINEL_MASTER",
+                                   "REDIS_PASSWORD",
+                                   "REDIS_WAIT_REPLICAS",
                                    NULL};
 
 static void clear_env(void)
@@ -34,8 +38,12 @@ static void test_defaults(void)
 
 	clear_env();
 	CHECK(config_load(&c, "baker") == 0);
-	CHECK_STR(c.db_host, "127.0.0.1");
-	CHECK(c.db_port == 6379);
+	CHECK_STR(c.redis.addr.host, "127.0.0.1");
+	CHECK(c.redis.addr.port == 6379);
+	CHECK(c.redis.n_sentinels == 0);
+	CHECK_STR(c.redis.master, "mymaster");
+	CHECK_STR(c.redis.password, "");
+	CHECK(c.redis.wait_replicas == 0);
 	CHECK_STR(c.mq.hosts[0].host, "127.0.0.1");
 	CHECK(c.mq.hosts[0].port == 5672);
 	CHECK_STR(c.mq.user, "guest");
@@ -92,8 +100,8 @@ static void test_values(void)
 	setenv("BAKE_TIME_SCALE", "0", 1);
 	setenv("LOG_LEVEL", "debug", 1);
 	CHECK(config_load(&c, "baker") == 0);
-	CHECK_STR(c.db_host, "redis.default.svc");
-	CHECK(c.db_port == 6380);
+	CHECK_STR(c.redis.addr.host, "redis.default.svc");
+	CHECK(c.redis.addr.port == 6380);
 	CHECK_STR(c.mq.hosts[0].host, "::1");
 	CHECK(c.mq.hosts[0].port == 5673);
 	CHECK_STR(c.mq.user, "baker");
@@ -142,6 +150,14 @@ static void test_bad_values(void)
 	    {"ORDER_QUEUE_DEADLINE_MS", "9999"}, /* not above the 5 s publish timeout */
 	    {"ORDER_QUEUE_DEADLINE_MS", "86400001"},
 	    {"ORDER_QUEUE_DEADLINE_MS", "1s"},
+	    {"REDIS_SENTINELS", ""},
+	    {"REDIS_SENTINELS", "a:1,,b:2"},
+	    {"REDIS_SENTINELS", "a:1,b"},
+	    {"REDIS_SENTINELS", "a:1,a:2,a:3,a:4,a:5,a:6,a:7,a:8,a:9"},
+	    {"REDIS_SENTINEL_MASTER", ""},
+	    {"REDIS_PASSWORD", ""},
+	    {"REDIS_WAIT_REPLICAS", "-1"},
+	    {"REDIS_WAIT_REPLICAS", "17"},
 	};
 	struct config c;
 
@@ -192,6 +208,34 @@ static void test_hostport(void)
 	CHECK(addr_list_parse("a:1,b:2,c:3", l, 2) < 0);
 }
 
+/* REDIS_SENTINELS: a list, its master name, and WAIT for one replica unless told otherwise. */
+static void test_redis_sentinels(void)
+{
+	struct config c;
+
+	clear_env();
+	setenv("REDIS_SENTINELS", "s1:26379, s2:26380,[::1]:26381", 1);
+	setenv("REDIS_PASSWORD", "pw", 1);
+	CHECK(config_load(&c, "reception") == 0);
+	CHECK(c.redis.n_sentinels == 3);
+	CHECK_STR(c.redis.sentinels[0].host, "s1");
+	CHECK(c.redis.sentinels[1].port == 26380);
+	CHECK_STR(c.redis.sentinels[2].host, "::1");
+	CHECK_STR(c.redis.master, "mymaster");
+	CHECK_STR(c.redis.password, "pw");
+	CHECK(c.redis.wait_replicas == 1);
+	setenv("REDIS_SENTINEL_MASTER", "orders", 1);
+	setenv("REDIS_WAIT_REPLICAS", "0", 1);
+	CHECK(config_load(&c, "baker") == 0);
+	CHECK_STR(c.redis.master, "orders");
+	CHECK(c.redis.wait_replicas == 0);
+	unsetenv("REDIS_SENTINELS");
+	setenv("REDIS_WAIT_REPLICAS", "2", 1); /* a primary with replicas behind DB_HOST */
+	CHECK(config_load(&c, "baker") == 0);
+	CHECK(c.redis.n_sentinels == 0 && c.redis.wait_replicas == 2);
+	clear_env();
+}
+
 /* The service-specific variables are only read by their service. */
 static void test_per_service(void)
 {
@@ -220,6 +264,7 @@ int main(void)
 	RUN(test_rabbit_cluster);
 	RUN(test_bad_values);
 	RUN(test_hostport);
+	RUN(test_redis_sentinels);
 	RUN(test_per_service);
 	return CHECK_DONE();
 }
