@@ -52,7 +52,10 @@ static void on_signal(int sig)
 	(void)sig;
 }
 
-/* Ends the waits that are due; called with the lock held. */
+/* Ends the waits that are due and, while threads run short, every wait of a second or more
+ * (freeing the threads at once serves the connections queued behind them soonest); called
+ * with the lock held. A wait already ended is signalled again now and then: a signal that came
+ * between two reads ended nothing. */
 static void sweep(long long now)
 {
 	bool pressure = used > limits.threads - limits.threads / 8;

@@ -504,7 +504,8 @@ int routes_dispatch(struct mg_connection *c, void *cbdata)
 	    strcmp(req.info->request_method, route->method) == 0)
 		req.body_rc = read_body(c, req.info->content_length, &req.body, &req.len);
 	guard_busy(c); /* from here on no read of the client's is interrupted */
-	if (!route || !route->untraced)
+	/* A body that could not be read is answered without one (413, 408, 400). */
+	if ((!route || !route->untraced) && req.body_rc == 0)
 		req.worker = worker_take();
 	req.span = server_span_start(c, req.info, route, req.worker);
 	if (!route) {
