@@ -162,6 +162,12 @@ def run_attack(reception, first, trickle, every, deadline):
                    what="every attacker connection closed")
     finally:
         attack.close()
+    lives = attack.lifetimes()
+    print(f"orders {len(results)}, first {results[0][1] * 1000:.0f} ms, "
+          f"p99 {p99([t for _, t in results[1:]]) * 1000:.0f} ms, "
+          f"max {max(t for _, t in results[1:]) * 1000:.0f} ms; attackers closed "
+          f"{len(lives)}, lifetime median {sorted(lives)[len(lives) // 2]:.1f} s, "
+          f"max {max(lives):.1f} s")
     statuses = [s for s, _ in results]
     latencies = [t for _, t in results]
     assert len(results) >= 0.8 * REAL_SECONDS / REAL_INTERVAL, len(results)
