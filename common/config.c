@@ -186,6 +186,14 @@ int config_load(struct config *cfg, const char *service)
 		rc |= env_int("PORT", 1, 65535, &cfg->port);
 		rc |= env_int("ORDER_QUEUE_DEADLINE_MS", 10000, 86400000,
 		              &cfg->order_queue_deadline_ms);
+		/* HTTP clients' deadlines (reception/guard.h) */
+		cfg->http_header_timeout_ms = 5000;
+		cfg->http_body_timeout_ms = 10000;
+		cfg->http_keepalive_timeout_ms = 5000;
+		rc |= env_int("HTTP_HEADER_TIMEOUT_MS", 100, 600000, &cfg->http_header_timeout_ms);
+		rc |= env_int("HTTP_BODY_TIMEOUT_MS", 100, 600000, &cfg->http_body_timeout_ms);
+		rc |= env_int("HTTP_KEEPALIVE_TIMEOUT_MS", 100, 600000,
+		              &cfg->http_keepalive_timeout_ms);
 	}
 	if (strcmp(service, "baker") == 0) {
 		rc |= env_int("HEALTH_PORT", 1, 65535, &cfg->health_port);

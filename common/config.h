@@ -21,6 +21,10 @@ struct config {
 	int baker_concurrency;       /* orders baked at once (BAKER_CONCURRENCY) */
 	double bake_time_scale;      /* multiplier of the simulated baking time (BAKE_TIME_SCALE) */
 	int order_queue_deadline_ms; /* an order not queued by then is failed (reception) */
+	/* reception's deadlines for HTTP clients (reception/guard.h) */
+	int http_header_timeout_ms;    /* a request's line and headers (HTTP_HEADER_TIMEOUT_MS) */
+	int http_body_timeout_ms;      /* its body, from its head (HTTP_BODY_TIMEOUT_MS) */
+	int http_keepalive_timeout_ms; /* the next request's head (HTTP_KEEPALIVE_TIMEOUT_MS) */
 	enum log_level log_level;
 };
 

@@ -115,8 +115,86 @@ int http_send_error(struct mg_connection *c, int status, const char *message,
 	return rc;
 }
 
+/* Parses a Content-Length value: a comma-separated list of 1*DIGIT (with optional blanks
+ * around each), all the same (RFC 9112 6.3). Returns the length, or -1 when invalid. */
+static long long content_length(const char *v)
+{
+	long long len = -1, n;
+	size_t digits;
+
+	for (;;) {
+		v += strspn(v, " \t");
+		digits = strspn(v, "0123456789");
+		if (digits == 0 || digits > 18)
+			return -1;
+		for (n = 0; digits--; v++)
+			n = n * 10 + (*v - '0');
+		if (len >= 0 && n != len)
+			return -1;
+		len = n;
+		v += strspn(v, " \t");
+		if (*v == '\0')
+			return len;
+		if (*v++ != ',')
+			return -1;
+	}
+}
+
+int http_head_check(const struct mg_request_info *ri, const char **why)
+{
+	const char *name, *value;
+	long long len = -1, n;
+	size_t line, head;
+	int hosts = 0, encodings = 0, lengths = 0;
+	bool chunked = false, conflict = false;
+
+	head = strlen(ri->request_method) + strlen(ri->request_uri) + 12;
+	if (ri->query_string) /* civetweb has cut the URI at its '?' */
+		head += strlen(ri->query_string) + 1;
+	if (ri->num_headers > HTTP_FIELDS_MAX) {
+		*why = "too many header fields";
+		return 431;
+	}
+	for (int i = 0; i < ri->num_headers; i++) {
+		name = ri->http_headers[i].name;
+		value = ri->http_headers[i].value;
+		line = strlen(name) + strlen(value) + 4;
+		if (line > HTTP_FIELD_LINE_MAX) {
+			*why = "header field too large";
+			return 431;
+		}
+		head += line;
+		if (strcasecmp(name, "Host") == 0) {
+			hosts++;
+		} else if (strcasecmp(name, "Transfer-Encoding") == 0) {
+			encodings++;
+			chunked = strcasecmp(value, "chunked") == 0;
+		} else if (strcasecmp(name, "Content-Length") == 0) {
+			n = content_length(value);
+			conflict |= n < 0 || (lengths && n != len);
+			len = n;
+			lengths++;
+		}
+	}
+	*why = head > HTTP_HEAD_MAX    ? "request head too large"
+	       : conflict              ? "invalid or conflicting Content-Length"
+	       : encodings && lengths  ? "Content-Length with Transfer-Encoding"
+	       : encodings > 1         ? "unsupported Transfer-Encoding"
+	       : encodings && !chunked ? "unsupported Transfer-Encoding"
+	       : encodings && strcmp(ri->http_version, "1.1") != 0
+	           ? "Transfer-Encoding in an HTTP/1.0 request"
+	       : hosts > 1                                          ? "more than one Host"
+	       : hosts == 0 && strcmp(ri->http_version, "1.1") == 0 ? "missing Host"
+	                                                            : NULL;
+	return !*why ? 0 : head > HTTP_HEAD_MAX ? 431 : 400;
+}
+
 int http_error_callback(struct mg_connection *c, int status, const char *message)
 {
+	if (status == 411) { /* civetweb: a Content-Length that is no number */
+		status = 400;
+		message = "invalid Content-Length";
+	}
 	/* civetweb's message may quote the client's bytes: when it is not valid UTF-8, the
 	 * reason phrase says enough. */
 	char *body = http_json_pair("error", message && *message ? message : http_reason(status));

@@ -1,12 +1,12 @@
 /* main.c — reception: configuration, the civetweb server, readiness probe and SIGTERM. */
 #include <civetweb.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
 #include "config.h"
+#include "guard.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -22,26 +22,34 @@
  * how many connections are served at once; one more waits until one closes or stays idle for
  * keep_alive_timeout_ms. A thread costs ~12 KiB of RSS idle: requests share routes.c's few
  * workers (their Redis connections) and one publisher, not one per thread. */
-#define HTTP_THREADS     "512"
+#define HTTP_THREADS     512
+#define STRINGIFY_(x)    #x
+#define STRINGIFY(x)     STRINGIFY_(x)
 #define DRAIN_TIMEOUT_MS 8000 /* requests and connections get this long after SIGTERM */
 
-/* Client connections open now (those a server thread has taken up), counted so the drain
- * can wait for keep-alive clients to be told to go. */
-static atomic_int connections;
-static char counted; /* the connection data of a counted connection */
-
-static int connection_open(const struct mg_connection *c, void **data)
+/* civetweb's begin_request callback: the head has arrived. One that frames its body
+ * ambiguously or exceeds the head limits (http_head_check) is answered here, JSON and
+ * "Connection: close", before anything reads its body. Returns 0 to go on to the routes, or
+ * the status sent. */
+static int begin_request(struct mg_connection *c)
 {
-	(void)c;
-	*data = &counted;
-	atomic_fetch_add(&connections, 1);
-	return 0;
+	const char *why;
+	int status = http_head_check(mg_get_request_info(c), &why);
+
+	guard_head_done(c);
+	if (status == 0)
+		return 0;
+	http_send_error(c, status, why, "Connection: close\r\n");
+	return status;
 }
 
-static void connection_close(const struct mg_connection *c)
+/* civetweb's http_error callback: a head the guard cut short is a 408. Returns as
+ * http_error_callback. */
+static int error_page(struct mg_connection *c, int status, const char *message)
 {
-	if (mg_get_user_connection_data(c) == &counted)
-		atomic_fetch_sub(&connections, 1);
+	if (guard_expired(c))
+		return http_error_callback(c, 408, "request head not received in time");
+	return http_error_callback(c, status, message);
 }
 
 static void sleep_ms(long ms)
@@ -61,25 +69,27 @@ static void drain(void)
 	int ms = 0;
 
 	routes_drain();
-	while (ms < DRAIN_TIMEOUT_MS && (routes_in_flight() > 0 || atomic_load(&connections) > 0)) {
+	while (ms < DRAIN_TIMEOUT_MS && (routes_in_flight() > 0 || guard_connections() > 0)) {
 		sleep_ms(10);
 		ms += 10;
 	}
 	if (ms >= DRAIN_TIMEOUT_MS) {
-		snprintf(left, sizeof(left), "%d", atomic_load(&connections));
+		snprintf(left, sizeof(left), "%d", guard_connections());
 		log_warn("drain timed out: closing the connections left", "connections", left);
 	}
 }
 
 int main(void)
 {
-	struct mg_callbacks callbacks = {.init_connection = connection_open,
-	                                 .connection_close = connection_close,
-	                                 .http_error = http_error_callback};
+	struct mg_callbacks callbacks = {.init_connection = guard_open,
+	                                 .connection_close = guard_close,
+	                                 .begin_request = begin_request,
+	                                 .end_request = guard_request_done,
+	                                 .http_error = error_page};
 	struct mg_context *ctx = NULL;
 	struct probe *probe = NULL;
 	struct config cfg;
-	char port[16];
+	char port[16], request_timeout[16], keepalive_timeout[16];
 	sigset_t stop;
 	int sig, rc = 1;
 
@@ -104,21 +114,35 @@ int main(void)
 		goto done;
 	}
 	snprintf(port, sizeof(port), "%d", cfg.port);
+	/* civetweb's own timeouts stay as a backstop behind the guard's deadlines: its
+	 * request_timeout_ms bounds each read and write (renewed by every byte), and
+	 * keep_alive_timeout_ms closes an idle connection that sent nothing. */
+	snprintf(request_timeout, sizeof(request_timeout), "%d",
+	         (cfg.http_header_timeout_ms > cfg.http_body_timeout_ms
+	              ? cfg.http_header_timeout_ms
+	              : cfg.http_body_timeout_ms) +
+	             1000);
+	snprintf(keepalive_timeout, sizeof(keepalive_timeout), "%d", cfg.http_keepalive_timeout_ms);
 	const char *options[] = {"listening_ports",
 	                         port,
 	                         "num_threads",
-	                         HTTP_THREADS,
+	                         STRINGIFY(HTTP_THREADS),
 	                         "request_timeout_ms",
-	                         "10000",
+	                         request_timeout,
 	                         "enable_keep_alive",
 	                         "yes",
 	                         "keep_alive_timeout_ms",
-	                         "5000",
+	                         keepalive_timeout,
 	                         "listen_backlog",
 	                         "1024",
 	                         "tcp_nodelay",
 	                         "1",
 	                         NULL};
+	if (guard_start(&(struct guard_limits){cfg.http_header_timeout_ms, cfg.http_body_timeout_ms,
+	                                       cfg.http_keepalive_timeout_ms, HTTP_THREADS}) < 0) {
+		log_error("cannot start the connection guard");
+		goto done;
+	}
 	ctx = mg_start(&callbacks, NULL, options);
 	if (!ctx) {
 		log_error("cannot listen", "port", port);
@@ -136,11 +160,13 @@ int main(void)
 	drain();
 	mg_stop(ctx);
 	ctx = NULL;
+	guard_stop();
 	rc = 0;
 	log_info("reception stopped");
 done:
 	if (ctx)
 		mg_stop(ctx);
+	guard_stop();
 	routes_free();
 	probe_stop(probe);
 	trace_shutdown(); /* flushes the spans still queued (bounded) */

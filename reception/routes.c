@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "guard.h"
 #include "health.h"
 #include "http.h"
 #include "intake.h"
@@ -158,8 +159,8 @@ static void handle_health(const struct request *req, struct response *res)
 
 /* Reads the whole body into a malloc'd buffer of at most ORDER_BODY_MAX bytes: as large as
  * its Content-Length (or the limit, chunked), so that requests in flight hold no more memory
- * than their bodies need. Returns 0, -EFBIG when larger, -EIO when the client went away, or
- * -ENOMEM. */
+ * than their bodies need. Returns 0, -EFBIG when larger, -ETIMEDOUT when the guard ended it
+ * (HTTP_BODY_TIMEOUT_MS), -EIO when the client went away, or -ENOMEM. */
 static int read_body(struct mg_connection *c, long long content_length, char **out, size_t *len)
 {
 	size_t n = 0, cap = ORDER_BODY_MAX + 1;
@@ -179,10 +180,14 @@ static int read_body(struct mg_connection *c, long long content_length, char **o
 			free(buf);
 			return -EFBIG;
 		}
+		if (guard_expired(c)) { /* it interrupted this read, or came between two */
+			r = -1;
+			break;
+		}
 	}
 	if (r < 0) {
 		free(buf);
-		return -EIO;
+		return guard_expired(c) ? -ETIMEDOUT : -EIO;
 	}
 	*out = buf;
 	*len = n;
@@ -209,6 +214,10 @@ static void handle_post_order(const struct request *req, struct response *res)
 
 	if (rc == -EFBIG) {
 		reply_error(res, 413, "request body is larger than 64 KiB", CONNECTION_CLOSE);
+		return;
+	}
+	if (rc == -ETIMEDOUT) {
+		reply_error(res, 408, "request body not received in time", CONNECTION_CLOSE);
 		return;
 	}
 	if (rc < 0) {
@@ -494,7 +503,9 @@ int routes_dispatch(struct mg_connection *c, void *cbdata)
 	if (route && route->handler == handle_post_order &&
 	    strcmp(req.info->request_method, route->method) == 0)
 		req.body_rc = read_body(c, req.info->content_length, &req.body, &req.len);
-	if (!route || !route->untraced)
+	guard_busy(c); /* from here on no read of the client's is interrupted */
+	/* A body that could not be read is answered without one (413, 408, 400). */
+	if ((!route || !route->untraced) && req.body_rc == 0)
 		req.worker = worker_take();
 	req.span = server_span_start(c, req.info, route, req.worker);
 	if (!route) {
