@@ -177,7 +177,8 @@ int order_trace_context(const struct order *o, struct trace_context *ctx)
 {
 	ctx->remote = true;
 	ctx->baggage[0] = '\0';
-	tracecontext_parse_tracestate(o->tracestate, strlen(o->tracestate), ctx->tracestate,
+	tracecontext_parse_tracestate(&(struct trace_field){o->tracestate, strlen(o->tracestate)},
+	                              1, ctx->tracestate,
 	                              sizeof(ctx->tracestate)); /* malformed: "" */
 	return tracecontext_parse_traceparent(o->traceparent, strlen(o->traceparent), ctx);
 }

@@ -278,20 +278,34 @@ int trace_span_context(const trace_span *s, struct trace_context *out)
 	return 0;
 }
 
+/* Up to TRACE_FIELDS_MAX fields named name into f; returns how many. */
+static size_t get_fields(trace_header_get get, void *carrier, const char *name,
+                         struct trace_field f[TRACE_FIELDS_MAX])
+{
+	size_t n = 0;
+
+	while (n < TRACE_FIELDS_MAX && (f[n].s = get(carrier, name, n, &f[n].len)))
+		n++;
+	return n;
+}
+
 int trace_extract(trace_header_get get, void *carrier, struct trace_context *out)
 {
+	struct trace_field f[TRACE_FIELDS_MAX];
+	size_t n, len = 0;
 	const char *v;
-	size_t len = 0;
 
 	context_clear(out, true);
-	if ((v = get(carrier, "baggage", &len)))
-		tracecontext_parse_baggage(v, len, out->baggage, sizeof(out->baggage));
-	if (!(v = get(carrier, "traceparent", &len)))
+	n = get_fields(get, carrier, "baggage", f);
+	tracecontext_parse_baggage(f, n, out->baggage, sizeof(out->baggage));
+	if (!(v = get(carrier, "traceparent", 0, &len)))
 		return -ENOENT;
-	if (tracecontext_parse_traceparent(v, len, out) < 0)
+	if (get(carrier, "traceparent", 1, &(size_t){0}) || /* several: invalid, a new trace */
+	    tracecontext_parse_traceparent(v, len, out) < 0)
 		return -EINVAL;
-	if ((v = get(carrier, "tracestate", &len)))
-		tracecontext_parse_tracestate(v, len, out->tracestate, sizeof(out->tracestate));
+	n = get_fields(get, carrier, "tracestate", f);
+	if (n < TRACE_FIELDS_MAX || !get(carrier, "tracestate", n, &len))
+		tracecontext_parse_tracestate(f, n, out->tracestate, sizeof(out->tracestate));
 	return 0;
 }
 

@@ -12,6 +12,8 @@
  * nothing. */
 typedef struct trace_span trace_span;
 
+#define TRACE_FIELDS_MAX 32 /* header fields of one name trace_extract reads */
+
 struct trace_stats {
 	uint64_t ended;    /* sampled spans ended */
 	uint64_t exported; /* spans the Collector accepted */
@@ -79,13 +81,18 @@ trace_span *trace_current(void);
 /* Writes the current span's ids as hex and returns 1; 0 when there is none (a log hook). */
 int trace_current_ids(char trace_id[33], char span_id[17]);
 
-/* Header access for propagation: get returns header name's value (len bytes, not necessarily
- * NUL-terminated) or NULL; set stores a copy and returns 0 or a negative error. */
-typedef const char *(*trace_header_get)(void *carrier, const char *name, size_t *len);
+/* Header access for propagation. get returns the index-th field (0 first, in the order
+ * received) named name (HTTP: compare case-insensitively) as len bytes, not necessarily
+ * NUL-terminated, or NULL when there is no such field; it must return every field of a name, as
+ * HTTP allows a list header (tracestate, baggage) to be split over several (RFC 9110 5.3). set
+ * stores a copy and returns 0 or a negative error. */
+typedef const char *(*trace_header_get)(void *carrier, const char *name, size_t index, size_t *len);
 typedef int (*trace_header_set)(void *carrier, const char *name, const char *value);
 
-/* Reads traceparent, tracestate and baggage into out, marked remote. Returns 0, or -ENOENT (no
- * traceparent) / -EINVAL (malformed) with out invalid but keeping any valid baggage. */
+/* Reads traceparent, tracestate and baggage (all their fields) into out, marked remote.
+ * Returns 0, or -ENOENT (no traceparent) / -EINVAL (malformed, or more than one traceparent
+ * field) with out invalid but keeping any valid baggage. Of more than TRACE_FIELDS_MAX fields,
+ * the tracestate is dropped (as 33 members would be) and the baggage keeps the first ones. */
 int trace_extract(trace_header_get get, void *carrier, struct trace_context *out);
 
 /* Writes traceparent, and tracestate and baggage when not empty, through set. Returns 0, set's

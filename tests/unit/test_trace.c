@@ -15,16 +15,16 @@
 /* A header list for inject/extract: what an HTTP request or AMQP message carries. */
 struct headers {
 	int n;
-	char name[4][32];
-	char value[4][TRACECONTEXT_BAGGAGE_MAX + 1];
+	char name[8][32];
+	char value[8][TRACECONTEXT_BAGGAGE_MAX + 1];
 };
 
-static const char *hget(void *carrier, const char *name, size_t *len)
+static const char *hget_at(void *carrier, const char *name, size_t index, size_t *len)
 {
 	struct headers *h = carrier;
 
 	for (int i = 0; i < h->n; i++) {
-		if (strcmp(h->name[i], name) == 0) {
+		if (strcmp(h->name[i], name) == 0 && index-- == 0) {
 			*len = strlen(h->value[i]);
 			return h->value[i];
 		}
@@ -32,11 +32,16 @@ static const char *hget(void *carrier, const char *name, size_t *len)
 	return NULL;
 }
 
+static const char *hget(void *carrier, const char *name, size_t *len)
+{
+	return hget_at(carrier, name, 0, len);
+}
+
 static int hset(void *carrier, const char *name, const char *value)
 {
 	struct headers *h = carrier;
 
-	if (h->n == 4)
+	if (h->n == 8)
 		return -ENOSPC;
 	snprintf(h->name[h->n], sizeof(h->name[0]), "%s", name);
 	snprintf(h->value[h->n], sizeof(h->value[0]), "%s", value);
@@ -254,7 +259,7 @@ static void test_current_and_propagation(void)
 	hset(&in, "traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
 	hset(&in, "tracestate", "congo=t61rcWkgMzE, rojo=1");
 	hset(&in, "baggage", "userId=alice");
-	CHECK(trace_extract(hget, &in, &remote) == 0);
+	CHECK(trace_extract(hget_at, &in, &remote) == 0);
 	CHECK(remote.remote && remote.flags == 1);
 	CHECK_STR(remote.tracestate, "congo=t61rcWkgMzE,rojo=1");
 	CHECK_STR(remote.baggage, "userId=alice");
@@ -300,7 +305,7 @@ static void test_current_and_propagation(void)
 	memset(&in, 0, sizeof(in));
 	hset(&in, "traceparent", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01");
 	hset(&in, "baggage", "k=v");
-	CHECK(trace_extract(hget, &in, &remote) == -EINVAL);
+	CHECK(trace_extract(hget_at, &in, &remote) == -EINVAL);
 	CHECK(!tracecontext_is_valid(&remote));
 	a = trace_span_start("server", TRACE_KIND_SERVER, &remote);
 	CHECK(a != NULL && trace_span_is_recording(a));
@@ -309,10 +314,69 @@ static void test_current_and_propagation(void)
 	CHECK_STR(ctx_a.baggage, "k=v");
 	trace_span_end(a);
 	memset(&in, 0, sizeof(in));
-	CHECK(trace_extract(hget, &in, &remote) == -ENOENT);
+	CHECK(trace_extract(hget_at, &in, &remote) == -ENOENT);
 
 	/* Spans on another thread do not see this thread's current span. */
 	trace_shutdown();
+}
+
+/* Every field of a name reaches the parsers: tracestate and baggage fields are one list, two
+ * traceparent fields are invalid. */
+static void test_extract_fields(void)
+{
+	struct headers in = {0};
+	struct trace_context ctx;
+
+	hset(&in, "tracestate", "a=1");
+	hset(&in, "traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+	hset(&in, "baggage", "k=v");
+	hset(&in, "tracestate", "");
+	hset(&in, "tracestate", "b=2,a=3");
+	hset(&in, "baggage", "l=w");
+	CHECK(trace_extract(hget_at, &in, &ctx) == 0);
+	CHECK(tracecontext_is_valid(&ctx) && ctx.remote);
+	CHECK_STR(ctx.tracestate, "a=1,b=2");
+	CHECK_STR(ctx.baggage, "k=v,l=w");
+
+	/* A second traceparent, even the same one: invalid, a new trace; the baggage stays. */
+	hset(&in, "traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+	CHECK(trace_extract(hget_at, &in, &ctx) == -EINVAL);
+	CHECK(!tracecontext_is_valid(&ctx));
+	CHECK_STR(ctx.tracestate, "");
+	CHECK_STR(ctx.baggage, "k=v,l=w");
+}
+
+/* More tracestate fields than trace_extract reads: the tracestate goes, the context stays. */
+struct many {
+	int n; /* tracestate fields */
+};
+
+static const char *many_get(void *carrier, const char *name, size_t index, size_t *len)
+{
+	const struct many *m = carrier;
+
+	if (strcmp(name, "traceparent") == 0 && index == 0) {
+		*len = 55;
+		return "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+	}
+	if (strcmp(name, "tracestate") == 0 && (int)index < m->n) {
+		*len = 3;
+		return "a=1";
+	}
+	return NULL;
+}
+
+static void test_extract_many_fields(void)
+{
+	struct trace_context ctx;
+	struct many m = {TRACE_FIELDS_MAX};
+
+	CHECK(trace_extract(many_get, &m, &ctx) == 0);
+	CHECK_STR(ctx.tracestate, "a=1"); /* 32 members, one key: the first kept */
+	m.n = TRACE_FIELDS_MAX + 1;
+	CHECK(trace_extract(many_get, &m, &ctx) == 0);
+	CHECK(tracecontext_is_valid(&ctx));
+	CHECK_STR(ctx.tracestate, "");
 }
 
 /* Each thread has its own current span; ends from many threads all reach the queue. */
@@ -437,6 +501,8 @@ int main(void)
 	RUN(test_ratio_rule);
 	RUN(test_samplers);
 	RUN(test_current_and_propagation);
+	RUN(test_extract_fields);
+	RUN(test_extract_many_fields);
 	RUN(test_threads);
 	RUN(test_detach);
 	RUN(test_queue_full_drops);
