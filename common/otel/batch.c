@@ -195,7 +195,7 @@ static void log_drops(bool force)
 		return;
 	snprintf(qs, sizeof(qs), "%llu", (unsigned long long)(q - logged_queue));
 	snprintf(es, sizeof(es), "%llu", (unsigned long long)(e - logged_export));
-	otel_diag_log(OTEL_DIAG_WARN, "spans dropped",
+	otel_diag_log(TRACE_DIAG_WARN, "spans dropped",
 	              (const char *const[6]){"queue_full", qs, "export_failed", es, "endpoint",
 	                                     otlp_exporter_url(bsp.exporter)});
 	logged_queue = q;

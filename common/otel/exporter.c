@@ -199,7 +199,7 @@ int otlp_exporter_post(struct otlp_exporter *e, const struct otlp_buf *body, lon
 	if (res == CURLE_ABORTED_BY_CALLBACK)
 		return -ECANCELED;
 	if (res != CURLE_OK) {
-		otel_diag_log(OTEL_DIAG_DEBUG, "span export failed",
+		otel_diag_log(TRACE_DIAG_DEBUG, "span export failed",
 		              (const char *const[6]){"error", curl_easy_strerror(res)});
 		/* A bad URL or certificate will not fix itself; a network error may. */
 		return res == CURLE_UNSUPPORTED_PROTOCOL || res == CURLE_URL_MALFORMAT ||

@@ -1,8 +1,8 @@
-/* span.h — the span record: kinds, attributes, events and links, as they are exported. */
+/* span.h — the span record (internal): attributes, events and links, as they are exported. */
 #ifndef BAKERY_OTEL_SPAN_H
 #define BAKERY_OTEL_SPAN_H
 
-#include "tracecontext.h"
+#include "trace.h"
 
 #define OTLP_ATTRS_MAX  128  /* per span, event, link and resource */
 #define OTLP_EVENTS_MAX 128  /* per span */
@@ -12,35 +12,6 @@
 /* Span flags above the W3C trace flags: whether the parent (or link) is remote. */
 #define OTLP_FLAG_HAS_IS_REMOTE 0x100
 #define OTLP_FLAG_IS_REMOTE     0x200
-
-/* OTLP's values. */
-enum trace_kind {
-	TRACE_KIND_INTERNAL = 1,
-	TRACE_KIND_SERVER = 2,
-	TRACE_KIND_CLIENT = 3,
-	TRACE_KIND_PRODUCER = 4,
-	TRACE_KIND_CONSUMER = 5,
-};
-
-enum trace_attr_type { TRACE_ATTR_STRING, TRACE_ATTR_INT, TRACE_ATTR_DOUBLE, TRACE_ATTR_BOOL };
-
-/* An attribute; passed in, its strings are borrowed (copied on use). */
-struct trace_attr {
-	const char *key;
-	enum trace_attr_type type;
-	uint32_t key_len; /* set by otlp_attrs_set (ignored when passed in): lookups compare it */
-	union {
-		const char *s;
-		int64_t i;
-		double d;
-		bool b;
-	} v;
-};
-
-#define TRACE_STR(k, x)    ((struct trace_attr){.key = (k), .type = TRACE_ATTR_STRING, .v.s = (x)})
-#define TRACE_INT(k, x)    ((struct trace_attr){.key = (k), .type = TRACE_ATTR_INT, .v.i = (x)})
-#define TRACE_DOUBLE(k, x) ((struct trace_attr){.key = (k), .type = TRACE_ATTR_DOUBLE, .v.d = (x)})
-#define TRACE_BOOL(k, x)   ((struct trace_attr){.key = (k), .type = TRACE_ATTR_BOOL, .v.b = (x)})
 
 /* Room inside a span record for its name and attribute strings, used first; what does not fit
  * is allocated on its own. base == NULL: none (every string allocated). */

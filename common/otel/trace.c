@@ -1,6 +1,7 @@
 /* trace.c — the tracing SDK's API: spans on a per-thread stack, propagation, start and stop. */
 #include "trace.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -15,6 +16,7 @@
 #include "diag.h"
 #include "env.h"
 #include "id.h"
+#include "sampler.h"
 
 #define STACK_MAX 32   /* nested current spans per thread; deeper ones still work */
 #define POOL_MAX  1024 /* span records kept for reuse (1.4 KB each) */
@@ -26,7 +28,8 @@ struct trace_span {
 	bool recording;
 	char *baggage; /* NULL when empty; propagated, never exported */
 	uint64_t start_mono_ns;
-	trace_span *next; /* in the pool */
+	const void *owner; /* &thread_mark of the thread using it; NULL once detached */
+	trace_span *next;  /* in the pool */
 };
 
 /* Records of ended spans, reused by the next starts instead of freed and allocated again. */
@@ -47,6 +50,10 @@ static atomic_bool sdk_enabled;
 
 static _Thread_local trace_span *stack[STACK_MAX];
 static _Thread_local int depth;
+static _Thread_local char thread_mark; /* its address tells the threads apart */
+
+/* The thread rule: a span is used by the thread that started it until detached. */
+#define ASSERT_OWNED(s) assert(!(s)->owner || (s)->owner == &thread_mark)
 
 const struct trace_context trace_root;
 
@@ -160,6 +167,7 @@ trace_span *trace_span_start(const char *name, enum trace_kind kind,
 		s->data.start_ns = otel_clock_ns(CLOCK_REALTIME);
 		s->start_mono_ns = otel_clock_ns(CLOCK_MONOTONIC);
 	}
+	s->owner = &thread_mark;
 	if (depth < STACK_MAX)
 		stack[depth++] = s;
 	return s;
@@ -170,7 +178,11 @@ fail:
 
 void trace_span_detach(trace_span *s)
 {
-	for (int i = depth - 1; s && i >= 0; i--) { /* off this thread's stack, wherever it is */
+	if (!s)
+		return;
+	ASSERT_OWNED(s);
+	s->owner = NULL;
+	for (int i = depth - 1; i >= 0; i--) { /* off this thread's stack, wherever it is */
 		if (stack[i] == s) {
 			memmove(&stack[i], &stack[i + 1],
 			        (size_t)(depth - i - 1) * sizeof(stack[0]));
@@ -195,6 +207,8 @@ void trace_span_end(trace_span *s)
 
 static void set_attr(trace_span *s, struct trace_attr a)
 {
+	if (s)
+		ASSERT_OWNED(s);
 	if (s && s->recording && a.key)
 		otlp_attrs_set(&s->data.attrs, &a);
 }
@@ -221,6 +235,8 @@ void trace_span_set_bool(trace_span *s, const char *key, bool value)
 
 void trace_span_add_event(trace_span *s, const char *name, const struct trace_attr *attrs, size_t n)
 {
+	if (s)
+		ASSERT_OWNED(s);
 	if (s && s->recording)
 		otlp_span_add_event(&s->data, otel_clock_ns(CLOCK_REALTIME), name, attrs,
 		                    attrs ? n : 0);
@@ -229,13 +245,18 @@ void trace_span_add_event(trace_span *s, const char *name, const struct trace_at
 void trace_span_add_link(trace_span *s, const struct trace_context *ctx,
                          const struct trace_attr *attrs, size_t n)
 {
+	if (s)
+		ASSERT_OWNED(s);
 	if (s && s->recording && tracecontext_is_valid(ctx))
 		otlp_span_add_link(&s->data, ctx, attrs, attrs ? n : 0);
 }
 
 void trace_span_set_error(trace_span *s, const char *message)
 {
-	if (!s || !s->recording)
+	if (!s)
+		return;
+	ASSERT_OWNED(s);
+	if (!s->recording)
 		return;
 	s->data.error = true;
 	free(s->data.status_message);
@@ -351,9 +372,8 @@ int trace_init(const char *default_service_name, const char *service_version)
 		release();
 		return rc;
 	}
-	otel_diag_started();
 	atomic_store(&sdk_enabled, true);
-	otel_diag_log(OTEL_DIAG_DEBUG, "tracing started",
+	otel_diag_log(TRACE_DIAG_DEBUG, "tracing started",
 	              (const char *const[6]){"endpoint", otlp_exporter_url(sdk.exporter)});
 	return 0;
 }
@@ -364,7 +384,6 @@ void trace_shutdown(void)
 	if (!sdk.exporter)
 		return;
 	otel_batch_stop();
-	otel_diag_stopped();
 	release();
 	pool_drain();
 }

@@ -9,6 +9,7 @@
 
 #include "check.h"
 #include "otel/trace.h"
+#include "otel_diag.h"
 
 #define WORKER_STACK 102400 /* civetweb's worker threads on Debian (USE_STACK_SIZE) */
 #define PAINT        0xa5
@@ -106,6 +107,7 @@ static void test_inject_stays_small(void)
 
 int main(void)
 {
+	otel_diag_register(); /* the drop metric and log lines, as the services do */
 	RUN(test_inject_stays_small);
 	return CHECK_DONE();
 }

@@ -2,6 +2,8 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -11,6 +13,8 @@
 #include "check.h"
 #include "metrics.h"
 #include "otel/trace.h"
+#include "otel/sampler.h"
+#include "otel_diag.h"
 
 /* A header list for inject/extract: what an HTTP request or AMQP message carries. */
 struct headers {
@@ -432,6 +436,78 @@ static void *end_elsewhere(void *span)
 	return NULL;
 }
 
+static void *set_elsewhere(void *span)
+{
+	trace_span_set_int(span, "k", 1);
+	return NULL;
+}
+
+/* The thread rule is asserted: another thread using a span not detached aborts (unless
+ * NDEBUG); detached, it may. */
+static void test_thread_rule(void)
+{
+#ifdef NDEBUG
+	fprintf(stderr, "  NDEBUG: the thread rule is not asserted\n");
+#else
+	int status = 0;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		pthread_t t;
+		trace_span *s;
+		freopen("/dev/null", "w", stderr);
+		env_reset("always_on", NULL);
+		trace_init("test", "1");
+		s = trace_span_start("owned", TRACE_KIND_INTERNAL, NULL);
+		pthread_create(&t, NULL, set_elsewhere, s); /* not detached: aborts */
+		pthread_join(t, NULL);
+		_exit(0);
+	}
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+#endif
+}
+
+/* Diagnostics go to the registered callbacks; none registered: silence. */
+struct diag_counts {
+	int logs;
+	uint64_t dropped;
+};
+
+static void count_log(void *arg, enum trace_diag_level level, const char *msg,
+                      const char *const kv[6])
+{
+	(void)level, (void)msg, (void)kv;
+	((struct diag_counts *)arg)->logs++;
+}
+
+static void count_dropped(void *arg, const char *reason, uint64_t n)
+{
+	(void)reason;
+	((struct diag_counts *)arg)->dropped += n;
+}
+
+static void test_diag_callbacks(void)
+{
+	struct diag_counts c = {0};
+
+	trace_set_diag(&(struct trace_diag){count_log, count_dropped, &c});
+	env_reset("always_on", NULL);
+	setenv("OTEL_BSP_SCHEDULE_DELAY", "60000", 1);
+	CHECK(trace_init("test", "1") == 0);
+	trace_span_end(trace_span_start("left", TRACE_KIND_INTERNAL, NULL));
+	trace_shutdown(); /* the Collector is not there: the span is lost, and logged */
+	CHECK(c.dropped == 1);
+	CHECK(c.logs >= 1);
+	trace_set_diag(NULL);
+	c = (struct diag_counts){0};
+	CHECK(trace_init("test", "1") == 0);
+	trace_span_end(trace_span_start("left", TRACE_KIND_INTERNAL, NULL));
+	trace_shutdown();
+	CHECK(c.dropped == 0 && c.logs == 0);
+	otel_diag_register();
+}
+
 static void test_detach(void)
 {
 	struct trace_stats before, after;
@@ -496,6 +572,7 @@ static void test_queue_full_drops(void)
 
 int main(void)
 {
+	otel_diag_register(); /* the drop metric and log lines, as the services do */
 	RUN(test_disabled);
 	RUN(test_bad_env);
 	RUN(test_ratio_rule);
@@ -505,6 +582,8 @@ int main(void)
 	RUN(test_extract_many_fields);
 	RUN(test_threads);
 	RUN(test_detach);
+	RUN(test_thread_rule);
+	RUN(test_diag_callbacks);
 	RUN(test_queue_full_drops);
 	return CHECK_DONE();
 }
