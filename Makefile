@@ -74,6 +74,11 @@ $(BUILD)/examples/%: examples/%.c $(BUILD)/libotel.a
 	@mkdir -p $(dir $@)
 	$(CC) $(SDK_CFLAGS) $(LDFLAGS) -o $@ $^ $(SDK_LDLIBS)
 
+# make bench-sdk's driver: one order's spans as reception makes them, against libotel.a alone.
+$(BUILD)/bench/sdk_cost: bench/sdk_cost.c $(BUILD)/libotel.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SDK_CFLAGS) $(LDFLAGS) -o $@ $^ $(SDK_LDLIBS)
+
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libbakery.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -154,6 +159,11 @@ trace:
 # Helm lint, rendered chart and k8s/ against the Kubernetes schemas, the Tiltfile under Tilt.
 validate:
 	/usr/bin/python3 -m pytest -v tests/k8s
+
+# The SDK's instructions per order and per span under callgrind, on the calling and the export
+# thread (bench/sdk_cost.sh; targets: 6,000 and 1,000 per order).
+bench-sdk: $(BUILD)/bench/sdk_cost
+	bench/sdk_cost.sh $(BUILD)/bench/sdk_cost
 
 # reception against the ceiling, keep-alive and Connection: close, tracing on and off (README).
 bench:
