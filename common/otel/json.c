@@ -78,7 +78,7 @@ static void put_attrs(struct otlp_buf *b, const struct otlp_attrs *a)
 {
 	put(b, "[");
 	for (uint32_t i = 0; i < a->len; i++) {
-		const struct trace_attr *x = &a->items[i];
+		const struct otlp_attr *x = &a->items[i];
 		put(b, i ? ",{\"key\":" : "{\"key\":");
 		put_str(b, x->key);
 		switch (x->type) {

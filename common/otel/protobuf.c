@@ -115,14 +115,14 @@ static void pb_close(struct otlp_buf *b, size_t start)
 }
 
 /* One KeyValue, its sizes worked out first: written in one go, no length to patch. */
-static void pb_attr(struct otlp_buf *b, unsigned field, const struct trace_attr *x)
+static void pb_attr(struct otlp_buf *b, unsigned field, const struct otlp_attr *x)
 {
-	size_t kn = strlen(x->key), vn = 0, any = 0, kv;
+	size_t kn = x->key_len, vn = 0, any = 0, kv;
 	uint8_t *p;
 
 	switch (x->type) { /* AnyValue keeps false, 0 and "" */
 	case TRACE_ATTR_STRING:
-		vn = strlen(x->v.s);
+		vn = x->len;
 		any = 1 + varint_len(vn) + vn;
 		break;
 	case TRACE_ATTR_BOOL:

@@ -125,7 +125,7 @@ static int grow(void **items, uint32_t len, size_t elem, uint32_t max)
  * OTLP_ATTRS_MAX or -ENOMEM. */
 static int attrs_grow(struct otlp_attrs *a)
 {
-	struct trace_attr *p;
+	struct otlp_attr *p;
 
 	_Static_assert(OTLP_INLINE_ATTRS >= 4 && OTLP_INLINE_ATTRS < OTLP_ATTRS_MAX &&
 	                   (OTLP_INLINE_ATTRS & (OTLP_INLINE_ATTRS - 1)) == 0,
@@ -144,13 +144,15 @@ static int attrs_grow(struct otlp_attrs *a)
 
 int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
 {
-	struct trace_attr c = *attr;
+	struct otlp_attr c = {.type = attr->type, .v.i = attr->v.i};
 	bool str = attr->type == TRACE_ATTR_STRING;
 	const char *v = str && attr->v.s ? attr->v.s : "";
 	size_t kn, vn = str ? strlen(v) : 0;
 	char *p;
 	int rc;
 
+	_Static_assert(sizeof(c.v) == sizeof(attr->v), "the same value union");
+	memcpy(&c.v, &attr->v, sizeof(c.v));
 	if (!attr->key)
 		return -EINVAL;
 	kn = strlen(attr->key);
@@ -161,8 +163,8 @@ int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
 	p = otlp_copy(p, attr->key, kn);
 	c.key_len = (uint32_t)(p - c.key - 1);
 	if (str) {
-		otlp_copy(p, v, vn);
 		c.v.s = p;
+		c.len = (uint32_t)(otlp_copy(p, v, vn) - p - 1);
 	}
 	for (uint32_t i = 0; i < a->len; i++) {
 		if (a->items[i].key_len == c.key_len &&

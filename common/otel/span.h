@@ -19,10 +19,23 @@ struct otlp_pool {
 	char *base, *next, *end;
 };
 
+/* An attribute as the SDK holds it: private copies, their lengths known. */
+struct otlp_attr {
+	const char *key;
+	uint32_t key_len, len; /* len: of v.s, for a string */
+	enum trace_attr_type type;
+	union {
+		const char *s;
+		int64_t i;
+		double d;
+		bool b;
+	} v;
+};
+
 /* An owned attribute list (private copies of the strings). A zeroed one is empty; items may be
  * storage inside a span record (items_inline) and strings may sit in a pool. */
 struct otlp_attrs {
-	struct trace_attr *items;
+	struct otlp_attr *items;
 	uint32_t len, dropped;
 	bool items_inline; /* OTLP_INLINE_ATTRS entries; else allocated as span.c's grow() does */
 	struct otlp_pool *pool; /* NULL: each key (and string value) is allocated */
@@ -63,7 +76,7 @@ struct otlp_span {
 	/* Storage otlp_span_init lends to name and attrs: a span's usual strings and attributes
 	 * cost no allocation of their own. */
 	struct otlp_pool pool;
-	struct trace_attr inline_attrs[OTLP_INLINE_ATTRS];
+	struct otlp_attr inline_attrs[OTLP_INLINE_ATTRS];
 	char inline_bytes[OTLP_INLINE_BYTES];
 };
 

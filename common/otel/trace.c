@@ -332,15 +332,20 @@ int trace_extract(trace_header_get get, void *carrier, struct trace_context *out
 
 int trace_inject(const trace_span *s, trace_header_set set, void *carrier)
 {
-	char tp[TRACECONTEXT_TRACEPARENT_LEN + 1], trace_id[33], span_id[17];
+	char tp[TRACECONTEXT_TRACEPARENT_LEN + 1];
+	uint8_t flags;
 	int rc;
 
 	if (!s)
 		return -EINVAL;
-	/* Not through a struct trace_context: 8.7 KB on a civetweb worker's 100 KiB stack. */
-	tracecontext_hex(s->data.trace_id, 16, trace_id);
-	tracecontext_hex(s->data.span_id, 8, span_id);
-	snprintf(tp, sizeof(tp), "00-%s-%s-%02x", trace_id, span_id, s->data.flags & 0xffu);
+	flags = (uint8_t)s->data.flags;
+	/* Not through a struct trace_context: its 1 KB of strings need not be written. */
+	memcpy(tp, "00-", 3);
+	tracecontext_hex(s->data.trace_id, 16, tp + 3);
+	tp[35] = '-';
+	tracecontext_hex(s->data.span_id, 8, tp + 36);
+	tp[52] = '-';
+	tracecontext_hex(&flags, 1, tp + 53);
 	if ((rc = set(carrier, "traceparent", tp)) < 0 ||
 	    (s->data.trace_state && (rc = set(carrier, "tracestate", s->data.trace_state)) < 0) ||
 	    (s->baggage && (rc = set(carrier, "baggage", s->baggage)) < 0))

@@ -26,7 +26,6 @@ enum trace_attr_type { TRACE_ATTR_STRING, TRACE_ATTR_INT, TRACE_ATTR_DOUBLE, TRA
 struct trace_attr {
 	const char *key;
 	enum trace_attr_type type;
-	uint32_t key_len; /* the SDK's (ignored when passed in) */
 	union {
 		const char *s;
 		int64_t i;
