@@ -34,12 +34,22 @@ static uint8_t *put_tag(uint8_t *p, unsigned field, unsigned wire)
 	return put_varint(p, (uint64_t)field << 3 | wire);
 }
 
-/* v's n low bytes, little-endian. */
+/* v's n (4 or 8) low bytes, little-endian. */
 static uint8_t *put_le(uint8_t *p, uint64_t v, size_t n)
 {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	if (n == 8) {
+		memcpy(p, &v, 8);
+		return p + 8;
+	}
+	uint32_t w = (uint32_t)v;
+	memcpy(p, &w, 4);
+	return p + 4;
+#else
 	for (size_t i = 0; i < n; i++)
 		*p++ = (uint8_t)(v >> (8 * i));
 	return p;
+#endif
 }
 
 /* A length-delimited field's tag, length and bytes. */
@@ -114,6 +124,39 @@ static void pb_close(struct otlp_buf *b, size_t start)
 	put_varint(p, n);
 }
 
+/* A Span: two length bytes reserved, as most spans take 128 to 16383 bytes (pb_close2). */
+static size_t pb_open2(struct otlp_buf *b, unsigned field)
+{
+	uint8_t *p = otlp_buf_room(b, PB_HEAD_MAX);
+
+	if (!p)
+		return 0;
+	p = put_tag(p, field, 2);
+	b->len = (size_t)(p - b->data) + 2;
+	return b->len;
+}
+
+/* Fills in pb_open2's length, moving the body only when it takes other than two bytes. */
+static void pb_close2(struct otlp_buf *b, size_t start)
+{
+	size_t n, k;
+
+	if (b->err)
+		return;
+	n = b->len - start;
+	k = varint_len(n);
+	if (k == 1) {
+		memmove(b->data + start - 1, b->data + start, n);
+		b->len--;
+	} else if (k > 2) {
+		if (otlp_buf_reserve(b, k - 2) < 0)
+			return;
+		memmove(b->data + start + k - 2, b->data + start, n);
+		b->len += k - 2;
+	}
+	put_varint(b->data + start - 2, n);
+}
+
 /* One KeyValue, its sizes worked out first: written in one go, no length to patch. */
 static void pb_attr(struct otlp_buf *b, unsigned field, const struct otlp_attr *x)
 {
@@ -173,7 +216,7 @@ static void pb_attrs(struct otlp_buf *b, unsigned field, unsigned dropped_field,
 /* ScopeSpans' field 2: a Span. */
 int otlp_encode_protobuf_span(const struct otlp_span *s, struct otlp_buf *b)
 {
-	size_t span = pb_open(b, 2), m;
+	size_t span = pb_open2(b, 2), m;
 
 	pb_bytes(b, 1, s->trace_id, 16);
 	pb_bytes(b, 2, s->span_id, 8);
@@ -211,7 +254,7 @@ int otlp_encode_protobuf_span(const struct otlp_span *s, struct otlp_buf *b)
 		pb_close(b, m);
 	}
 	pb_fixed(b, 16, 5, s->flags);
-	pb_close(b, span);
+	pb_close2(b, span);
 	return b->err;
 }
 

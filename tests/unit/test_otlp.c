@@ -263,6 +263,54 @@ static void test_protobuf_large(void)
 	free(big);
 }
 
+/* Spans whose length takes one, two and three varint bytes, around each boundary, decode. */
+static void test_protobuf_span_sizes(void)
+{
+	static const size_t sizes[] = {0, 40, 90, 120, 130, 300, 16000, 16400, 20000};
+	enum { N = sizeof(sizes) / sizeof(sizes[0]) };
+	struct otlp_resource r = make_resource();
+	struct otlp_span s[N], *spans[N];
+	struct otlp_buf b = {0};
+	char *fill = malloc(4001), key[16];
+	struct field req, ss, span;
+	int count = 0;
+
+	memset(fill, 'y', 4000);
+	for (int i = 0; i < N; i++) {
+		memset(&s[i], 0, sizeof(s[i]));
+		memcpy(s[i].trace_id, TID, 16);
+		memcpy(s[i].span_id, SID, 8);
+		s[i].name = otlp_strdup("s");
+		for (size_t left = sizes[i], k = 0; left > 0; k++) {
+			size_t n = left < 4000 ? left : 4000;
+			fill[n] = '\0';
+			snprintf(key, sizeof(key), "k%zu", k);
+			otlp_attrs_set(&s[i].attrs, &TRACE_STR(key, fill));
+			fill[n] = 'y';
+			left -= n;
+		}
+		spans[i] = &s[i];
+	}
+	CHECK(encode(false, &r, spans, N, &b) == 0);
+	req = (struct field){2, 0, b.data, b.len};
+	ss = sub(sub(req, 1, 0), 2, 0);
+	for (int i = 0; (span = sub(ss, 2, i)).p; i++) {
+		size_t total = 0;
+		struct field kv;
+		for (int k = 0; (kv = sub(span, 9, k)).p; k++)
+			total += sub(sub(kv, 2, 0), 1, 0).len;
+		CHECK(i < N && total == sizes[i]);
+		CHECK(str_is(sub(span, 5, 0), "s"));
+		count++;
+	}
+	CHECK(count == N);
+	for (int i = 0; i < N; i++)
+		otlp_span_clear(&s[i]);
+	otlp_buf_free(&b);
+	otlp_attrs_free(&r.attrs);
+	free(fill);
+}
+
 static json_t *attr_json(json_t *attrs, const char *key)
 {
 	size_t i;
@@ -533,6 +581,7 @@ int main(void)
 {
 	RUN(test_protobuf);
 	RUN(test_protobuf_large);
+	RUN(test_protobuf_span_sizes);
 	RUN(test_json);
 	RUN(test_json_span_list);
 	RUN(test_gzip);
