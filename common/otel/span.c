@@ -38,6 +38,23 @@ static char *otlp_copy(char *out, const char *s, size_t n)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	size_t i = 0, o = 0;
+	uint64_t w, any = 0;
+
+	/* The usual case, short ASCII: checked 8 bytes at a time (the last word overlapping), one
+	 * copy. */
+	if (n >= 8 && n <= OTLP_STRING_MAX) {
+		for (; i + 8 <= n; i += 8) {
+			memcpy(&w, u + i, 8);
+			any |= w;
+		}
+		memcpy(&w, u + n - 8, 8);
+		if (!((any | w) & 0x8080808080808080u)) {
+			memcpy(out, s, n);
+			out[n] = '\0';
+			return out + n + 1;
+		}
+		i = 0;
+	}
 
 	while (i < n) {
 		size_t run = i, k, step;
