@@ -19,7 +19,7 @@
 #include "sampler.h"
 
 #define STACK_MAX 32   /* nested current spans per thread; deeper ones still work */
-#define POOL_MAX  1024 /* span records kept for reuse (1.4 KB each) */
+#define POOL_MAX  1024 /* span records kept for reuse (1.5 KB each) */
 
 /* A started span: its record (encoded for export when it ends, if sampled) and what is only
  * passed on. One allocation, kept in the pool once the span has ended. */

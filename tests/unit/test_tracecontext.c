@@ -254,6 +254,12 @@ static void test_baggage(void)
 	CHECK_STR(out, "a=1");
 }
 
+/* A context is small enough for any stack: bounded tracestate and baggage (8,732 bytes before). */
+static void test_context_size(void)
+{
+	CHECK(sizeof(struct trace_context) <= 1056);
+}
+
 static void test_hex(void)
 {
 	const uint8_t b[3] = {0x00, 0xab, 0x0f};
@@ -273,5 +279,6 @@ int main(void)
 	RUN(test_tracestate_keys);
 	RUN(test_baggage);
 	RUN(test_hex);
+	RUN(test_context_size);
 	return CHECK_DONE();
 }
