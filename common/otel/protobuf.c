@@ -56,8 +56,7 @@ static uint8_t *put_le(uint8_t *p, uint64_t v, size_t n)
 static uint8_t *put_bytes(uint8_t *p, unsigned field, const void *data, size_t n)
 {
 	p = put_varint(put_tag(p, field, 2), n);
-	memcpy(p, data, n);
-	return p + n;
+	return otlp_bytes_copy(p, data, n);
 }
 
 static void pb_uint(struct otlp_buf *b, unsigned field, uint64_t v)

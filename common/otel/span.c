@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
+
 /* Length of the valid UTF-8 sequence at s (n bytes available), or 0 when it is invalid. */
 static size_t utf8_len(const unsigned char *s, size_t n)
 {
@@ -49,7 +51,7 @@ static char *otlp_copy(char *out, const char *s, size_t n)
 		}
 		memcpy(&w, u + n - 8, 8);
 		if (!((any | w) & 0x8080808080808080u)) {
-			memcpy(out, s, n);
+			otlp_bytes_copy((uint8_t *)out, s, n);
 			out[n] = '\0';
 			return out + n + 1;
 		}
@@ -159,6 +161,15 @@ static int attrs_grow(struct otlp_attrs *a)
 	return 0;
 }
 
+/* Gives back an attribute's block (its key first), counting one less on the heap. */
+static void attr_free(struct otlp_attrs *a, const char *block)
+{
+	if (!pool_owns(a->pool, block)) {
+		a->heap--;
+		free((void *)block);
+	}
+}
+
 int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
 {
 	struct otlp_attr c = {.type = attr->type, .v.i = attr->v.i};
@@ -176,6 +187,7 @@ int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
 	/* The key and a string value share one block, the key first. */
 	if (!(p = pool_alloc(a->pool, copy_size(kn) + (str ? copy_size(vn) : 0))))
 		return -ENOMEM;
+	a->heap += !pool_owns(a->pool, p);
 	c.key = p;
 	p = otlp_copy(p, attr->key, kn);
 	c.key_len = (uint32_t)(p - c.key - 1);
@@ -186,13 +198,13 @@ int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
 	for (uint32_t i = 0; i < a->len; i++) {
 		if (a->items[i].key_len == c.key_len &&
 		    memcmp(a->items[i].key, c.key, c.key_len) == 0) {
-			pool_free(a->pool, (void *)a->items[i].key);
+			attr_free(a, a->items[i].key);
 			a->items[i] = c;
 			return 0;
 		}
 	}
 	if ((rc = attrs_grow(a)) < 0) {
-		pool_free(a->pool, (void *)c.key);
+		attr_free(a, c.key);
 		a->dropped += rc == -ENOSPC;
 		return rc;
 	}
@@ -202,8 +214,8 @@ int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
 
 void otlp_attrs_free(struct otlp_attrs *a)
 {
-	for (uint32_t i = 0; i < a->len; i++)
-		pool_free(a->pool, (void *)a->items[i].key);
+	for (uint32_t i = 0; a->heap > 0 && i < a->len; i++) /* none: all in the pool */
+		attr_free(a, a->items[i].key);
 	if (!a->items_inline)
 		free(a->items);
 	memset(a, 0, sizeof(*a));

@@ -37,6 +37,7 @@ struct otlp_attr {
 struct otlp_attrs {
 	struct otlp_attr *items;
 	uint32_t len, dropped;
+	uint32_t heap;     /* strings allocated on their own, outside pool */
 	bool items_inline; /* OTLP_INLINE_ATTRS entries; else allocated as span.c's grow() does */
 	struct otlp_pool *pool; /* NULL: each key (and string value) is allocated */
 };
