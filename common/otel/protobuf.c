@@ -257,21 +257,40 @@ int otlp_encode_protobuf_span(const struct otlp_span *s, struct otlp_buf *b)
 	return b->err;
 }
 
+int otlp_encode_protobuf_head(const struct otlp_resource *r, size_t spans_len, struct otlp_buf *out)
+{
+	struct otlp_buf res = {0}, scope = {0};
+	size_t ss, rs;
+	uint8_t *p;
+
+	pb_attrs(&res, 1, 2, &r->attrs);
+	pb_string(&scope, 1, r->scope_name);
+	pb_string(&scope, 2, r->scope_version);
+	if (res.err || scope.err) {
+		out->err = res.err ? res.err : scope.err;
+		goto done;
+	}
+	/* ResourceSpans{resource = 1, scope_spans = 2{scope = 1, spans = 2...}}: every length is
+	 * known, so the spans that follow need not move. */
+	ss = 1 + varint_len(scope.len) + scope.len + spans_len;
+	rs = 1 + varint_len(res.len) + res.len + 1 + varint_len(ss) + ss;
+	if (!(p = otlp_buf_room(out, 4 * PB_HEAD_MAX + res.len + scope.len)))
+		goto done;
+	p = put_varint(put_tag(p, 1, 2), rs);
+	p = put_bytes(p, 1, res.data, res.len);
+	p = put_varint(put_tag(p, 2, 2), ss);
+	p = put_bytes(p, 1, scope.data, scope.len);
+	out->len = (size_t)(p - out->data);
+done:
+	otlp_buf_free(&res);
+	otlp_buf_free(&scope);
+	return out->err;
+}
+
 int otlp_encode_protobuf_request(const struct otlp_resource *r, const struct otlp_buf *spans,
                                  struct otlp_buf *out)
 {
-	size_t rs = pb_open(out, 1), res = pb_open(out, 1), ss,
-	       scope; /* resource_spans, resource */
-
-	pb_attrs(out, 1, 2, &r->attrs);
-	pb_close(out, res);
-	ss = pb_open(out, 2);
-	scope = pb_open(out, 1);
-	pb_string(out, 1, r->scope_name);
-	pb_string(out, 2, r->scope_version);
-	pb_close(out, scope);
-	otlp_buf_put(out, spans->data, spans->len);
-	pb_close(out, ss);
-	pb_close(out, rs);
+	if (otlp_encode_protobuf_head(r, spans->len, out) == 0)
+		otlp_buf_put(out, spans->data, spans->len);
 	return out->err;
 }

@@ -311,6 +311,41 @@ static void test_protobuf_span_sizes(void)
 	free(fill);
 }
 
+/* A batch wrapped in place (the head written into the room before its spans) is the request the
+ * encoders make, byte for byte, in both protocols. */
+static void test_wrap_in_place(void)
+{
+	struct otlp_resource r = make_resource();
+	struct otlp_span s[2], *spans[] = {&s[0], &s[1]};
+
+	make_span(&s[0], "one");
+	make_span(&s[1], "two");
+	for (int json = 0; json < 2; json++) {
+		struct otlp_exporter *e = NULL;
+		struct otlp_buf want = {0}, batch = {0}, body = {0}, req;
+		size_t room;
+
+		setenv("OTEL_EXPORTER_OTLP_PROTOCOL", json ? "http/json" : "http/protobuf", 1);
+		CHECK(otlp_exporter_create(&e) == 0);
+		room = otlp_exporter_head_room(e, &r);
+		CHECK(room > 0 && otlp_buf_reserve(&batch, room) == 0);
+		batch.len = room;
+		for (int i = 0; i < 2; i++)
+			CHECK(otlp_exporter_encode_span(e, spans[i], &batch) == 0);
+		CHECK(encode(json, &r, spans, 2, &want) == 0);
+		CHECK(otlp_exporter_wrap(e, &r, &batch, room, &body, &req) == 0);
+		CHECK(req.len == want.len && memcmp(req.data, want.data, want.len) == 0);
+		CHECK(body.data == NULL);
+		otlp_buf_free(&want);
+		otlp_buf_free(&batch);
+		otlp_exporter_free(e);
+	}
+	unsetenv("OTEL_EXPORTER_OTLP_PROTOCOL");
+	otlp_span_clear(&s[0]);
+	otlp_span_clear(&s[1]);
+	otlp_attrs_free(&r.attrs);
+}
+
 static json_t *attr_json(json_t *attrs, const char *key)
 {
 	size_t i;
@@ -582,6 +617,7 @@ int main(void)
 	RUN(test_protobuf);
 	RUN(test_protobuf_large);
 	RUN(test_protobuf_span_sizes);
+	RUN(test_wrap_in_place);
 	RUN(test_json);
 	RUN(test_json_span_list);
 	RUN(test_gzip);
