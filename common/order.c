@@ -142,7 +142,7 @@ static char *dump(json_t *obj)
 }
 
 /* Copies the trace id of a stored traceparent ("00-<32 hex>-<16 hex>-<2 hex>") into out;
- * returns false when it is not one (no trace_context here: it is 8.7 KB, and this runs on
+ * returns false when it is not one (no trace_context here: it is 1 KB, and this runs on
  * civetweb's small worker stacks). */
 static bool traceparent_trace_id(const char *tp, char out[33])
 {

@@ -28,7 +28,7 @@
  * when it is done, so no lock inside. */
 struct worker {
 	struct store *store;
-	/* What would not fit comfortably on civetweb's 100 KiB worker stacks (8.7 KB each): the
+	/* What would not fit comfortably on civetweb's 100 KiB worker stacks (1 KB each): the
 	 * request's extracted trace context and its order on the way (AMQP headers included). */
 	struct trace_context parent;
 	struct trace_context order_ctx; /* an order's creation context: stored, or linked to */
