@@ -86,6 +86,27 @@ static char *otlp_copy(char *out, const char *s, size_t n)
 	return out + o + 1;
 }
 
+/* otlp_copy, with short ASCII strings (most keys and values) done inline. */
+static inline char *copy_short(char *out, const char *s, size_t n)
+{
+	uint64_t a = 0, b = 0;
+
+	if (n > 16)
+		return otlp_copy(out, s, n);
+	if (n >= 8) {
+		memcpy(&a, s, 8);
+		memcpy(&b, s + n - 8, 8);
+	} else {
+		for (size_t i = 0; i < n; i++)
+			a |= (uint8_t)s[i];
+	}
+	if ((a | b) & 0x8080808080808080u)
+		return otlp_copy(out, s, n);
+	otlp_bytes_copy((uint8_t *)out, s, n);
+	out[n] = '\0';
+	return out + n + 1;
+}
+
 char *otlp_strdup(const char *s)
 {
 	size_t n = strlen(s);
@@ -189,11 +210,11 @@ int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
 		return -ENOMEM;
 	a->heap += !pool_owns(a->pool, p);
 	c.key = p;
-	p = otlp_copy(p, attr->key, kn);
+	p = copy_short(p, attr->key, kn);
 	c.key_len = (uint32_t)(p - c.key - 1);
 	if (str) {
 		c.v.s = p;
-		c.len = (uint32_t)(otlp_copy(p, v, vn) - p - 1);
+		c.len = (uint32_t)(copy_short(p, v, vn) - p - 1);
 	}
 	for (uint32_t i = 0; i < a->len; i++) {
 		if (a->items[i].key_len == c.key_len &&
@@ -238,7 +259,7 @@ int otlp_span_set_name(struct otlp_span *s, const char *name)
 	if (!p)
 		return -ENOMEM;
 	pool_free(&s->pool, s->name);
-	otlp_copy(p, name, n);
+	copy_short(p, name, n);
 	s->name = p;
 	return 0;
 }

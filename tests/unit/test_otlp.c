@@ -311,6 +311,36 @@ static void test_protobuf_span_sizes(void)
 	free(fill);
 }
 
+/* Short strings take an inline path: every length and position of a bad byte is still repaired,
+ * and a valid two-byte character kept. */
+static void test_short_strings(void)
+{
+	char in[24], want[24];
+
+	for (size_t n = 1; n <= 20; n++) {
+		for (size_t at = 0; at < n; at++) {
+			struct otlp_attrs a = {0};
+			memset(in, 'a', n);
+			in[n] = '\0';
+			memcpy(want, in, n + 1);
+			in[at] = (char)0xff;
+			want[at] = '?';
+			CHECK(otlp_attrs_set(&a, &TRACE_STR(in, in)) == 0);
+			CHECK_STR(a.items[0].key, want);
+			CHECK_STR(a.items[0].v.s, want);
+			CHECK(a.items[0].len == n && a.items[0].key_len == n);
+			otlp_attrs_free(&a);
+			if (at + 1 < n) {
+				in[at] = (char)0xc3;
+				in[at + 1] = (char)0xa9;
+				CHECK(otlp_attrs_set(&a, &TRACE_STR("k", in)) == 0);
+				CHECK_STR(a.items[0].v.s, in);
+				otlp_attrs_free(&a);
+			}
+		}
+	}
+}
+
 /* A batch wrapped in place (the head written into the room before its spans) is the request the
  * encoders make, byte for byte, in both protocols. */
 static void test_wrap_in_place(void)
@@ -618,6 +648,7 @@ int main(void)
 	RUN(test_protobuf_large);
 	RUN(test_protobuf_span_sizes);
 	RUN(test_wrap_in_place);
+	RUN(test_short_strings);
 	RUN(test_json);
 	RUN(test_json_span_list);
 	RUN(test_gzip);
