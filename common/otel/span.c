@@ -216,7 +216,7 @@ int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
 		c.v.s = p;
 		c.len = (uint32_t)(copy_short(p, v, vn) - p - 1);
 	}
-	for (uint32_t i = 0; i < a->len; i++) {
+	for (uint32_t i = 0; (a->key_lens >> (c.key_len % 64) & 1) && i < a->len; i++) {
 		if (a->items[i].key_len == c.key_len &&
 		    memcmp(a->items[i].key, c.key, c.key_len) == 0) {
 			attr_free(a, a->items[i].key);
@@ -230,6 +230,7 @@ int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
 		return rc;
 	}
 	a->items[a->len++] = c;
+	a->key_lens |= 1ull << (c.key_len % 64);
 	return 0;
 }
 

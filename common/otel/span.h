@@ -38,6 +38,7 @@ struct otlp_attrs {
 	struct otlp_attr *items;
 	uint32_t len, dropped;
 	uint32_t heap;     /* strings allocated on their own, outside pool */
+	uint64_t key_lens; /* bit key_len % 64 set for each key held: most new keys skip the scan */
 	bool items_inline; /* OTLP_INLINE_ATTRS entries; else allocated as span.c's grow() does */
 	struct otlp_pool *pool; /* NULL: each key (and string value) is allocated */
 };
