@@ -180,6 +180,21 @@ static void pb_attr(struct otlp_buf *b, unsigned field, const struct otlp_attr *
 	kv = (kn ? 1 + varint_len(kn) + kn : 0) + 1 + varint_len(any) + any;
 	if (!(p = otlp_buf_room(b, PB_HEAD_MAX + kv)))
 		return;
+	if (x->type == TRACE_ATTR_STRING && kv < 128 && kn > 0 && field < 16) {
+		/* The usual short string: every tag and length one byte, written in place. */
+		*p++ = (uint8_t)(field << 3 | 2);
+		*p++ = (uint8_t)kv;
+		*p++ = 1 << 3 | 2; /* KeyValue.key */
+		*p++ = (uint8_t)kn;
+		p = otlp_bytes_copy(p, x->key, kn);
+		*p++ = 2 << 3 | 2; /* KeyValue.value */
+		*p++ = (uint8_t)any;
+		*p++ = 1 << 3 | 2; /* AnyValue.string_value */
+		*p++ = (uint8_t)vn;
+		p = otlp_bytes_copy(p, x->v.s, vn);
+		b->len = (size_t)(p - b->data);
+		return;
+	}
 	p = put_varint(put_tag(p, field, 2), kv);
 	if (kn)
 		p = put_bytes(p, 1, x->key, kn);
