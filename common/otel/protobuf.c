@@ -195,6 +195,18 @@ static void pb_attr(struct otlp_buf *b, unsigned field, const struct otlp_attr *
 		b->len = (size_t)(p - b->data);
 		return;
 	}
+	if (x->type == TRACE_ATTR_INT && kv < 128 && kn > 0 && field < 16) {
+		*p++ = (uint8_t)(field << 3 | 2);
+		*p++ = (uint8_t)kv;
+		*p++ = 1 << 3 | 2; /* KeyValue.key */
+		*p++ = (uint8_t)kn;
+		p = otlp_bytes_copy(p, x->key, kn);
+		*p++ = 2 << 3 | 2; /* KeyValue.value */
+		*p++ = (uint8_t)any;
+		p = put_varint(put_tag(p, 3, 0), (uint64_t)x->v.i); /* AnyValue.int_value */
+		b->len = (size_t)(p - b->data);
+		return;
+	}
 	p = put_varint(put_tag(p, field, 2), kv);
 	if (kn)
 		p = put_bytes(p, 1, x->key, kn);
