@@ -243,16 +243,25 @@ static void pb_attrs(struct otlp_buf *b, unsigned field, unsigned dropped_field,
 int otlp_encode_protobuf_span(const struct otlp_span *s, struct otlp_buf *b)
 {
 	size_t span = pb_open2(b, 2), m;
+	size_t tsn = s->trace_state ? strlen(s->trace_state) : 0,
+	       nn = s->name ? strlen(s->name) : 0;
+	uint8_t *p = otlp_buf_room(b, 8 * PB_HEAD_MAX + 32 + tsn + nn);
 
-	pb_bytes(b, 1, s->trace_id, 16);
-	pb_bytes(b, 2, s->span_id, 8);
-	pb_string(b, 3, s->trace_state);
-	if (s->has_parent)
-		pb_bytes(b, 4, s->parent_span_id, 8);
-	pb_string(b, 5, s->name);
-	pb_uint(b, 6, (uint64_t)s->kind);
-	pb_fixed(b, 7, 1, s->start_ns);
-	pb_fixed(b, 8, 1, s->end_ns);
+	if (p) { /* the fixed head in one go: ids, state, parent, name, kind, times */
+		p = put_bytes(p, 1, s->trace_id, 16);
+		p = put_bytes(p, 2, s->span_id, 8);
+		if (tsn)
+			p = put_bytes(p, 3, s->trace_state, tsn);
+		if (s->has_parent)
+			p = put_bytes(p, 4, s->parent_span_id, 8);
+		if (nn)
+			p = put_bytes(p, 5, s->name, nn);
+		if (s->kind)
+			p = put_varint(put_tag(p, 6, 0), (uint64_t)s->kind);
+		p = put_le(put_tag(p, 7, 1), s->start_ns, 8);
+		p = put_le(put_tag(p, 8, 1), s->end_ns, 8);
+		b->len = (size_t)(p - b->data);
+	}
 	pb_attrs(b, 9, 10, &s->attrs);
 	for (uint32_t i = 0; i < s->n_events; i++) {
 		m = pb_open(b, 11);
