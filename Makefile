@@ -1,6 +1,8 @@
 # Makefile — builds Bakery's services and fronts every script: run, test, images, stack, k8s.
 #
-#   make            build/reception, build/baker (and build/libbakery.a)
+#   make            build/reception, build/baker (and build/libbakery.a), the tracing SDK alone
+#                   (build/libotel.a) and its example (build/examples/hello_trace)
+#   make sdk        the tracing SDK alone and its example
 #   make SAN=1      the same with ASan+UBSan, under build/san/
 #   make run        local Redis, RabbitMQ and both services (reception on :8000)
 #   make test       everything CI runs (see README)
@@ -31,8 +33,8 @@ UNIT_BIN      := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all clean unit run test test-unit test-integration format check-format \
         images push up down e2e loadtest validate bench tools deps cluster-up cluster-down \
-        test-cluster fuzz trace
-all: $(BUILD)/reception $(BUILD)/baker $(BUILD)/ceiling
+        test-cluster fuzz trace sdk bench-sdk
+all: $(BUILD)/reception $(BUILD)/baker $(BUILD)/ceiling sdk
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -51,6 +53,32 @@ $(BUILD)/baker: $(BAKER_OBJ) $(BUILD)/libbakery.a
 $(BUILD)/ceiling: bench/ceiling.c $(BUILD)/libbakery.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# The tracing SDK alone: common/otel/ compiled with only its own directory on the include path
+# (so it can include nothing of Bakery), a static library any C program links with
+# -lcurl -lz -lpthread; examples/ link against it and nothing else.
+SDK_SRC    := $(wildcard common/otel/*.c)
+SDK_OBJ    := $(SDK_SRC:common/otel/%.c=$(BUILD)/sdk/obj/%.o)
+SDK_CFLAGS := $(filter-out -Icommon,$(CFLAGS)) -Icommon/otel
+SDK_LDLIBS := $(shell pkg-config --libs libcurl zlib) -lpthread
+
+sdk: $(BUILD)/libotel.a $(BUILD)/examples/hello_trace
+
+$(BUILD)/sdk/obj/%.o: common/otel/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(SDK_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/libotel.a: $(SDK_OBJ)
+	rm -f $@ && $(AR) rcs $@ $^
+
+$(BUILD)/examples/%: examples/%.c $(BUILD)/libotel.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SDK_CFLAGS) $(LDFLAGS) -o $@ $^ $(SDK_LDLIBS)
+
+# make bench-sdk's driver: one order's spans as reception makes them, against libotel.a alone.
+$(BUILD)/bench/sdk_cost: bench/sdk_cost.c $(BUILD)/libotel.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SDK_CFLAGS) $(LDFLAGS) -o $@ $^ $(SDK_LDLIBS)
+
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libbakery.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -63,7 +91,7 @@ $(BUILD)/tests/tracing/emit: tests/tracing/emit.c $(BUILD)/libbakery.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/sdk -name '*.d' 2>/dev/null)
 
 deps:
 	scripts/deps.sh
@@ -81,10 +109,10 @@ test:
 	scripts/test.sh
 
 format:
-	clang-format -i $(COMMON_SRC) $(wildcard common/*.h common/otel/*.h reception/*.[ch] baker/*.[ch] tests/unit/*.[ch] bench/*.c)
+	clang-format -i $(COMMON_SRC) $(wildcard common/*.h common/otel/*.h reception/*.[ch] baker/*.[ch] tests/unit/*.[ch] bench/*.c examples/*.c)
 
 check-format:
-	clang-format --dry-run -Werror $(COMMON_SRC) $(wildcard common/*.h common/otel/*.h reception/*.[ch] baker/*.[ch] tests/unit/*.[ch] bench/*.c)
+	clang-format --dry-run -Werror $(COMMON_SRC) $(wildcard common/*.h common/otel/*.h reception/*.[ch] baker/*.[ch] tests/unit/*.[ch] bench/*.c examples/*.c)
 
 clean:
 	rm -rf build
@@ -131,6 +159,11 @@ trace:
 # Helm lint, rendered chart and k8s/ against the Kubernetes schemas, the Tiltfile under Tilt.
 validate:
 	/usr/bin/python3 -m pytest -v tests/k8s
+
+# The SDK's instructions per order and per span under callgrind, on the calling and the export
+# thread (bench/sdk_cost.sh; targets: 6,000 and 1,000 per order).
+bench-sdk: $(BUILD)/bench/sdk_cost
+	bench/sdk_cost.sh $(BUILD)/bench/sdk_cost
 
 # reception against the ceiling, keep-alive and Connection: close, tracing on and off (README).
 bench:

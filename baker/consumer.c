@@ -316,14 +316,19 @@ static enum mq_settle process(struct worker *w, const struct mq_delivery *d,
 	return out;
 }
 
-/* trace_extract's view of a delivery's AMQP headers. */
-static const char *amqp_header_get(void *carrier, const char *name, size_t *len)
+/* trace_extract's view of a delivery's AMQP headers (every entry of a name). */
+static const char *amqp_header_get(void *carrier, const char *name, size_t index, size_t *len)
 {
-	const char *v = mq_delivery_header(carrier, name);
+	const struct mq_delivery *d = carrier;
 
-	if (v)
-		*len = strlen(v);
-	return v;
+	for (size_t i = 0; i < d->nheaders; i++) {
+		if (d->headers[i].key && d->headers[i].value &&
+		    strcmp(d->headers[i].key, name) == 0 && index-- == 0) {
+			*len = strlen(d->headers[i].value);
+			return d->headers[i].value;
+		}
+	}
+	return NULL;
 }
 
 /* Handles one delivery in a CONSUMER span receive-order that starts a new trace linked to the

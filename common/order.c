@@ -142,7 +142,7 @@ static char *dump(json_t *obj)
 }
 
 /* Copies the trace id of a stored traceparent ("00-<32 hex>-<16 hex>-<2 hex>") into out;
- * returns false when it is not one (no trace_context here: it is 8.7 KB, and this runs on
+ * returns false when it is not one (no trace_context here: it is 1 KB, and this runs on
  * civetweb's small worker stacks). */
 static bool traceparent_trace_id(const char *tp, char out[33])
 {
@@ -177,7 +177,8 @@ int order_trace_context(const struct order *o, struct trace_context *ctx)
 {
 	ctx->remote = true;
 	ctx->baggage[0] = '\0';
-	tracecontext_parse_tracestate(o->tracestate, strlen(o->tracestate), ctx->tracestate,
+	tracecontext_parse_tracestate(&(struct trace_field){o->tracestate, strlen(o->tracestate)},
+	                              1, ctx->tracestate,
 	                              sizeof(ctx->tracestate)); /* malformed: "" */
 	return tracecontext_parse_traceparent(o->traceparent, strlen(o->traceparent), ctx);
 }

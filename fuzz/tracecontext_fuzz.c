@@ -25,17 +25,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else if (tracecontext_is_valid(&ctx)) {
 		abort();
 	}
+	/* The input as header fields split at each '\n' (an HTTP request's repeated fields). */
+	struct trace_field f[8];
+	size_t nf = 0, at = 0;
+	for (;;) {
+		const char *nl = nf < 7 ? memchr(s + at, '\n', size - at) : NULL;
+		size_t len = nl ? (size_t)(nl - s) - at : size - at;
+		f[nf++] = (struct trace_field){s + at, len};
+		if (!nl)
+			break;
+		at += len + 1;
+	}
 	/* A normalized tracestate is within bounds and normalizes to itself. */
-	if (tracecontext_parse_tracestate(s, size, state, sizeof(state)) == 0) {
+	if (tracecontext_parse_tracestate(f, nf, state, sizeof(state)) == 0) {
 		if (strlen(state) > TRACECONTEXT_STATE_MAX ||
-		    tracecontext_parse_tracestate(state, strlen(state), again, sizeof(again)) !=
-		        0 ||
+		    tracecontext_parse_tracestate(&(struct trace_field){state, strlen(state)}, 1,
+		                                  again, sizeof(again)) != 0 ||
 		    strcmp(state, again) != 0)
 			abort();
 	} else if (state[0]) {
 		abort();
 	}
-	if (tracecontext_parse_baggage(s, size, baggage, sizeof(baggage)) == 0 &&
+	if (tracecontext_parse_baggage(f, nf, baggage, sizeof(baggage)) == 0 &&
 	    strlen(baggage) > size)
 		abort();
 	return 0;

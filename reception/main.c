@@ -13,6 +13,7 @@
 #include "probe.h"
 #include "routes.h"
 #include "otel/trace.h"
+#include "otel_diag.h"
 
 #ifndef BAKERY_VERSION
 #define BAKERY_VERSION "0.1.0" /* service.version */
@@ -104,6 +105,7 @@ int main(void)
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	/* After the mask: the export thread must not take the stop signals. OTEL_* configure
 	 * it; it also installs the log hook that adds trace_id and span_id to log lines. */
+	otel_diag_register();
 	if (trace_init("reception", BAKERY_VERSION) < 0)
 		return 2;
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "guard.h"
@@ -28,7 +29,7 @@
  * when it is done, so no lock inside. */
 struct worker {
 	struct store *store;
-	/* What would not fit comfortably on civetweb's 100 KiB worker stacks (8.7 KB each): the
+	/* What would not fit comfortably on civetweb's 100 KiB worker stacks (1 KB each): the
 	 * request's extracted trace context and its order on the way (AMQP headers included). */
 	struct trace_context parent;
 	struct trace_context order_ctx; /* an order's creation context: stored, or linked to */
@@ -376,14 +377,19 @@ static const struct route *match(const char *path, const char **key)
 	return NULL;
 }
 
-/* trace_extract's view of the request headers; carrier is the mg_connection. */
-static const char *http_header_get(void *carrier, const char *name, size_t *len)
+/* trace_extract's view of the request headers (every field of a name: mg_get_header returns
+ * only the first); carrier is the mg_connection. */
+static const char *http_header_get(void *carrier, const char *name, size_t index, size_t *len)
 {
-	const char *v = mg_get_header(carrier, name);
+	const struct mg_request_info *ri = mg_get_request_info(carrier);
 
-	if (v)
-		*len = strlen(v);
-	return v;
+	for (int i = 0; ri && i < ri->num_headers; i++) {
+		if (strcasecmp(ri->http_headers[i].name, name) == 0 && index-- == 0) {
+			*len = strlen(ri->http_headers[i].value);
+			return ri->http_headers[i].value;
+		}
+	}
+	return NULL;
 }
 
 /* The method as the semantic conventions know it, or NULL for anything else (_OTHER). */

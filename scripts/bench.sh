@@ -50,6 +50,8 @@ export BENCH_K6=${BAKERY_TOOLS:-$HOME/.cache/bakery-tools}/k6
 	{ echo "bench: $BENCH_K6 missing (scripts/tools.sh k6)" >&2; exit 1; }
 export BAKERY_BUILD=${BAKERY_BUILD:-build} # the plain -O2 build, never the sanitized one
 make -s -j2 BUILD="$BAKERY_BUILD" all
+# The SDK's own cost first: instructions per order and per span under callgrind (repeatable).
+make -s BUILD="$BAKERY_BUILD" bench-sdk
 exec /usr/bin/python3 - <<'PY'
 import os, re, signal, statistics, subprocess, sys, tempfile, time
 

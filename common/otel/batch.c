@@ -41,6 +41,8 @@ static struct {
 	size_t ring_cap, head, used; /* batches */
 	size_t queued, queue_cap;    /* spans */
 	size_t batch_max;
+	size_t room; /* a batch's free bytes before its first span: the request's head goes there */
+	size_t full_len; /* the bytes of the last full batch: a new batch's buffer starts at that */
 	long delay_ms, export_timeout_ms;
 	const struct otlp_resource *resource;
 	struct otlp_exporter *exporter;
@@ -97,6 +99,10 @@ void otel_batch_offer(const struct otlp_span *span)
 		reason = bsp.accepting ? "queue_full" : "shutdown";
 	} else {
 		size_t mark = b->spans.len;
+		if (mark == 0 &&
+		    otlp_buf_reserve(&b->spans,
+		                     bsp.room > bsp.full_len ? bsp.room : bsp.full_len) == 0)
+			b->spans.len = bsp.room; /* no realloc to copy on the way to a full batch */
 		if (otlp_exporter_encode_span(bsp.exporter, span, &b->spans) < 0) {
 			b->spans.len = mark; /* the span's bytes go; those before stay */
 			b->spans.err = 0;
@@ -104,6 +110,8 @@ void otel_batch_offer(const struct otlp_span *span)
 			lost = &stat_dropped_export;
 		} else {
 			b->full = ++b->n == bsp.batch_max || b->spans.len >= BATCH_BYTES_MAX;
+			if (b->full && b->spans.len > bsp.full_len)
+				bsp.full_len = b->spans.len;
 			if (++bsp.queued == 1 || (b->full && b == &bsp.ring[bsp.head]))
 				pthread_cond_signal(&bsp.wake);
 		}
@@ -141,12 +149,12 @@ static void wait_until(uint64_t until_ms)
 /* Wraps one batch's encoded spans into a request and posts it, retrying with backoff within
  * OTEL_BSP_EXPORT_TIMEOUT (and the shutdown budget). Returns 0 or a negative error. Called
  * without the lock. */
-static int export_batch(const struct otlp_buf *spans)
+static int export_batch(struct otlp_buf *spans)
 {
 	uint64_t deadline = otel_mono_ms() + (uint64_t)bsp.export_timeout_ms, now;
-	struct otlp_buf body = {0};
+	struct otlp_buf body = {0}, req;
 	long retry_after, backoff = BACKOFF_FIRST_MS;
-	int rc = otlp_exporter_encode_request(bsp.exporter, bsp.resource, spans, &body);
+	int rc = otlp_exporter_wrap(bsp.exporter, bsp.resource, spans, bsp.room, &body, &req);
 
 	for (int attempt = 1; rc == 0; attempt++) {
 		pthread_mutex_lock(&bsp.lock);
@@ -158,7 +166,7 @@ static int export_batch(const struct otlp_buf *spans)
 			rc = -ETIMEDOUT;
 			break;
 		}
-		rc = otlp_exporter_post(bsp.exporter, &body, (long)(deadline - now), &retry_after);
+		rc = otlp_exporter_post(bsp.exporter, &req, (long)(deadline - now), &retry_after);
 		if (rc != -EAGAIN || attempt == EXPORT_ATTEMPTS)
 			break;
 		if (retry_after < 0) /* full jitter over [backoff/2, backoff) */
@@ -195,7 +203,7 @@ static void log_drops(bool force)
 		return;
 	snprintf(qs, sizeof(qs), "%llu", (unsigned long long)(q - logged_queue));
 	snprintf(es, sizeof(es), "%llu", (unsigned long long)(e - logged_export));
-	otel_diag_log(OTEL_DIAG_WARN, "spans dropped",
+	otel_diag_log(TRACE_DIAG_WARN, "spans dropped",
 	              (const char *const[6]){"queue_full", qs, "export_failed", es, "endpoint",
 	                                     otlp_exporter_url(bsp.exporter)});
 	logged_queue = q;
@@ -241,6 +249,8 @@ int otel_batch_start(struct otlp_exporter *e, const struct otlp_resource *r)
 
 	bsp.exporter = e;
 	bsp.resource = r;
+	if (!(bsp.room = otlp_exporter_head_room(e, r)))
+		return -ENOMEM;
 	bsp.ring_cap = (bsp.queue_cap + bsp.batch_max - 1) / bsp.batch_max;
 	if (!(bsp.ring = calloc(bsp.ring_cap, sizeof(*bsp.ring))))
 		return -ENOMEM;

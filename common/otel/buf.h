@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define OTLP_BODY_MAX (8 * 1024 * 1024) /* an encoded request larger than this is refused */
 
@@ -27,6 +28,33 @@ static inline uint8_t *otlp_buf_room(struct otlp_buf *b, size_t n)
 	if (b->err || (b->cap - b->len < n && otlp_buf_reserve(b, n) < 0))
 		return NULL;
 	return b->data + b->len;
+}
+
+/* Copies n bytes from src to p and returns p + n: up to 16 bytes (most keys and values) with
+ * two overlapping moves and no call. */
+static inline uint8_t *otlp_bytes_copy(uint8_t *p, const void *src, size_t n)
+{
+	const uint8_t *s = src;
+
+	if (n >= 8 && n <= 16) {
+		uint64_t a, b;
+		memcpy(&a, s, 8);
+		memcpy(&b, s + n - 8, 8);
+		memcpy(p, &a, 8);
+		memcpy(p + n - 8, &b, 8);
+	} else if (n >= 4 && n < 8) {
+		uint32_t a, b;
+		memcpy(&a, s, 4);
+		memcpy(&b, s + n - 4, 4);
+		memcpy(p, &a, 4);
+		memcpy(p + n - 4, &b, 4);
+	} else if (n < 4) {
+		for (size_t i = 0; i < n; i++)
+			p[i] = s[i];
+	} else {
+		memcpy(p, s, n);
+	}
+	return p + n;
 }
 
 /* Replaces in with its gzip compression. Returns 0, -ENOMEM, -E2BIG or -EIO. */

@@ -32,7 +32,7 @@ int otel_env_long(const char *name, long def, long min, long max, const char *wh
 
 int otel_env_bad(const char *name, const char *value, const char *why)
 {
-	otel_diag_log(OTEL_DIAG_ERROR, "invalid environment variable",
+	otel_diag_log(TRACE_DIAG_ERROR, "invalid environment variable",
 	              (const char *const[6]){"variable", name, "value", value, "error", why});
 	return -EINVAL;
 }

@@ -141,14 +141,52 @@ int otlp_exporter_encode_span(const struct otlp_exporter *e, const struct otlp_s
 	return e->json ? otlp_encode_json_span(s, out) : otlp_encode_protobuf_span(s, out);
 }
 
-int otlp_exporter_encode_request(const struct otlp_exporter *e, const struct otlp_resource *r,
-                                 const struct otlp_buf *spans, struct otlp_buf *body)
+size_t otlp_exporter_head_room(const struct otlp_exporter *e, const struct otlp_resource *r)
 {
-	int rc = e->json ? otlp_encode_json_request(r, spans, body)
-	                 : otlp_encode_protobuf_request(r, spans, body);
+	struct otlp_buf head = {0};
+	size_t n;
 
-	if (rc == 0 && e->gzip)
-		rc = otlp_gzip(body);
+	if (e->json)
+		otlp_encode_json_head(r, &head);
+	else
+		otlp_encode_protobuf_head(r, OTLP_BODY_MAX, &head); /* the longest lengths */
+	n = head.err ? 0 : head.len;
+	otlp_buf_free(&head);
+	return n;
+}
+
+int otlp_exporter_wrap(const struct otlp_exporter *e, const struct otlp_resource *r,
+                       struct otlp_buf *spans, size_t room, struct otlp_buf *body,
+                       struct otlp_buf *req)
+{
+	struct otlp_buf head = {0};
+	size_t at = room, start;
+	int rc;
+
+	if (spans->len < room)
+		return -EINVAL;
+	if (e->json) {
+		at += spans->len > room; /* over the first span's comma */
+		rc = otlp_encode_json_head(r, &head);
+		otlp_buf_put(spans, OTLP_JSON_TAIL, sizeof(OTLP_JSON_TAIL) - 1);
+		if (rc == 0)
+			rc = spans->err;
+	} else {
+		rc = otlp_encode_protobuf_head(r, spans->len - room, &head);
+	}
+	if (rc == 0 && head.len > at)
+		rc = -ENOSPC;
+	if (rc == 0) {
+		start = at - head.len;
+		memcpy(spans->data + start, head.data, head.len);
+		*req = (struct otlp_buf){.data = spans->data + start, .len = spans->len - start};
+		if (e->gzip) {
+			otlp_buf_put(body, req->data, req->len);
+			if ((rc = otlp_gzip(body)) == 0)
+				*req = *body;
+		}
+	}
+	otlp_buf_free(&head);
 	return rc;
 }
 
@@ -199,7 +237,7 @@ int otlp_exporter_post(struct otlp_exporter *e, const struct otlp_buf *body, lon
 	if (res == CURLE_ABORTED_BY_CALLBACK)
 		return -ECANCELED;
 	if (res != CURLE_OK) {
-		otel_diag_log(OTEL_DIAG_DEBUG, "span export failed",
+		otel_diag_log(TRACE_DIAG_DEBUG, "span export failed",
 		              (const char *const[6]){"error", curl_easy_strerror(res)});
 		/* A bad URL or certificate will not fix itself; a network error may. */
 		return res == CURLE_UNSUPPORTED_PROTOCOL || res == CURLE_URL_MALFORMAT ||

@@ -27,12 +27,29 @@ int otlp_encode_json_span(const struct otlp_span *s, struct otlp_buf *out);
 int otlp_encode_json_request(const struct otlp_resource *r, const struct otlp_buf *spans,
                              struct otlp_buf *out);
 
-/* The same with the configured encoder; otlp_exporter_encode_request then gzips if so
- * configured (into body, which the caller frees). */
+/* The bytes of a request before its spans: protobuf's (for spans_len bytes of spans, every
+ * length known) and JSON's (through "spans":[; the request goes on with the spans, their first
+ * comma left out, and OTLP_JSON_TAIL). Append to out; return out's err. */
+int otlp_encode_protobuf_head(const struct otlp_resource *r, size_t spans_len,
+                              struct otlp_buf *out);
+int otlp_encode_json_head(const struct otlp_resource *r, struct otlp_buf *out);
+#define OTLP_JSON_TAIL "]}]}]}"
+
+/* otlp_exporter_encode_span: the configured encoder. */
 int otlp_exporter_encode_span(const struct otlp_exporter *e, const struct otlp_span *s,
                               struct otlp_buf *out);
-int otlp_exporter_encode_request(const struct otlp_exporter *e, const struct otlp_resource *r,
-                                 const struct otlp_buf *spans, struct otlp_buf *body);
+
+/* The room a batch leaves before its first span for otlp_exporter_wrap: the largest head. */
+size_t otlp_exporter_head_room(const struct otlp_exporter *e, const struct otlp_resource *r);
+
+/* Makes the request around the spans in spans (room bytes left free at its start, then spans
+ * as otlp_exporter_encode_span wrote them) without moving them: the head goes into the room's
+ * end (JSON's tail after the spans), and *req views the request inside spans' memory; gzipped,
+ * it is compressed into body instead (the caller frees body; spans stays the caller's).
+ * Returns 0, -ENOSPC (room too small), -ENOMEM or -E2BIG. */
+int otlp_exporter_wrap(const struct otlp_exporter *e, const struct otlp_resource *r,
+                       struct otlp_buf *spans, size_t room, struct otlp_buf *body,
+                       struct otlp_buf *req);
 
 /* POSTs body once within timeout_ms (<= 0: 1 ms) and OTEL_EXPORTER_OTLP_TIMEOUT. Returns 0 on
  * 2xx; -EAGAIN when a retry may succeed (network error, 429, 502, 503, 504; *retry_after_ms

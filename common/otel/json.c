@@ -78,7 +78,7 @@ static void put_attrs(struct otlp_buf *b, const struct otlp_attrs *a)
 {
 	put(b, "[");
 	for (uint32_t i = 0; i < a->len; i++) {
-		const struct trace_attr *x = &a->items[i];
+		const struct otlp_attr *x = &a->items[i];
 		put(b, i ? ",{\"key\":" : "{\"key\":");
 		put_str(b, x->key);
 		switch (x->type) {
@@ -163,8 +163,7 @@ int otlp_encode_json_span(const struct otlp_span *s, struct otlp_buf *b)
 	return b->err;
 }
 
-int otlp_encode_json_request(const struct otlp_resource *r, const struct otlp_buf *spans,
-                             struct otlp_buf *out)
+int otlp_encode_json_head(const struct otlp_resource *r, struct otlp_buf *out)
 {
 	put(out, "{\"resourceSpans\":[{\"resource\":{\"attributes\":");
 	put_attrs(out, &r->attrs);
@@ -174,8 +173,15 @@ int otlp_encode_json_request(const struct otlp_resource *r, const struct otlp_bu
 	put(out, ",\"version\":");
 	put_str(out, r->scope_version ? r->scope_version : "");
 	put(out, "},\"spans\":[");
+	return out->err;
+}
+
+int otlp_encode_json_request(const struct otlp_resource *r, const struct otlp_buf *spans,
+                             struct otlp_buf *out)
+{
+	otlp_encode_json_head(r, out);
 	if (spans->len > 1)
 		otlp_buf_put(out, spans->data + 1, spans->len - 1); /* without the first comma */
-	put(out, "]}]}]}");
+	put(out, OTLP_JSON_TAIL);
 	return out->err;
 }

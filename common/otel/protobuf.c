@@ -34,20 +34,29 @@ static uint8_t *put_tag(uint8_t *p, unsigned field, unsigned wire)
 	return put_varint(p, (uint64_t)field << 3 | wire);
 }
 
-/* v's n low bytes, little-endian. */
+/* v's n (4 or 8) low bytes, little-endian. */
 static uint8_t *put_le(uint8_t *p, uint64_t v, size_t n)
 {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	if (n == 8) {
+		memcpy(p, &v, 8);
+		return p + 8;
+	}
+	uint32_t w = (uint32_t)v;
+	memcpy(p, &w, 4);
+	return p + 4;
+#else
 	for (size_t i = 0; i < n; i++)
 		*p++ = (uint8_t)(v >> (8 * i));
 	return p;
+#endif
 }
 
 /* A length-delimited field's tag, length and bytes. */
 static uint8_t *put_bytes(uint8_t *p, unsigned field, const void *data, size_t n)
 {
 	p = put_varint(put_tag(p, field, 2), n);
-	memcpy(p, data, n);
-	return p + n;
+	return otlp_bytes_copy(p, data, n);
 }
 
 static void pb_uint(struct otlp_buf *b, unsigned field, uint64_t v)
@@ -114,15 +123,48 @@ static void pb_close(struct otlp_buf *b, size_t start)
 	put_varint(p, n);
 }
 
-/* One KeyValue, its sizes worked out first: written in one go, no length to patch. */
-static void pb_attr(struct otlp_buf *b, unsigned field, const struct trace_attr *x)
+/* A Span: two length bytes reserved, as most spans take 128 to 16383 bytes (pb_close2). */
+static size_t pb_open2(struct otlp_buf *b, unsigned field)
 {
-	size_t kn = strlen(x->key), vn = 0, any = 0, kv;
+	uint8_t *p = otlp_buf_room(b, PB_HEAD_MAX);
+
+	if (!p)
+		return 0;
+	p = put_tag(p, field, 2);
+	b->len = (size_t)(p - b->data) + 2;
+	return b->len;
+}
+
+/* Fills in pb_open2's length, moving the body only when it takes other than two bytes. */
+static void pb_close2(struct otlp_buf *b, size_t start)
+{
+	size_t n, k;
+
+	if (b->err)
+		return;
+	n = b->len - start;
+	k = varint_len(n);
+	if (k == 1) {
+		memmove(b->data + start - 1, b->data + start, n);
+		b->len--;
+	} else if (k > 2) {
+		if (otlp_buf_reserve(b, k - 2) < 0)
+			return;
+		memmove(b->data + start + k - 2, b->data + start, n);
+		b->len += k - 2;
+	}
+	put_varint(b->data + start - 2, n);
+}
+
+/* One KeyValue, its sizes worked out first: written in one go, no length to patch. */
+static void pb_attr(struct otlp_buf *b, unsigned field, const struct otlp_attr *x)
+{
+	size_t kn = x->key_len, vn = 0, any = 0, kv;
 	uint8_t *p;
 
 	switch (x->type) { /* AnyValue keeps false, 0 and "" */
 	case TRACE_ATTR_STRING:
-		vn = strlen(x->v.s);
+		vn = x->len;
 		any = 1 + varint_len(vn) + vn;
 		break;
 	case TRACE_ATTR_BOOL:
@@ -138,6 +180,33 @@ static void pb_attr(struct otlp_buf *b, unsigned field, const struct trace_attr 
 	kv = (kn ? 1 + varint_len(kn) + kn : 0) + 1 + varint_len(any) + any;
 	if (!(p = otlp_buf_room(b, PB_HEAD_MAX + kv)))
 		return;
+	if (x->type == TRACE_ATTR_STRING && kv < 128 && kn > 0 && field < 16) {
+		/* The usual short string: every tag and length one byte, written in place. */
+		*p++ = (uint8_t)(field << 3 | 2);
+		*p++ = (uint8_t)kv;
+		*p++ = 1 << 3 | 2; /* KeyValue.key */
+		*p++ = (uint8_t)kn;
+		p = otlp_bytes_copy(p, x->key, kn);
+		*p++ = 2 << 3 | 2; /* KeyValue.value */
+		*p++ = (uint8_t)any;
+		*p++ = 1 << 3 | 2; /* AnyValue.string_value */
+		*p++ = (uint8_t)vn;
+		p = otlp_bytes_copy(p, x->v.s, vn);
+		b->len = (size_t)(p - b->data);
+		return;
+	}
+	if (x->type == TRACE_ATTR_INT && kv < 128 && kn > 0 && field < 16) {
+		*p++ = (uint8_t)(field << 3 | 2);
+		*p++ = (uint8_t)kv;
+		*p++ = 1 << 3 | 2; /* KeyValue.key */
+		*p++ = (uint8_t)kn;
+		p = otlp_bytes_copy(p, x->key, kn);
+		*p++ = 2 << 3 | 2; /* KeyValue.value */
+		*p++ = (uint8_t)any;
+		p = put_varint(put_tag(p, 3, 0), (uint64_t)x->v.i); /* AnyValue.int_value */
+		b->len = (size_t)(p - b->data);
+		return;
+	}
 	p = put_varint(put_tag(p, field, 2), kv);
 	if (kn)
 		p = put_bytes(p, 1, x->key, kn);
@@ -173,17 +242,26 @@ static void pb_attrs(struct otlp_buf *b, unsigned field, unsigned dropped_field,
 /* ScopeSpans' field 2: a Span. */
 int otlp_encode_protobuf_span(const struct otlp_span *s, struct otlp_buf *b)
 {
-	size_t span = pb_open(b, 2), m;
+	size_t span = pb_open2(b, 2), m;
+	size_t tsn = s->trace_state ? strlen(s->trace_state) : 0,
+	       nn = s->name ? strlen(s->name) : 0;
+	uint8_t *p = otlp_buf_room(b, 8 * PB_HEAD_MAX + 32 + tsn + nn);
 
-	pb_bytes(b, 1, s->trace_id, 16);
-	pb_bytes(b, 2, s->span_id, 8);
-	pb_string(b, 3, s->trace_state);
-	if (s->has_parent)
-		pb_bytes(b, 4, s->parent_span_id, 8);
-	pb_string(b, 5, s->name);
-	pb_uint(b, 6, (uint64_t)s->kind);
-	pb_fixed(b, 7, 1, s->start_ns);
-	pb_fixed(b, 8, 1, s->end_ns);
+	if (p) { /* the fixed head in one go: ids, state, parent, name, kind, times */
+		p = put_bytes(p, 1, s->trace_id, 16);
+		p = put_bytes(p, 2, s->span_id, 8);
+		if (tsn)
+			p = put_bytes(p, 3, s->trace_state, tsn);
+		if (s->has_parent)
+			p = put_bytes(p, 4, s->parent_span_id, 8);
+		if (nn)
+			p = put_bytes(p, 5, s->name, nn);
+		if (s->kind)
+			p = put_varint(put_tag(p, 6, 0), (uint64_t)s->kind);
+		p = put_le(put_tag(p, 7, 1), s->start_ns, 8);
+		p = put_le(put_tag(p, 8, 1), s->end_ns, 8);
+		b->len = (size_t)(p - b->data);
+	}
 	pb_attrs(b, 9, 10, &s->attrs);
 	for (uint32_t i = 0; i < s->n_events; i++) {
 		m = pb_open(b, 11);
@@ -211,25 +289,44 @@ int otlp_encode_protobuf_span(const struct otlp_span *s, struct otlp_buf *b)
 		pb_close(b, m);
 	}
 	pb_fixed(b, 16, 5, s->flags);
-	pb_close(b, span);
+	pb_close2(b, span);
 	return b->err;
+}
+
+int otlp_encode_protobuf_head(const struct otlp_resource *r, size_t spans_len, struct otlp_buf *out)
+{
+	struct otlp_buf res = {0}, scope = {0};
+	size_t ss, rs;
+	uint8_t *p;
+
+	pb_attrs(&res, 1, 2, &r->attrs);
+	pb_string(&scope, 1, r->scope_name);
+	pb_string(&scope, 2, r->scope_version);
+	if (res.err || scope.err) {
+		out->err = res.err ? res.err : scope.err;
+		goto done;
+	}
+	/* ResourceSpans{resource = 1, scope_spans = 2{scope = 1, spans = 2...}}: every length is
+	 * known, so the spans that follow need not move. */
+	ss = 1 + varint_len(scope.len) + scope.len + spans_len;
+	rs = 1 + varint_len(res.len) + res.len + 1 + varint_len(ss) + ss;
+	if (!(p = otlp_buf_room(out, 4 * PB_HEAD_MAX + res.len + scope.len)))
+		goto done;
+	p = put_varint(put_tag(p, 1, 2), rs);
+	p = put_bytes(p, 1, res.data, res.len);
+	p = put_varint(put_tag(p, 2, 2), ss);
+	p = put_bytes(p, 1, scope.data, scope.len);
+	out->len = (size_t)(p - out->data);
+done:
+	otlp_buf_free(&res);
+	otlp_buf_free(&scope);
+	return out->err;
 }
 
 int otlp_encode_protobuf_request(const struct otlp_resource *r, const struct otlp_buf *spans,
                                  struct otlp_buf *out)
 {
-	size_t rs = pb_open(out, 1), res = pb_open(out, 1), ss,
-	       scope; /* resource_spans, resource */
-
-	pb_attrs(out, 1, 2, &r->attrs);
-	pb_close(out, res);
-	ss = pb_open(out, 2);
-	scope = pb_open(out, 1);
-	pb_string(out, 1, r->scope_name);
-	pb_string(out, 2, r->scope_version);
-	pb_close(out, scope);
-	otlp_buf_put(out, spans->data, spans->len);
-	pb_close(out, ss);
-	pb_close(out, rs);
+	if (otlp_encode_protobuf_head(r, spans->len, out) == 0)
+		otlp_buf_put(out, spans->data, spans->len);
 	return out->err;
 }

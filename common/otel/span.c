@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
+
 /* Length of the valid UTF-8 sequence at s (n bytes available), or 0 when it is invalid. */
 static size_t utf8_len(const unsigned char *s, size_t n)
 {
@@ -38,6 +40,23 @@ static char *otlp_copy(char *out, const char *s, size_t n)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	size_t i = 0, o = 0;
+	uint64_t w, any = 0;
+
+	/* The usual case, short ASCII: checked 8 bytes at a time (the last word overlapping), one
+	 * copy. */
+	if (n >= 8 && n <= OTLP_STRING_MAX) {
+		for (; i + 8 <= n; i += 8) {
+			memcpy(&w, u + i, 8);
+			any |= w;
+		}
+		memcpy(&w, u + n - 8, 8);
+		if (!((any | w) & 0x8080808080808080u)) {
+			otlp_bytes_copy((uint8_t *)out, s, n);
+			out[n] = '\0';
+			return out + n + 1;
+		}
+		i = 0;
+	}
 
 	while (i < n) {
 		size_t run = i, k, step;
@@ -65,6 +84,27 @@ static char *otlp_copy(char *out, const char *s, size_t n)
 	}
 	out[o] = '\0';
 	return out + o + 1;
+}
+
+/* otlp_copy, with short ASCII strings (most keys and values) done inline. */
+static inline char *copy_short(char *out, const char *s, size_t n)
+{
+	uint64_t a = 0, b = 0;
+
+	if (n > 16)
+		return otlp_copy(out, s, n);
+	if (n >= 8) {
+		memcpy(&a, s, 8);
+		memcpy(&b, s + n - 8, 8);
+	} else {
+		for (size_t i = 0; i < n; i++)
+			a |= (uint8_t)s[i];
+	}
+	if ((a | b) & 0x8080808080808080u)
+		return otlp_copy(out, s, n);
+	otlp_bytes_copy((uint8_t *)out, s, n);
+	out[n] = '\0';
+	return out + n + 1;
 }
 
 char *otlp_strdup(const char *s)
@@ -125,7 +165,7 @@ static int grow(void **items, uint32_t len, size_t elem, uint32_t max)
  * OTLP_ATTRS_MAX or -ENOMEM. */
 static int attrs_grow(struct otlp_attrs *a)
 {
-	struct trace_attr *p;
+	struct otlp_attr *p;
 
 	_Static_assert(OTLP_INLINE_ATTRS >= 4 && OTLP_INLINE_ATTRS < OTLP_ATTRS_MAX &&
 	                   (OTLP_INLINE_ATTRS & (OTLP_INLINE_ATTRS - 1)) == 0,
@@ -142,49 +182,62 @@ static int attrs_grow(struct otlp_attrs *a)
 	return 0;
 }
 
+/* Gives back an attribute's block (its key first), counting one less on the heap. */
+static void attr_free(struct otlp_attrs *a, const char *block)
+{
+	if (!pool_owns(a->pool, block)) {
+		a->heap--;
+		free((void *)block);
+	}
+}
+
 int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
 {
-	struct trace_attr c = *attr;
+	struct otlp_attr c = {.type = attr->type, .v.i = attr->v.i};
 	bool str = attr->type == TRACE_ATTR_STRING;
 	const char *v = str && attr->v.s ? attr->v.s : "";
 	size_t kn, vn = str ? strlen(v) : 0;
 	char *p;
 	int rc;
 
+	_Static_assert(sizeof(c.v) == sizeof(attr->v), "the same value union");
+	memcpy(&c.v, &attr->v, sizeof(c.v));
 	if (!attr->key)
 		return -EINVAL;
 	kn = strlen(attr->key);
 	/* The key and a string value share one block, the key first. */
 	if (!(p = pool_alloc(a->pool, copy_size(kn) + (str ? copy_size(vn) : 0))))
 		return -ENOMEM;
+	a->heap += !pool_owns(a->pool, p);
 	c.key = p;
-	p = otlp_copy(p, attr->key, kn);
+	p = copy_short(p, attr->key, kn);
 	c.key_len = (uint32_t)(p - c.key - 1);
 	if (str) {
-		otlp_copy(p, v, vn);
 		c.v.s = p;
+		c.len = (uint32_t)(copy_short(p, v, vn) - p - 1);
 	}
-	for (uint32_t i = 0; i < a->len; i++) {
+	for (uint32_t i = 0; (a->key_lens >> (c.key_len % 64) & 1) && i < a->len; i++) {
 		if (a->items[i].key_len == c.key_len &&
 		    memcmp(a->items[i].key, c.key, c.key_len) == 0) {
-			pool_free(a->pool, (void *)a->items[i].key);
+			attr_free(a, a->items[i].key);
 			a->items[i] = c;
 			return 0;
 		}
 	}
 	if ((rc = attrs_grow(a)) < 0) {
-		pool_free(a->pool, (void *)c.key);
+		attr_free(a, c.key);
 		a->dropped += rc == -ENOSPC;
 		return rc;
 	}
 	a->items[a->len++] = c;
+	a->key_lens |= 1ull << (c.key_len % 64);
 	return 0;
 }
 
 void otlp_attrs_free(struct otlp_attrs *a)
 {
-	for (uint32_t i = 0; i < a->len; i++)
-		pool_free(a->pool, (void *)a->items[i].key);
+	for (uint32_t i = 0; a->heap > 0 && i < a->len; i++) /* none: all in the pool */
+		attr_free(a, a->items[i].key);
 	if (!a->items_inline)
 		free(a->items);
 	memset(a, 0, sizeof(*a));
@@ -207,7 +260,7 @@ int otlp_span_set_name(struct otlp_span *s, const char *name)
 	if (!p)
 		return -ENOMEM;
 	pool_free(&s->pool, s->name);
-	otlp_copy(p, name, n);
+	copy_short(p, name, n);
 	s->name = p;
 	return 0;
 }

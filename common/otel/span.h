@@ -1,8 +1,8 @@
-/* span.h — the span record: kinds, attributes, events and links, as they are exported. */
+/* span.h — the span record (internal): attributes, events and links, as they are exported. */
 #ifndef BAKERY_OTEL_SPAN_H
 #define BAKERY_OTEL_SPAN_H
 
-#include "tracecontext.h"
+#include "trace.h"
 
 #define OTLP_ATTRS_MAX  128  /* per span, event, link and resource */
 #define OTLP_EVENTS_MAX 128  /* per span */
@@ -13,22 +13,17 @@
 #define OTLP_FLAG_HAS_IS_REMOTE 0x100
 #define OTLP_FLAG_IS_REMOTE     0x200
 
-/* OTLP's values. */
-enum trace_kind {
-	TRACE_KIND_INTERNAL = 1,
-	TRACE_KIND_SERVER = 2,
-	TRACE_KIND_CLIENT = 3,
-	TRACE_KIND_PRODUCER = 4,
-	TRACE_KIND_CONSUMER = 5,
+/* Room inside a span record for its name and attribute strings, used first; what does not fit
+ * is allocated on its own. base == NULL: none (every string allocated). */
+struct otlp_pool {
+	char *base, *next, *end;
 };
 
-enum trace_attr_type { TRACE_ATTR_STRING, TRACE_ATTR_INT, TRACE_ATTR_DOUBLE, TRACE_ATTR_BOOL };
-
-/* An attribute; passed in, its strings are borrowed (copied on use). */
-struct trace_attr {
+/* An attribute as the SDK holds it: private copies, their lengths known. */
+struct otlp_attr {
 	const char *key;
+	uint32_t key_len, len; /* len: of v.s, for a string */
 	enum trace_attr_type type;
-	uint32_t key_len; /* set by otlp_attrs_set (ignored when passed in): lookups compare it */
 	union {
 		const char *s;
 		int64_t i;
@@ -37,22 +32,13 @@ struct trace_attr {
 	} v;
 };
 
-#define TRACE_STR(k, x)    ((struct trace_attr){.key = (k), .type = TRACE_ATTR_STRING, .v.s = (x)})
-#define TRACE_INT(k, x)    ((struct trace_attr){.key = (k), .type = TRACE_ATTR_INT, .v.i = (x)})
-#define TRACE_DOUBLE(k, x) ((struct trace_attr){.key = (k), .type = TRACE_ATTR_DOUBLE, .v.d = (x)})
-#define TRACE_BOOL(k, x)   ((struct trace_attr){.key = (k), .type = TRACE_ATTR_BOOL, .v.b = (x)})
-
-/* Room inside a span record for its name and attribute strings, used first; what does not fit
- * is allocated on its own. base == NULL: none (every string allocated). */
-struct otlp_pool {
-	char *base, *next, *end;
-};
-
 /* An owned attribute list (private copies of the strings). A zeroed one is empty; items may be
  * storage inside a span record (items_inline) and strings may sit in a pool. */
 struct otlp_attrs {
-	struct trace_attr *items;
+	struct otlp_attr *items;
 	uint32_t len, dropped;
+	uint32_t heap;     /* strings allocated on their own, outside pool */
+	uint64_t key_lens; /* bit key_len % 64 set for each key held: most new keys skip the scan */
 	bool items_inline; /* OTLP_INLINE_ATTRS entries; else allocated as span.c's grow() does */
 	struct otlp_pool *pool; /* NULL: each key (and string value) is allocated */
 };
@@ -92,7 +78,7 @@ struct otlp_span {
 	/* Storage otlp_span_init lends to name and attrs: a span's usual strings and attributes
 	 * cost no allocation of their own. */
 	struct otlp_pool pool;
-	struct trace_attr inline_attrs[OTLP_INLINE_ATTRS];
+	struct otlp_attr inline_attrs[OTLP_INLINE_ATTRS];
 	char inline_bytes[OTLP_INLINE_BYTES];
 };
 

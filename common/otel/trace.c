@@ -1,6 +1,7 @@
 /* trace.c — the tracing SDK's API: spans on a per-thread stack, propagation, start and stop. */
 #include "trace.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -15,9 +16,10 @@
 #include "diag.h"
 #include "env.h"
 #include "id.h"
+#include "sampler.h"
 
 #define STACK_MAX 32   /* nested current spans per thread; deeper ones still work */
-#define POOL_MAX  1024 /* span records kept for reuse (1.4 KB each) */
+#define POOL_MAX  1024 /* span records kept for reuse (1.5 KB each) */
 
 /* A started span: its record (encoded for export when it ends, if sampled) and what is only
  * passed on. One allocation, kept in the pool once the span has ended. */
@@ -26,7 +28,8 @@ struct trace_span {
 	bool recording;
 	char *baggage; /* NULL when empty; propagated, never exported */
 	uint64_t start_mono_ns;
-	trace_span *next; /* in the pool */
+	const void *owner; /* &thread_mark of the thread using it; NULL once detached */
+	trace_span *next;  /* in the pool */
 };
 
 /* Records of ended spans, reused by the next starts instead of freed and allocated again. */
@@ -47,6 +50,10 @@ static atomic_bool sdk_enabled;
 
 static _Thread_local trace_span *stack[STACK_MAX];
 static _Thread_local int depth;
+static _Thread_local char thread_mark; /* its address tells the threads apart */
+
+/* The thread rule: a span is used by the thread that started it until detached. */
+#define ASSERT_OWNED(s) assert(!(s)->owner || (s)->owner == &thread_mark)
 
 const struct trace_context trace_root;
 
@@ -160,6 +167,7 @@ trace_span *trace_span_start(const char *name, enum trace_kind kind,
 		s->data.start_ns = otel_clock_ns(CLOCK_REALTIME);
 		s->start_mono_ns = otel_clock_ns(CLOCK_MONOTONIC);
 	}
+	s->owner = &thread_mark;
 	if (depth < STACK_MAX)
 		stack[depth++] = s;
 	return s;
@@ -170,7 +178,11 @@ fail:
 
 void trace_span_detach(trace_span *s)
 {
-	for (int i = depth - 1; s && i >= 0; i--) { /* off this thread's stack, wherever it is */
+	if (!s)
+		return;
+	ASSERT_OWNED(s);
+	s->owner = NULL;
+	for (int i = depth - 1; i >= 0; i--) { /* off this thread's stack, wherever it is */
 		if (stack[i] == s) {
 			memmove(&stack[i], &stack[i + 1],
 			        (size_t)(depth - i - 1) * sizeof(stack[0]));
@@ -195,6 +207,8 @@ void trace_span_end(trace_span *s)
 
 static void set_attr(trace_span *s, struct trace_attr a)
 {
+	if (s)
+		ASSERT_OWNED(s);
 	if (s && s->recording && a.key)
 		otlp_attrs_set(&s->data.attrs, &a);
 }
@@ -221,6 +235,8 @@ void trace_span_set_bool(trace_span *s, const char *key, bool value)
 
 void trace_span_add_event(trace_span *s, const char *name, const struct trace_attr *attrs, size_t n)
 {
+	if (s)
+		ASSERT_OWNED(s);
 	if (s && s->recording)
 		otlp_span_add_event(&s->data, otel_clock_ns(CLOCK_REALTIME), name, attrs,
 		                    attrs ? n : 0);
@@ -229,13 +245,18 @@ void trace_span_add_event(trace_span *s, const char *name, const struct trace_at
 void trace_span_add_link(trace_span *s, const struct trace_context *ctx,
                          const struct trace_attr *attrs, size_t n)
 {
+	if (s)
+		ASSERT_OWNED(s);
 	if (s && s->recording && tracecontext_is_valid(ctx))
 		otlp_span_add_link(&s->data, ctx, attrs, attrs ? n : 0);
 }
 
 void trace_span_set_error(trace_span *s, const char *message)
 {
-	if (!s || !s->recording)
+	if (!s)
+		return;
+	ASSERT_OWNED(s);
+	if (!s->recording)
 		return;
 	s->data.error = true;
 	free(s->data.status_message);
@@ -278,34 +299,53 @@ int trace_span_context(const trace_span *s, struct trace_context *out)
 	return 0;
 }
 
+/* Up to TRACE_FIELDS_MAX fields named name into f; returns how many. */
+static size_t get_fields(trace_header_get get, void *carrier, const char *name,
+                         struct trace_field f[TRACE_FIELDS_MAX])
+{
+	size_t n = 0;
+
+	while (n < TRACE_FIELDS_MAX && (f[n].s = get(carrier, name, n, &f[n].len)))
+		n++;
+	return n;
+}
+
 int trace_extract(trace_header_get get, void *carrier, struct trace_context *out)
 {
+	struct trace_field f[TRACE_FIELDS_MAX];
+	size_t n, len = 0;
 	const char *v;
-	size_t len = 0;
 
 	context_clear(out, true);
-	if ((v = get(carrier, "baggage", &len)))
-		tracecontext_parse_baggage(v, len, out->baggage, sizeof(out->baggage));
-	if (!(v = get(carrier, "traceparent", &len)))
+	n = get_fields(get, carrier, "baggage", f);
+	tracecontext_parse_baggage(f, n, out->baggage, sizeof(out->baggage));
+	if (!(v = get(carrier, "traceparent", 0, &len)))
 		return -ENOENT;
-	if (tracecontext_parse_traceparent(v, len, out) < 0)
+	if (get(carrier, "traceparent", 1, &(size_t){0}) || /* several: invalid, a new trace */
+	    tracecontext_parse_traceparent(v, len, out) < 0)
 		return -EINVAL;
-	if ((v = get(carrier, "tracestate", &len)))
-		tracecontext_parse_tracestate(v, len, out->tracestate, sizeof(out->tracestate));
+	n = get_fields(get, carrier, "tracestate", f);
+	if (n < TRACE_FIELDS_MAX || !get(carrier, "tracestate", n, &len))
+		tracecontext_parse_tracestate(f, n, out->tracestate, sizeof(out->tracestate));
 	return 0;
 }
 
 int trace_inject(const trace_span *s, trace_header_set set, void *carrier)
 {
-	char tp[TRACECONTEXT_TRACEPARENT_LEN + 1], trace_id[33], span_id[17];
+	char tp[TRACECONTEXT_TRACEPARENT_LEN + 1];
+	uint8_t flags;
 	int rc;
 
 	if (!s)
 		return -EINVAL;
-	/* Not through a struct trace_context: 8.7 KB on a civetweb worker's 100 KiB stack. */
-	tracecontext_hex(s->data.trace_id, 16, trace_id);
-	tracecontext_hex(s->data.span_id, 8, span_id);
-	snprintf(tp, sizeof(tp), "00-%s-%s-%02x", trace_id, span_id, s->data.flags & 0xffu);
+	flags = (uint8_t)s->data.flags;
+	/* Not through a struct trace_context: its 1 KB of strings need not be written. */
+	memcpy(tp, "00-", 3);
+	tracecontext_hex(s->data.trace_id, 16, tp + 3);
+	tp[35] = '-';
+	tracecontext_hex(s->data.span_id, 8, tp + 36);
+	tp[52] = '-';
+	tracecontext_hex(&flags, 1, tp + 53);
 	if ((rc = set(carrier, "traceparent", tp)) < 0 ||
 	    (s->data.trace_state && (rc = set(carrier, "tracestate", s->data.trace_state)) < 0) ||
 	    (s->baggage && (rc = set(carrier, "baggage", s->baggage)) < 0))
@@ -337,9 +377,8 @@ int trace_init(const char *default_service_name, const char *service_version)
 		release();
 		return rc;
 	}
-	otel_diag_started();
 	atomic_store(&sdk_enabled, true);
-	otel_diag_log(OTEL_DIAG_DEBUG, "tracing started",
+	otel_diag_log(TRACE_DIAG_DEBUG, "tracing started",
 	              (const char *const[6]){"endpoint", otlp_exporter_url(sdk.exporter)});
 	return 0;
 }
@@ -350,7 +389,6 @@ void trace_shutdown(void)
 	if (!sdk.exporter)
 		return;
 	otel_batch_stop();
-	otel_diag_stopped();
 	release();
 	pool_drain();
 }

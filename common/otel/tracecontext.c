@@ -83,29 +83,19 @@ int tracecontext_format_traceparent(const struct trace_context *ctx,
 	return 0;
 }
 
-static bool is_lcalpha(char c)
-{
-	return c >= 'a' && c <= 'z';
-}
-
 static bool is_keychar(char c)
 {
-	return c && strchr("abcdefghijklmnopqrstuvwxyz0123456789_-*/", c);
+	return c && strchr("abcdefghijklmnopqrstuvwxyz0123456789_-*/@", c);
 }
 
-/* key = lcalpha 0*255(keychar) / (lcalpha/DIGIT) 0*240(keychar) "@" lcalpha 0*13(keychar) */
+/* key = (lcalpha / DIGIT) 0*255(keychar); keychar = lcalpha / DIGIT / "_" / "-" / "*" / "/" / "@"
+ * (W3C Trace Context Level 2: '@' anywhere after the first character). */
 static bool valid_key(const char *k, size_t n)
 {
-	const char *at = memchr(k, '@', n);
-	size_t tn = at ? (size_t)(at - k) : n; /* the tenant, or the whole key */
-
-	if (tn == 0 || tn > (at ? 241 : 256) ||
-	    !(is_lcalpha(k[0]) || (at && k[0] >= '0' && k[0] <= '9')))
+	if (n == 0 || n > 256 || k[0] == '@')
 		return false;
-	if (at && (n - tn - 1 == 0 || n - tn - 1 > 14 || !is_lcalpha(at[1])))
-		return false;
-	for (size_t i = 1; i < n; i++)
-		if (i != tn && !is_keychar(k[i]))
+	for (size_t i = 0; i < n; i++)
+		if (!is_keychar(k[i]))
 			return false;
 	return true;
 }
@@ -121,48 +111,70 @@ static bool valid_value(const char *v, size_t n)
 	return true;
 }
 
+/* Walks the comma-separated members of a list split over several header fields. */
+struct members {
+	const struct trace_field *f;
+	size_t n, i; /* fields, and the one being read */
+	size_t pos;  /* in field i */
+};
+
+/* The next member, trimmed of blanks, in *p and *len (maybe empty). Returns false at the end. */
+static bool member_next(struct members *it, const char **p, size_t *len)
+{
+	const char *s, *comma;
+	size_t left;
+
+	while (it->i < it->n && (!it->f[it->i].s || it->pos > it->f[it->i].len)) {
+		it->i++;
+		it->pos = 0;
+	}
+	if (it->i == it->n)
+		return false;
+	s = it->f[it->i].s + it->pos;
+	left = it->f[it->i].len - it->pos;
+	comma = memchr(s, ',', left);
+	*p = s;
+	*len = comma ? (size_t)(comma - s) : left;
+	it->pos += *len + 1; /* past the comma, or past the end: the next field */
+	trim(p, len);
+	return true;
+}
+
 struct member {
 	const char *p;
-	size_t len;    /* of "key=value" */
-	size_t keylen; /* of "key" */
+	size_t len; /* of "key=value" */
 	bool keep;
 };
 
-int tracecontext_parse_tracestate(const char *s, size_t len, char *out, size_t cap)
+int tracecontext_parse_tracestate(const struct trace_field *fields, size_t nf, char *out,
+                                  size_t cap)
 {
 	struct member m[TRACECONTEXT_STATE_ENTRIES];
-	size_t n = 0, total = 0, used = 0;
-	const char *end;
+	struct members it = {fields, fields ? nf : 0, 0, 0};
+	size_t n = 0, count = 0, total = 0, used = 0, mlen;
+	const char *p, *eq;
 
 	if (cap == 0)
 		return -EINVAL;
 	out[0] = '\0';
-	if (!s)
-		return 0;
-	end = s + len;
-	while (s <= end) {
-		const char *comma = memchr(s, ',', (size_t)(end - s)), *eq;
-		const char *mend = comma ? comma : end, *p = s;
-		size_t mlen = (size_t)(mend - s);
-
-		trim(&p, &mlen);
-		if (mlen > 0) {
-			if (n == TRACECONTEXT_STATE_ENTRIES)
-				return -EINVAL;
-			eq = memchr(p, '=', mlen);
-			if (!eq || !valid_key(p, (size_t)(eq - p)) ||
-			    !valid_value(eq + 1, mlen - (size_t)(eq - p) - 1))
-				return -EINVAL;
-			m[n] = (struct member){p, mlen, (size_t)(eq - p), true};
-			for (size_t i = 0; i < n; i++)
-				if (m[i].keylen == m[n].keylen && !memcmp(m[i].p, p, m[n].keylen))
-					return -EINVAL;
-			total += mlen + (n > 0);
-			n++;
-		}
-		if (!comma)
-			break;
-		s = comma + 1;
+	while (member_next(&it, &p, &mlen)) {
+		size_t keylen;
+		bool dup = false;
+		if (mlen == 0)
+			continue;
+		if (++count > TRACECONTEXT_STATE_ENTRIES)
+			return -EINVAL;
+		eq = memchr(p, '=', mlen);
+		keylen = eq ? (size_t)(eq - p) : 0;
+		if (!eq || !valid_key(p, keylen) || !valid_value(eq + 1, mlen - keylen - 1))
+			return -EINVAL;
+		for (size_t i = 0; i < n && !dup; i++) /* a repeated key: the left-most stays */
+			dup = m[i].len > keylen && m[i].p[keylen] == '=' &&
+			      !memcmp(m[i].p, p, keylen);
+		if (dup)
+			continue;
+		m[n++] = (struct member){p, mlen, true};
+		total += mlen + (n > 1);
 	}
 	/* Truncate to the propagation limit: long members first, then from the end. */
 	for (size_t j = 0; j < 2 * n && total > TRACECONTEXT_STATE_MAX; j++) {
@@ -187,20 +199,30 @@ int tracecontext_parse_tracestate(const char *s, size_t len, char *out, size_t c
 	return 0;
 }
 
-int tracecontext_parse_baggage(const char *s, size_t len, char *out, size_t cap)
+int tracecontext_parse_baggage(const struct trace_field *fields, size_t nf, char *out, size_t cap)
 {
+	struct members it = {fields, fields ? nf : 0, 0, 0};
+	size_t used = 0, len, room;
+	const char *p;
+
 	if (cap == 0)
 		return -EINVAL;
 	out[0] = '\0';
-	if (!s)
-		return 0;
-	trim(&s, &len);
-	if (len > TRACECONTEXT_BAGGAGE_MAX || len + 1 > cap)
-		return -EINVAL;
-	for (size_t i = 0; i < len; i++)
-		if ((s[i] < 0x20 && s[i] != '\t') || s[i] > 0x7e)
-			return -EINVAL;
-	memcpy(out, s, len);
-	out[len] = '\0';
+	room = cap - 1 < TRACECONTEXT_BAGGAGE_MAX ? cap - 1 : TRACECONTEXT_BAGGAGE_MAX;
+	while (member_next(&it, &p, &len)) {
+		for (size_t i = 0; i < len; i++) {
+			if ((p[i] < 0x20 && p[i] != '\t') || p[i] > 0x7e) {
+				out[0] = '\0';
+				return -EINVAL;
+			}
+		}
+		if (len == 0 || used + (used > 0) + len > room)
+			continue; /* never part of a member */
+		if (used > 0)
+			out[used++] = ',';
+		memcpy(out + used, p, len);
+		used += len;
+		out[used] = '\0';
+	}
 	return 0;
 }

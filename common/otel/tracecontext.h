@@ -6,11 +6,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TRACECONTEXT_TRACEPARENT_LEN 55   /* "00-" 32 hex "-" 16 hex "-" 2 hex */
-#define TRACECONTEXT_STATE_MAX       512  /* tracestate kept, in characters */
-#define TRACECONTEXT_STATE_ENTRIES   32   /* tracestate list-members */
-#define TRACECONTEXT_BAGGAGE_MAX     8192 /* baggage passed through, in characters */
+#define TRACECONTEXT_TRACEPARENT_LEN 55  /* "00-" 32 hex "-" 16 hex "-" 2 hex */
+#define TRACECONTEXT_STATE_MAX       512 /* tracestate kept, in characters */
+#define TRACECONTEXT_STATE_ENTRIES   32  /* tracestate list-members */
+#define TRACECONTEXT_BAGGAGE_MAX     512 /* baggage passed through (whole members), in characters */
 #define TRACECONTEXT_FLAG_SAMPLED    0x01
+
+/* One header field's value: len bytes at s, not necessarily NUL-terminated. */
+struct trace_field {
+	const char *s;
+	size_t len;
+};
 
 /* A span context as it travels between processes; plain data. Invalid when an id is zero. */
 struct trace_context {
@@ -34,14 +40,19 @@ int tracecontext_parse_traceparent(const char *s, size_t len, struct trace_conte
 int tracecontext_format_traceparent(const struct trace_context *ctx,
                                     char out[TRACECONTEXT_TRACEPARENT_LEN + 1]);
 
-/* Writes a tracestate of len bytes, normalized ("k=v,k=v"), into out (cap bytes); over 512
- * characters, members longer than 128 go first, then members from the end. Returns 0, or
- * -EINVAL (out "") on a malformed member, a repeated key or over 32 members. */
-int tracecontext_parse_tracestate(const char *s, size_t len, char *out, size_t cap);
+/* Writes the tracestate made of n header fields (one list, in order: RFC 9110 5.3), normalized
+ * ("k=v,k=v": empty members and blanks around members dropped, a repeated key's later members
+ * dropped), into out (cap bytes); over 512 characters, members longer than 128 go first, then
+ * members from the end. Returns 0, or -EINVAL (out "") on a malformed member or over 32
+ * members. */
+int tracecontext_parse_tracestate(const struct trace_field *fields, size_t n, char *out,
+                                  size_t cap);
 
-/* Copies a baggage value of len bytes, trimmed, into out (cap bytes). Returns 0, or -EINVAL
- * (out "") on control or non-ASCII bytes or over TRACECONTEXT_BAGGAGE_MAX. */
-int tracecontext_parse_baggage(const char *s, size_t len, char *out, size_t cap);
+/* Writes the baggage made of n header fields (one list, in order), members trimmed and empty
+ * ones dropped, into out (cap bytes): whole members in order while they fit in
+ * min(cap - 1, TRACECONTEXT_BAGGAGE_MAX), a member that does not fit left out. Returns 0, or
+ * -EINVAL (out "") on control or non-ASCII bytes. */
+int tracecontext_parse_baggage(const struct trace_field *fields, size_t n, char *out, size_t cap);
 
 /* Writes n bytes as 2n lowercase hex digits and a NUL into out. */
 void tracecontext_hex(const uint8_t *bytes, size_t n, char *out);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "otel/trace.h"
+#include "otel_diag.h"
 
 static json_t *ids(const trace_span *s)
 {
@@ -86,6 +87,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: emit shapes | emit burst N\n");
 		return 2;
 	}
+	otel_diag_register();
 	if (trace_init("emit", "0.0.1") < 0)
 		return 1;
 	out = strcmp(argv[1], "shapes") == 0 ? shapes() : burst(atol(argv[2]));

@@ -11,7 +11,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import ROOT, wait_until  # noqa: E402
+from harness import ROOT, free_port, raw_request, wait_until  # noqa: E402
 from otelstack import dump, jaeger_tags  # noqa: E402
 from test_services import log_ids, only, otel_env, refs, traceparent  # noqa: E402
 
@@ -188,3 +188,36 @@ def test_trace_shows_mistakes(bakery, collector, jaeger):
     mistakes = [x for x in lines[baking + 1:baking + rounds[key]]
                 if re.match(r" +\* \+[\d.]+ m?s baker made mistake, redoing$", x)]
     assert len(mistakes) == rounds[key] - 1, r.stdout
+
+
+def post_raw(reception, header_lines):
+    """POST /orders with the given header lines as sent, repeated names included."""
+    body = b'{"customer":"homer","pastry":"la bombe"}'
+    head = "".join(f"{line}\r\n" for line in header_lines)
+    data = (f"POST /orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n{head}\r\n").encode() + body
+    return raw_request(reception.http_port, data)
+
+
+def test_repeated_trace_header_fields(bakery):
+    """Every field of a header reaches the SDK (mg_get_header alone gives the first): the
+    tracestate fields are one list, in order, a repeated key keeping its first member; two
+    traceparent fields start a new trace. The stored context shows what was extracted (no
+    Collector needed: spans go nowhere)."""
+    reception = bakery.reception(OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{free_port()}",
+                                 OTEL_TRACES_SAMPLER="always_on")
+    tp, tid, _ = traceparent()
+    r = post_raw(reception, [f"traceparent: {tp}", "tracestate: a=1,b@=2", "TraceState: ",
+                             "tracestate: c=3 , a=4"])
+    assert r.status == 202, r
+    stored = bakery.order(r.json()["orderKey"])
+    assert stored["traceparent"].startswith(f"00-{tid}-"), stored
+    assert stored["tracestate"] == "a=1,b@=2,c=3", stored
+
+    tp2, tid2, _ = traceparent()
+    r = post_raw(reception, [f"traceparent: {tp}", f"traceparent: {tp2}", "tracestate: a=1"])
+    assert r.status == 202, r
+    stored = bakery.order(r.json()["orderKey"])
+    new_tid = stored["traceparent"].split("-")[1]
+    assert new_tid not in (tid, tid2), stored
+    assert "tracestate" not in stored or stored["tracestate"] == "", stored

@@ -13,6 +13,7 @@
 #include "metrics.h"
 #include "otel/exporter.h"
 #include "otel/trace.h"
+#include "otel_diag.h"
 
 /* A "Collector" that completes the TCP handshake (the kernel does, into the backlog) and never
  * answers. Returns the listening socket and sets *port, or -1. */
@@ -164,6 +165,7 @@ static void test_zero_delay_idles(void)
 
 int main(void)
 {
+	otel_diag_register(); /* the drop metric and log lines, as the services do */
 	RUN(test_post_honours_otlp_timeout);
 	RUN(test_batch_attempts_end_in_time);
 	RUN(test_zero_delay_idles);

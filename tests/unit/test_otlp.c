@@ -263,6 +263,119 @@ static void test_protobuf_large(void)
 	free(big);
 }
 
+/* Spans whose length takes one, two and three varint bytes, around each boundary, decode. */
+static void test_protobuf_span_sizes(void)
+{
+	static const size_t sizes[] = {0, 40, 90, 120, 130, 300, 16000, 16400, 20000};
+	enum { N = sizeof(sizes) / sizeof(sizes[0]) };
+	struct otlp_resource r = make_resource();
+	struct otlp_span s[N], *spans[N];
+	struct otlp_buf b = {0};
+	char *fill = malloc(4001), key[16];
+	struct field req, ss, span;
+	int count = 0;
+
+	memset(fill, 'y', 4000);
+	for (int i = 0; i < N; i++) {
+		memset(&s[i], 0, sizeof(s[i]));
+		memcpy(s[i].trace_id, TID, 16);
+		memcpy(s[i].span_id, SID, 8);
+		s[i].name = otlp_strdup("s");
+		for (size_t left = sizes[i], k = 0; left > 0; k++) {
+			size_t n = left < 4000 ? left : 4000;
+			fill[n] = '\0';
+			snprintf(key, sizeof(key), "k%zu", k);
+			otlp_attrs_set(&s[i].attrs, &TRACE_STR(key, fill));
+			fill[n] = 'y';
+			left -= n;
+		}
+		spans[i] = &s[i];
+	}
+	CHECK(encode(false, &r, spans, N, &b) == 0);
+	req = (struct field){2, 0, b.data, b.len};
+	ss = sub(sub(req, 1, 0), 2, 0);
+	for (int i = 0; (span = sub(ss, 2, i)).p; i++) {
+		size_t total = 0;
+		struct field kv;
+		for (int k = 0; (kv = sub(span, 9, k)).p; k++)
+			total += sub(sub(kv, 2, 0), 1, 0).len;
+		CHECK(i < N && total == sizes[i]);
+		CHECK(str_is(sub(span, 5, 0), "s"));
+		count++;
+	}
+	CHECK(count == N);
+	for (int i = 0; i < N; i++)
+		otlp_span_clear(&s[i]);
+	otlp_buf_free(&b);
+	otlp_attrs_free(&r.attrs);
+	free(fill);
+}
+
+/* Short strings take an inline path: every length and position of a bad byte is still repaired,
+ * and a valid two-byte character kept. */
+static void test_short_strings(void)
+{
+	char in[24], want[24];
+
+	for (size_t n = 1; n <= 20; n++) {
+		for (size_t at = 0; at < n; at++) {
+			struct otlp_attrs a = {0};
+			memset(in, 'a', n);
+			in[n] = '\0';
+			memcpy(want, in, n + 1);
+			in[at] = (char)0xff;
+			want[at] = '?';
+			CHECK(otlp_attrs_set(&a, &TRACE_STR(in, in)) == 0);
+			CHECK_STR(a.items[0].key, want);
+			CHECK_STR(a.items[0].v.s, want);
+			CHECK(a.items[0].len == n && a.items[0].key_len == n);
+			otlp_attrs_free(&a);
+			if (at + 1 < n) {
+				in[at] = (char)0xc3;
+				in[at + 1] = (char)0xa9;
+				CHECK(otlp_attrs_set(&a, &TRACE_STR("k", in)) == 0);
+				CHECK_STR(a.items[0].v.s, in);
+				otlp_attrs_free(&a);
+			}
+		}
+	}
+}
+
+/* A batch wrapped in place (the head written into the room before its spans) is the request the
+ * encoders make, byte for byte, in both protocols. */
+static void test_wrap_in_place(void)
+{
+	struct otlp_resource r = make_resource();
+	struct otlp_span s[2], *spans[] = {&s[0], &s[1]};
+
+	make_span(&s[0], "one");
+	make_span(&s[1], "two");
+	for (int json = 0; json < 2; json++) {
+		struct otlp_exporter *e = NULL;
+		struct otlp_buf want = {0}, batch = {0}, body = {0}, req;
+		size_t room;
+
+		setenv("OTEL_EXPORTER_OTLP_PROTOCOL", json ? "http/json" : "http/protobuf", 1);
+		CHECK(otlp_exporter_create(&e) == 0);
+		room = otlp_exporter_head_room(e, &r);
+		CHECK(room > 0 && otlp_buf_reserve(&batch, room) == 0);
+		batch.len = room;
+		for (int i = 0; i < 2; i++)
+			CHECK(otlp_exporter_encode_span(e, spans[i], &batch) == 0);
+		CHECK(encode(json, &r, spans, 2, &want) == 0);
+		CHECK(otlp_exporter_wrap(e, &r, &batch, room, &body, &req) == 0);
+		CHECK(req.len == want.len && memcmp(req.data, want.data, want.len) == 0);
+		CHECK(body.data == NULL);
+		otlp_buf_free(&want);
+		otlp_buf_free(&batch);
+		otlp_exporter_free(e);
+	}
+	unsetenv("OTEL_EXPORTER_OTLP_PROTOCOL");
+	otlp_span_clear(&s[0]);
+	otlp_span_clear(&s[1]);
+	otlp_attrs_free(&r.attrs);
+}
+
 static json_t *attr_json(json_t *attrs, const char *key)
 {
 	size_t i;
@@ -533,6 +646,9 @@ int main(void)
 {
 	RUN(test_protobuf);
 	RUN(test_protobuf_large);
+	RUN(test_protobuf_span_sizes);
+	RUN(test_wrap_in_place);
+	RUN(test_short_strings);
 	RUN(test_json);
 	RUN(test_json_span_list);
 	RUN(test_gzip);

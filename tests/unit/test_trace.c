@@ -2,6 +2,8 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -11,20 +13,22 @@
 #include "check.h"
 #include "metrics.h"
 #include "otel/trace.h"
+#include "otel/sampler.h"
+#include "otel_diag.h"
 
 /* A header list for inject/extract: what an HTTP request or AMQP message carries. */
 struct headers {
 	int n;
-	char name[4][32];
-	char value[4][TRACECONTEXT_BAGGAGE_MAX + 1];
+	char name[8][32];
+	char value[8][TRACECONTEXT_BAGGAGE_MAX + 1];
 };
 
-static const char *hget(void *carrier, const char *name, size_t *len)
+static const char *hget_at(void *carrier, const char *name, size_t index, size_t *len)
 {
 	struct headers *h = carrier;
 
 	for (int i = 0; i < h->n; i++) {
-		if (strcmp(h->name[i], name) == 0) {
+		if (strcmp(h->name[i], name) == 0 && index-- == 0) {
 			*len = strlen(h->value[i]);
 			return h->value[i];
 		}
@@ -32,11 +36,16 @@ static const char *hget(void *carrier, const char *name, size_t *len)
 	return NULL;
 }
 
+static const char *hget(void *carrier, const char *name, size_t *len)
+{
+	return hget_at(carrier, name, 0, len);
+}
+
 static int hset(void *carrier, const char *name, const char *value)
 {
 	struct headers *h = carrier;
 
-	if (h->n == 4)
+	if (h->n == 8)
 		return -ENOSPC;
 	snprintf(h->name[h->n], sizeof(h->name[0]), "%s", name);
 	snprintf(h->value[h->n], sizeof(h->value[0]), "%s", value);
@@ -254,7 +263,7 @@ static void test_current_and_propagation(void)
 	hset(&in, "traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
 	hset(&in, "tracestate", "congo=t61rcWkgMzE, rojo=1");
 	hset(&in, "baggage", "userId=alice");
-	CHECK(trace_extract(hget, &in, &remote) == 0);
+	CHECK(trace_extract(hget_at, &in, &remote) == 0);
 	CHECK(remote.remote && remote.flags == 1);
 	CHECK_STR(remote.tracestate, "congo=t61rcWkgMzE,rojo=1");
 	CHECK_STR(remote.baggage, "userId=alice");
@@ -300,7 +309,7 @@ static void test_current_and_propagation(void)
 	memset(&in, 0, sizeof(in));
 	hset(&in, "traceparent", "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01");
 	hset(&in, "baggage", "k=v");
-	CHECK(trace_extract(hget, &in, &remote) == -EINVAL);
+	CHECK(trace_extract(hget_at, &in, &remote) == -EINVAL);
 	CHECK(!tracecontext_is_valid(&remote));
 	a = trace_span_start("server", TRACE_KIND_SERVER, &remote);
 	CHECK(a != NULL && trace_span_is_recording(a));
@@ -309,10 +318,69 @@ static void test_current_and_propagation(void)
 	CHECK_STR(ctx_a.baggage, "k=v");
 	trace_span_end(a);
 	memset(&in, 0, sizeof(in));
-	CHECK(trace_extract(hget, &in, &remote) == -ENOENT);
+	CHECK(trace_extract(hget_at, &in, &remote) == -ENOENT);
 
 	/* Spans on another thread do not see this thread's current span. */
 	trace_shutdown();
+}
+
+/* Every field of a name reaches the parsers: tracestate and baggage fields are one list, two
+ * traceparent fields are invalid. */
+static void test_extract_fields(void)
+{
+	struct headers in = {0};
+	struct trace_context ctx;
+
+	hset(&in, "tracestate", "a=1");
+	hset(&in, "traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+	hset(&in, "baggage", "k=v");
+	hset(&in, "tracestate", "");
+	hset(&in, "tracestate", "b=2,a=3");
+	hset(&in, "baggage", "l=w");
+	CHECK(trace_extract(hget_at, &in, &ctx) == 0);
+	CHECK(tracecontext_is_valid(&ctx) && ctx.remote);
+	CHECK_STR(ctx.tracestate, "a=1,b=2");
+	CHECK_STR(ctx.baggage, "k=v,l=w");
+
+	/* A second traceparent, even the same one: invalid, a new trace; the baggage stays. */
+	hset(&in, "traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+	CHECK(trace_extract(hget_at, &in, &ctx) == -EINVAL);
+	CHECK(!tracecontext_is_valid(&ctx));
+	CHECK_STR(ctx.tracestate, "");
+	CHECK_STR(ctx.baggage, "k=v,l=w");
+}
+
+/* More tracestate fields than trace_extract reads: the tracestate goes, the context stays. */
+struct many {
+	int n; /* tracestate fields */
+};
+
+static const char *many_get(void *carrier, const char *name, size_t index, size_t *len)
+{
+	const struct many *m = carrier;
+
+	if (strcmp(name, "traceparent") == 0 && index == 0) {
+		*len = 55;
+		return "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+	}
+	if (strcmp(name, "tracestate") == 0 && (int)index < m->n) {
+		*len = 3;
+		return "a=1";
+	}
+	return NULL;
+}
+
+static void test_extract_many_fields(void)
+{
+	struct trace_context ctx;
+	struct many m = {TRACE_FIELDS_MAX};
+
+	CHECK(trace_extract(many_get, &m, &ctx) == 0);
+	CHECK_STR(ctx.tracestate, "a=1"); /* 32 members, one key: the first kept */
+	m.n = TRACE_FIELDS_MAX + 1;
+	CHECK(trace_extract(many_get, &m, &ctx) == 0);
+	CHECK(tracecontext_is_valid(&ctx));
+	CHECK_STR(ctx.tracestate, "");
 }
 
 /* Each thread has its own current span; ends from many threads all reach the queue. */
@@ -366,6 +434,78 @@ static void *end_elsewhere(void *span)
 	trace_span_set_str(span, "ended", "elsewhere");
 	trace_span_end(span);
 	return NULL;
+}
+
+static void *set_elsewhere(void *span)
+{
+	trace_span_set_int(span, "k", 1);
+	return NULL;
+}
+
+/* The thread rule is asserted: another thread using a span not detached aborts (unless
+ * NDEBUG); detached, it may. */
+static void test_thread_rule(void)
+{
+#ifdef NDEBUG
+	fprintf(stderr, "  NDEBUG: the thread rule is not asserted\n");
+#else
+	int status = 0;
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		pthread_t t;
+		trace_span *s;
+		freopen("/dev/null", "w", stderr);
+		env_reset("always_on", NULL);
+		trace_init("test", "1");
+		s = trace_span_start("owned", TRACE_KIND_INTERNAL, NULL);
+		pthread_create(&t, NULL, set_elsewhere, s); /* not detached: aborts */
+		pthread_join(t, NULL);
+		_exit(0);
+	}
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid);
+	CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+#endif
+}
+
+/* Diagnostics go to the registered callbacks; none registered: silence. */
+struct diag_counts {
+	int logs;
+	uint64_t dropped;
+};
+
+static void count_log(void *arg, enum trace_diag_level level, const char *msg,
+                      const char *const kv[6])
+{
+	(void)level, (void)msg, (void)kv;
+	((struct diag_counts *)arg)->logs++;
+}
+
+static void count_dropped(void *arg, const char *reason, uint64_t n)
+{
+	(void)reason;
+	((struct diag_counts *)arg)->dropped += n;
+}
+
+static void test_diag_callbacks(void)
+{
+	struct diag_counts c = {0};
+
+	trace_set_diag(&(struct trace_diag){count_log, count_dropped, &c});
+	env_reset("always_on", NULL);
+	setenv("OTEL_BSP_SCHEDULE_DELAY", "60000", 1);
+	CHECK(trace_init("test", "1") == 0);
+	trace_span_end(trace_span_start("left", TRACE_KIND_INTERNAL, NULL));
+	trace_shutdown(); /* the Collector is not there: the span is lost, and logged */
+	CHECK(c.dropped == 1);
+	CHECK(c.logs >= 1);
+	trace_set_diag(NULL);
+	c = (struct diag_counts){0};
+	CHECK(trace_init("test", "1") == 0);
+	trace_span_end(trace_span_start("left", TRACE_KIND_INTERNAL, NULL));
+	trace_shutdown();
+	CHECK(c.dropped == 0 && c.logs == 0);
+	otel_diag_register();
 }
 
 static void test_detach(void)
@@ -432,13 +572,18 @@ static void test_queue_full_drops(void)
 
 int main(void)
 {
+	otel_diag_register(); /* the drop metric and log lines, as the services do */
 	RUN(test_disabled);
 	RUN(test_bad_env);
 	RUN(test_ratio_rule);
 	RUN(test_samplers);
 	RUN(test_current_and_propagation);
+	RUN(test_extract_fields);
+	RUN(test_extract_many_fields);
 	RUN(test_threads);
 	RUN(test_detach);
+	RUN(test_thread_rule);
+	RUN(test_diag_callbacks);
 	RUN(test_queue_full_drops);
 	return CHECK_DONE();
 }

@@ -98,7 +98,79 @@ static void test_format_invalid(void)
 
 static int state(const char *s, char *out)
 {
-	return tracecontext_parse_tracestate(s, strlen(s), out, TRACECONTEXT_STATE_MAX + 1);
+	return tracecontext_parse_tracestate(&(struct trace_field){s, strlen(s)}, 1, out,
+	                                     TRACECONTEXT_STATE_MAX + 1);
+}
+
+/* The tracestate of up to four header fields (NULL ends them). */
+static int state_fields(char *out, const char *a, const char *b, const char *c, const char *d)
+{
+	const char *v[] = {a, b, c, d};
+	struct trace_field f[4];
+	size_t n = 0;
+
+	while (n < 4 && v[n]) {
+		f[n] = (struct trace_field){v[n], strlen(v[n])};
+		n++;
+	}
+	return tracecontext_parse_tracestate(f, n, out, TRACECONTEXT_STATE_MAX + 1);
+}
+
+/* RFC 9110 5.3: several fields are one list, in order; an empty one beside others is nothing. */
+static void test_tracestate_fields(void)
+{
+	char out[TRACECONTEXT_STATE_MAX + 1], a[2048], b[2048];
+	size_t na = 0, nb = 0;
+
+	CHECK(state_fields(out, "a=1", "b=2,c=3", NULL, NULL) == 0);
+	CHECK_STR(out, "a=1,b=2,c=3");
+	CHECK(state_fields(out, "", "a=1", "", NULL) == 0);
+	CHECK_STR(out, "a=1");
+	CHECK(state_fields(out, " \t", "a=1 ,\t", "\tb=2", NULL) == 0);
+	CHECK_STR(out, "a=1,b=2");
+	/* A repeated key across fields: the left-most member stays. */
+	CHECK(state_fields(out, "a=1,b=2", "a=3", NULL, NULL) == 0);
+	CHECK_STR(out, "a=1,b=2");
+	/* A malformed member in any field makes the whole list invalid. */
+	CHECK(state_fields(out, "a=1", "B=2", NULL, NULL) == -EINVAL);
+	CHECK_STR(out, "");
+	/* 32 members over two fields are kept; 33 are invalid. */
+	for (int i = 0; i < 16; i++) {
+		na += (size_t)snprintf(a + na, sizeof(a) - na, "%sa%d=v", i ? "," : "", i);
+		nb += (size_t)snprintf(b + nb, sizeof(b) - nb, "%sb%d=v", i ? "," : "", i);
+	}
+	CHECK(state_fields(out, a, b, NULL, NULL) == 0);
+	CHECK(strncmp(out, "a0=v,", 5) == 0 && strstr(out, ",b15=v") != NULL);
+	CHECK(state_fields(out, a, b, "c=1", NULL) == -EINVAL);
+	CHECK_STR(out, "");
+}
+
+/* Keys by W3C Trace Context Level 2: '@' anywhere after the first character, up to 256. */
+static void test_tracestate_keys(void)
+{
+	char out[TRACECONTEXT_STATE_MAX + 1], in[600], key[258];
+
+	CHECK(state("foo@=1,foo@@bar=2,a@b@c=3,0abc=4", out) == 0);
+	CHECK_STR(out, "foo@=1,foo@@bar=2,a@b@c=3,0abc=4");
+	CHECK(state("t@=v", out) == 0);
+	CHECK(state("@v=1", out) == -EINVAL);
+	CHECK(state("a=1,@=2", out) == -EINVAL);
+	/* 256 characters, '@' inside: kept; 257: invalid. */
+	memset(key, 'k', 256);
+	key[0] = 't';
+	key[100] = '@';
+	key[101] = 'v';
+	key[256] = '\0';
+	snprintf(in, sizeof(in), "%s=1", key);
+	CHECK(state(in, out) == 0);
+	CHECK_STR(out, in);
+	key[256] = 'k';
+	key[257] = '\0';
+	snprintf(in, sizeof(in), "%s=1", key);
+	CHECK(state(in, out) == -EINVAL);
+	/* A repeated key: the first member kept, the list kept. */
+	CHECK(state("k=v,x=1,k=w", out) == 0);
+	CHECK_STR(out, "k=v,x=1");
 }
 
 static void test_tracestate(void)
@@ -116,14 +188,8 @@ static void test_tracestate(void)
 	CHECK_STR(out, "");
 
 	static const char *const bad[] = {
-	    "Upper=1",    "=v",
-	    "k=",         "k",
-	    "k=v=w",      "k=a,b",
-	    "1abc=v",     "k=\x7f",
-	    "k=v,k=w", /* duplicate key */
-	    "t@=v",       "@v=1",
-	    "t@Vendor=1", "t@vendorwaytoolong=1",
-	    "k=\x01",     "k=caf\xc3\xa9",
+	    "Upper=1", "=v",   "k=",         "k",      "k=v=w",         "k=a,b",
+	    "k=\x7f",  "@v=1", "t@Vendor=1", "k=\x01", "k=caf\xc3\xa9",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		strcpy(out, "x");
@@ -156,27 +222,42 @@ static void test_tracestate(void)
 	CHECK(strstr(out, "m2=") != NULL);
 
 	/* Small output buffers are never overrun. */
-	CHECK(tracecontext_parse_tracestate("a=1,b=2", 7, out, 4) == 0);
+	CHECK(tracecontext_parse_tracestate(&(struct trace_field){"a=1,b=2", 7}, 1, out, 4) == 0);
 	CHECK_STR(out, "a=1");
+}
+
+static int baggage(const char *s, char *out, size_t cap)
+{
+	return tracecontext_parse_baggage(&(struct trace_field){s, strlen(s)}, 1, out, cap);
 }
 
 static void test_baggage(void)
 {
-	char out[TRACECONTEXT_BAGGAGE_MAX + 1];
-	char *big = malloc(TRACECONTEXT_BAGGAGE_MAX + 2);
+	char out[TRACECONTEXT_BAGGAGE_MAX + 1], big[TRACECONTEXT_BAGGAGE_MAX + 64];
+	struct trace_field f[3] = {{"a=1", 3}, {"", 0}, {" b=2 , c=3", 10}};
 
-	CHECK(tracecontext_parse_baggage(" userId=alice,isProd=false ", 27, out, sizeof(out)) == 0);
+	CHECK(baggage(" userId=alice,isProd=false ", out, sizeof(out)) == 0);
 	CHECK_STR(out, "userId=alice,isProd=false");
-	CHECK(tracecontext_parse_baggage("k=v\r\n", 5, out, sizeof(out)) == -EINVAL);
+	CHECK(baggage("k=v\r\n", out, sizeof(out)) == -EINVAL);
 	CHECK_STR(out, "");
-	CHECK(tracecontext_parse_baggage("k=\xff", 3, out, sizeof(out)) == -EINVAL);
-	memset(big, 'a', TRACECONTEXT_BAGGAGE_MAX + 1);
-	big[TRACECONTEXT_BAGGAGE_MAX + 1] = '\0';
-	CHECK(tracecontext_parse_baggage(big, TRACECONTEXT_BAGGAGE_MAX + 1, out, sizeof(out)) ==
-	      -EINVAL);
-	CHECK(tracecontext_parse_baggage(big, TRACECONTEXT_BAGGAGE_MAX, out, sizeof(out)) == 0);
-	CHECK(strlen(out) == TRACECONTEXT_BAGGAGE_MAX);
-	free(big);
+	CHECK(baggage("k=\xff", out, sizeof(out)) == -EINVAL);
+	/* Several fields are one list. */
+	CHECK(tracecontext_parse_baggage(f, 3, out, sizeof(out)) == 0);
+	CHECK_STR(out, "a=1,b=2,c=3");
+	/* Over the bound: whole members while they fit, never part of one. */
+	memset(big, 'x', sizeof(big));
+	memcpy(big, "a=1,long=", 9);
+	memcpy(big + TRACECONTEXT_BAGGAGE_MAX + 20, ",b=2", 5);
+	CHECK(baggage(big, out, sizeof(out)) == 0);
+	CHECK_STR(out, "a=1,b=2");
+	CHECK(baggage("a=1,b=2", out, 6) == 0);
+	CHECK_STR(out, "a=1");
+}
+
+/* A context is small enough for any stack: bounded tracestate and baggage (8,732 bytes before). */
+static void test_context_size(void)
+{
+	CHECK(sizeof(struct trace_context) <= 1056);
 }
 
 static void test_hex(void)
@@ -194,7 +275,10 @@ int main(void)
 	RUN(test_traceparent_malformed);
 	RUN(test_format_invalid);
 	RUN(test_tracestate);
+	RUN(test_tracestate_fields);
+	RUN(test_tracestate_keys);
 	RUN(test_baggage);
 	RUN(test_hex);
+	RUN(test_context_size);
 	return CHECK_DONE();
 }
