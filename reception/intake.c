@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "backoff.h"
 #include "log.h"
@@ -24,19 +25,42 @@ static pthread_cond_t ready = PTHREAD_COND_INITIALIZER; /* an order queued, or s
 static struct intake_order *head, **tail = &head;       /* the queue, oldest first */
 static bool stopping;
 
+/* How long the confirm hook keeps trying to clear queue deadlines through a Redis outage or
+ * failover (Sentinel's takes a few seconds) before the orders go without a 202. */
+#define QUEUED_RETRY_MS 8000
+
 /* The publisher's mq_publisher_on_confirm hook: clears the queue deadlines of the orders whose
  * messages were just confirmed, in a round trip or so, before their requests go on: an order that
- * had turned failed is -EALREADY (no 202). Should Redis fail just now, the deadline stays (the
- * baker clears it as well): logged, and still a 202. */
+ * had turned failed is -EALREADY (no 202). A 202 needs the deadline cleared (and, with
+ * REDIS_WAIT_REPLICAS, on the replicas): else a reader could fail the accepted order once its
+ * deadline passes while the message waits in a long queue. So a failed clearing is tried again
+ * until QUEUED_RETRY_MS; then it is -ETIMEDOUT for its request: a 503 naming the order, which
+ * stays pending (its message is queued: the baker clears the deadline when it takes it). */
 static void orders_queued(void *arg, const char *const *keys, int *rcs, size_t n)
 {
+	long long give_up = backoff_now_ms() + QUEUED_RETRY_MS;
+	bool failing = true;
+	size_t i;
+
 	(void)arg;
 	store_orders_queued(confirms, keys, n, rcs);
-	for (size_t i = 0; i < n; i++) {
-		if (rcs[i] < 0 && rcs[i] != -EALREADY) {
-			log_error("could not clear the queue deadline", "order_key", keys[i],
-			          "error", store_strerror(rcs[i]));
+	while (failing && backoff_now_ms() < give_up) {
+		failing = false;
+		for (i = 0; i < n; i++) {
+			if (rcs[i] >= 0 || rcs[i] == -EALREADY)
+				continue;
+			if (!failing) /* rare (an outage): one key at a time, a pause per round */
+				nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
 			rcs[i] = 0;
+			store_orders_queued(confirms, &keys[i], 1, &rcs[i]);
+			failing |= rcs[i] < 0 && rcs[i] != -EALREADY;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		if (rcs[i] < 0 && rcs[i] != -EALREADY) {
+			log_error("could not clear the queue deadline: no 202", "order_key",
+			          keys[i], "error", store_strerror(rcs[i]));
+			rcs[i] = -ETIMEDOUT;
 		}
 	}
 }

@@ -254,3 +254,39 @@ def test_get_of_a_key_that_is_not_an_order_is_404(bakery):
     assert r.status == 404 and r.json() == {"error": "order not found"}, r
     assert not r.headers.get("Retry-After"), r
     bakery.redis.command("DEL", f"order:{key}")
+
+
+# ------------------------------------------------------------- no 202 with a queue deadline
+
+
+def test_no_202_while_the_queue_deadline_stays(make_redis, make_bakery, rabbit_server, proxies):
+    """An order's 202 needs its queue deadline cleared: with the deadline left (Redis refusing
+    writes just when the confirm came), a reader would fail the accepted order once it passed
+    while the message waited in a long queue (an HA flow lost 16 orders so). Now the clearing
+    is tried again through the outage, and an order it cannot clear gets the 503 naming it."""
+    redis = make_redis()
+    rabbit = proxies(rabbit_server.port)
+    bakery = make_bakery(redis, rabbit_server)
+    reception = bakery.reception(RABBIT_HOST=rabbit.addr)
+    _post(reception)  # connected, scripts loaded
+    before = set(redis.keys("order:*"))
+    rabbit.frozen = True  # the publish waits in the proxy: no confirm yet
+    result = {}
+    t = threading.Thread(target=lambda: result.update(r=reception.post("/orders", GOOD)))
+    t.start()
+    try:
+        harness.wait_until(lambda: set(redis.keys("order:*")) - before, 3,
+                           interval=0.02, what="the order stored")
+        redis.command("CLIENT", "PAUSE", "15000", "WRITE")  # no write lands from now on
+        rabbit.frozen = False  # the confirm comes; clearing the deadline cannot
+        t.join(30)
+        r = result["r"]
+        (hk,) = set(redis.keys("order:*")) - before
+        deadline = redis.command("HGET", hk, "queueDeadline")
+    finally:
+        rabbit.frozen = False
+        redis.command("CLIENT", "UNPAUSE")
+        t.join(30)
+    assert r.status != 202 or deadline is None, f"202 with the queue deadline left: {r}"
+    harness.assert_error(r, 503)
+    assert r.json().get("orderKey") == hk.split(":", 1)[1], r
