@@ -27,7 +27,7 @@ def rig():
     tmp = tempfile.mkdtemp(prefix="bakery-ha-rabbitmq-")
     os.chmod(tmp, 0o755)
     try:
-        p = subprocess.run(["unshare", "-n", "-m", "-p", "-f", "--mount-proc", "bash", RIG, ROOT,
+        p = subprocess.run(["unshare", "-n", "-m", "-p", "-f", "--mount-proc", "--kill-child", "bash", RIG, ROOT,
                             tmp], capture_output=True, text=True, timeout=400)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
