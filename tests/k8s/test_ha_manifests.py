@@ -1,4 +1,5 @@
-"""k8s/ha, the highly available set-up, offline: its kustomize build; a three-node RabbitMQ cluster and Redis with replicas and Sentinels as the issue
+"""k8s/ha, the highly available set-up, offline: its kustomize build against the Kubernetes
+schemas; a three-node RabbitMQ cluster and Redis with replicas and Sentinels as the issue
 describes them; no credential anywhere in what is rendered (everything from the Secret the
 credentials Job generates); PodDisruptionBudgets that select the right pods; the chart with
 ci/ha-values.yaml pointing at exactly those pods; the schema's new values.
@@ -11,7 +12,7 @@ import re
 import pytest
 import yaml
 
-from k8stools import CHART, ROOT, helm_template, kustomize
+from k8stools import CHART, ROOT, helm_template, kustomize, validate
 
 HA_VALUES = os.path.join(CHART, "ci", "ha-values.yaml")
 SECRET = "bakery-ha-credentials"
@@ -56,7 +57,10 @@ def configmap_file(ha, prefix, name):
     return cm["data"][name]
 
 
-def test_ha_builds_with_every_part(ha):
+def test_ha_builds_and_passes_kubernetes_schemas(ha_text, ha, tmp_path):
+    for i, doc in enumerate(d for d in re.split(r"^---$", ha_text, flags=re.M) if d.strip()):
+        (tmp_path / f"{i:02d}.yaml").write_text(doc)
+    validate([tmp_path])
     for key in (("StatefulSet", "rabbitmq"), ("StatefulSet", "redis"),
                 ("Service", "rabbitmq"), ("Service", "rabbitmq-headless"),
                 ("Service", "redis-headless"), ("PodDisruptionBudget", "rabbitmq"),
