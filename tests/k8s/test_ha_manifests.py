@@ -340,3 +340,22 @@ def test_schema_rejects_bad_ha_values(tmp_path):
     ok = tmp_path / "ok-values.yaml"
     ok.write_text("rabbitmq:\n  queueType: classic\n")
     assert helm_template("-f", str(ok), check=False).returncode == 0
+
+
+def test_standin_images_have_what_k8s_ha_runs(ha):
+    """Where no registry answers, stand-ins replace the official images
+    (scripts/standin-images.sh): they must offer what k8s/ha's commands call, as the official
+    ones do."""
+    standin = os.path.join(ROOT, "Dockerfiles", "standin")
+    redis = open(os.path.join(standin, "redis.Dockerfile")).read()
+    assert "ln -s /usr/bin/redis-server /usr/local/bin/redis-sentinel" in redis
+    assert "USER 999:999" in redis and "WORKDIR /data" in redis
+    rabbit = open(os.path.join(standin, "rabbitmq.Dockerfile")).read()
+    assert "HOME=/var/lib/rabbitmq" in rabbit and "USER 999:999" in rabbit
+    assert "PATH=/usr/lib/rabbitmq/bin:" in rabbit  # rabbitmq-server, as start.sh execs it
+    curl = open(os.path.join(standin, "curl.Dockerfile")).read()
+    assert "useradd -r -u 100 -g 101" in curl
+    job = pod_spec(ha[("Job", SECRET)])
+    assert (job["securityContext"]["runAsUser"], job["securityContext"]["runAsGroup"]) == (100, 101)
+    for name in ("rabbitmq", "redis"):
+        assert pod_spec(ha[("StatefulSet", name)])["securityContext"]["runAsUser"] == 999
