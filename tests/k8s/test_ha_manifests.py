@@ -2,7 +2,7 @@
 schemas; a three-node RabbitMQ cluster and Redis with replicas and Sentinels as the issue
 describes them; no credential anywhere in what is rendered (everything from the Secret the
 credentials Job generates); PodDisruptionBudgets that select the right pods; the chart with
-ci/ha-values.yaml pointing at exactly those pods; the schema's new values.
+ci/ha-values.yaml pointing at exactly those pods; the schema's new values; the Tiltfile's --ha.
 """
 
 import json
@@ -12,7 +12,7 @@ import re
 import pytest
 import yaml
 
-from k8stools import CHART, ROOT, helm_template, kustomize, validate
+from k8stools import CHART, ROOT, helm_template, kustomize, tiltfile_result, validate
 
 HA_VALUES = os.path.join(CHART, "ci", "ha-values.yaml")
 SECRET = "bakery-ha-credentials"
@@ -359,3 +359,54 @@ def test_standin_images_have_what_k8s_ha_runs(ha):
     assert (job["securityContext"]["runAsUser"], job["securityContext"]["runAsGroup"]) == (100, 101)
     for name in ("rabbitmq", "redis"):
         assert pod_spec(ha[("StatefulSet", name)])["securityContext"]["runAsUser"] == 999
+
+
+@pytest.fixture(scope="module")
+def tilt_ha(tmp_path_factory):
+    p = tiltfile_result(tmp_path_factory.mktemp("tilt-ha"), "minikube", ["--ha"])
+    assert p.returncode == 0, f"exit {p.returncode}\n{p.stderr[-4000:]}"
+    return {m["Name"]: m for m in json.loads(p.stdout)["Manifests"]}
+
+
+def deployed(manifest):
+    return index(objects(manifest["DeployTarget"]["yaml"]))
+
+
+def test_tiltfile_with_ha_deploys_k8s_ha_and_the_ha_values(tilt_ha):
+    for name in ("redis", "rabbitmq", "bakery-ha-credentials", "otel-collector", "jaeger"):
+        assert "infra" in (tilt_ha[name].get("Labels") or {}), name
+    rabbit = deployed(tilt_ha["rabbitmq"])
+    assert rabbit[("StatefulSet", "rabbitmq")]["spec"]["replicas"] == 3
+    assert ("PodDisruptionBudget", "rabbitmq") in rabbit
+    redis = deployed(tilt_ha["redis"])
+    assert {c["name"] for c in pod_spec(redis[("StatefulSet", "redis")])["containers"]} == {
+        "redis", "sentinel"}
+    assert ("PodDisruptionBudget", "redis") in redis
+    # The very objects of k8s/ha (its scripts' ConfigMaps with kustomize's hashes included).
+    ha = index(objects(kustomize("k8s/ha")))
+    for part in (rabbit, redis, deployed(tilt_ha["bakery-ha-credentials"])):
+        for key, obj in part.items():
+            assert key in ha, key
+            if key[0] in ("StatefulSet", "Job"):
+                assert obj["spec"]["template"]["spec"] == ha[key]["spec"]["template"]["spec"], key
+            if key[0] == "ConfigMap":
+                assert obj["data"] == ha[key]["data"], key
+        assert {k[0] for k in part} >= {"ConfigMap"}, sorted(part)
+    for name in ("redis", "rabbitmq"):
+        assert tilt_ha[name]["ResourceDependencies"] == ["bakery-ha-credentials"], name
+    # The chart with ci/ha-values.yaml: the HA addresses, two pods each, no chart Secret.
+    config = deployed(tilt_ha["bakery-config"])
+    assert "REDIS_SENTINELS" in config[("ConfigMap", "bakery")]["data"]
+    assert ("Secret", "bakery") not in config
+    for name in ("reception", "baker"):
+        d = deployed(tilt_ha[name])[("Deployment", f"bakery-{name}")]
+        assert d["spec"]["replicas"] == 2, name
+        assert set(tilt_ha[name]["ResourceDependencies"]) >= {"bakery-config", "redis", "rabbitmq"}
+
+
+def test_tiltfile_without_ha_stays_light(tmp_path):
+    p = tiltfile_result(tmp_path, "minikube")
+    assert p.returncode == 0, p.stderr[-4000:]
+    ms = {m["Name"]: m for m in json.loads(p.stdout)["Manifests"]}
+    assert "bakery-ha-credentials" not in ms
+    assert deployed(ms["rabbitmq"])[("StatefulSet", "rabbitmq")]["spec"]["replicas"] == 1
