@@ -11,7 +11,7 @@ PACKAGES=(
 	make gcc clang pkg-config libclang-rt-14-dev
 	libhiredis-dev librabbitmq-dev libcivetweb-dev libcurl4-openssl-dev libjansson-dev zlib1g-dev
 	redis-server redis-tools rabbitmq-server amqp-tools
-	clang-format python3 python3-pytest debootstrap jq curl ca-certificates wrk
+	clang-format python3 python3-pytest python3-yaml debootstrap jq curl ca-certificates wrk
 	valgrind # make bench-sdk: the tracing SDK's instructions under callgrind
 	# scripts/cluster.sh: the test cluster's runtime, network, etcd and local registry
 	etcd-server containerd runc containernetworking-plugins docker-registry openssl iproute2

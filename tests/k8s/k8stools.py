@@ -14,6 +14,8 @@ import tempfile
 
 import pytest
 
+from harness import free_port  # tests/harness.py, on sys.path via tests/conftest.py
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOOLS = os.environ.get("BAKERY_TOOLS", os.path.expanduser("~/.cache/bakery-tools"))
 CHART = os.path.join(ROOT, "charts", "bakery")
@@ -140,3 +142,39 @@ def name_of(doc):
 def by_kind_name(text):
     """{(kind, name): document} of multi-document YAML."""
     return {(kind_of(d), name_of(d)): d for d in documents(text)}
+
+
+# {name} is both the context and the cluster name: Tilt judges a cluster by its name.
+KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters:
+- name: {name}
+  cluster:
+    server: https://127.0.0.1:{port}
+contexts:
+- name: {name}
+  context:
+    cluster: {name}
+    user: {name}
+    namespace: default
+current-context: {name}
+users:
+- name: {name}
+  user:
+    token: not-a-real-token
+"""
+
+
+def tiltfile_result(tmp, context, args=()):
+    """`tilt alpha tiltfile-result` with the kubeconfig's context (and cluster) named context
+    and the Tiltfile's own arguments args (as after `tilt up --`); the CompletedProcess (exit 5
+    on a Tiltfile error)."""
+    kubeconfig = tmp / f"kubeconfig-{context}"
+    kubeconfig.write_text(KUBECONFIG.format(name=context, port=free_port()))
+    env = dict(os.environ, KUBECONFIG=str(kubeconfig), TILT_DEV_DIR=str(tmp / "tilt-dev"),
+               TILT_DISABLE_ANALYTICS="1", DO_NOT_TRACK="1",
+               # helm() runs `helm template`, kustomize() `kustomize build`
+               PATH=TOOLS + os.pathsep + os.environ["PATH"])
+    return run([tool_path("tilt"), "alpha", "tiltfile-result", "-f", "Tiltfile", "--", *args],
+               env=env, check=False)

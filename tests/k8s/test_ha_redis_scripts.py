@@ -20,7 +20,7 @@ RIG = os.path.join(ROOT, "tests", "k8s", "ha-redis-rig.sh")
 def rig(tmp_path_factory):
     if os.geteuid() != 0 or not shutil.which("unshare") or not os.path.exists("/usr/bin/redis-server"):
         pytest.skip("needs root, unshare and Debian's redis-server (scripts/deps.sh)")
-    p = subprocess.run(["unshare", "-n", "-m", "-p", "-f", "--mount-proc", "bash", RIG, ROOT,
+    p = subprocess.run(["unshare", "-n", "-m", "-p", "-f", "--mount-proc", "--kill-child", "bash", RIG, ROOT,
                         str(tmp_path_factory.mktemp("ha-redis"))],
                        capture_output=True, text=True, timeout=300)
     results = dict(re.findall(r"^RESULT (\S+) ?(.*)$", p.stdout, re.M))

@@ -6,45 +6,9 @@ import os
 
 import pytest
 
-from k8stools import ROOT, TOOLS, live_update_build, run, tool_path
-
-from harness import free_port  # tests/harness.py, on sys.path via tests/conftest.py
-
-# {name} is both the context and the cluster name: Tilt judges a cluster by its name.
-KUBECONFIG = """\
-apiVersion: v1
-kind: Config
-clusters:
-- name: {name}
-  cluster:
-    server: https://127.0.0.1:{port}
-contexts:
-- name: {name}
-  context:
-    cluster: {name}
-    user: {name}
-    namespace: default
-current-context: {name}
-users:
-- name: {name}
-  user:
-    token: not-a-real-token
-"""
+from k8stools import ROOT, live_update_build, tiltfile_result
 
 TRIGGER_MODE_MANUAL = 2  # Tilt's model.TriggerModeManual: manual, and no auto_init
-
-
-def tiltfile_result(tmp, context):
-    """`tilt alpha tiltfile-result` with the kubeconfig's context (and cluster) named context;
-    the CompletedProcess (exit 5 on a Tiltfile error)."""
-    kubeconfig = tmp / f"kubeconfig-{context}"
-    kubeconfig.write_text(KUBECONFIG.format(name=context, port=free_port()))
-    env = dict(os.environ, KUBECONFIG=str(kubeconfig), TILT_DEV_DIR=str(tmp / "tilt-dev"),
-               TILT_DISABLE_ANALYTICS="1", DO_NOT_TRACK="1",
-               # helm() runs `helm template`, kustomize() `kustomize build`
-               PATH=TOOLS + os.pathsep + os.environ["PATH"])
-    return run([tool_path("tilt"), "alpha", "tiltfile-result", "-f", "Tiltfile"], env=env,
-               check=False)
 
 
 @pytest.fixture(scope="module")

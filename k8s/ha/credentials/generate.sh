@@ -18,7 +18,8 @@ cat >/tmp/secret.json <<JSON
  "stringData": {"rabbitmq-username": "bakery-$(rand 8)", "rabbitmq-password": "$(rand 32)",
    "rabbitmq-erlang-cookie": "$(rand 48)", "redis-password": "$(rand 32)"}}
 JSON
-code=$(curl -sS --retry 10 --retry-connrefused --max-time 20 -o /tmp/answer -w '%{http_code}' \
+code=$(curl -sS --retry 5 --retry-connrefused --retry-max-time 60 --max-time 20 -o /tmp/answer \
+	-w '%{http_code}' \
 	--cacert "$sa/ca.crt" -H @/tmp/auth -H 'Content-Type: application/json' \
 	--data-binary @/tmp/secret.json \
 	"https://kubernetes.default.svc/api/v1/namespaces/$ns/secrets")
