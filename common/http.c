@@ -158,12 +158,12 @@ int http_head_check(const struct mg_request_info *ri, const char **why)
 	for (int i = 0; i < ri->num_headers; i++) {
 		name = ri->http_headers[i].name;
 		value = ri->http_headers[i].value;
-		line = strlen(name) + strlen(value) + 4;
-		if (line > HTTP_FIELD_LINE_MAX) {
+		line = strlen(value);
+		if (line > HTTP_FIELD_VALUE_MAX) {
 			*why = "header field too large";
 			return 431;
 		}
-		head += line;
+		head += strlen(name) + line + 4;
 		if (strcasecmp(name, "Host") == 0) {
 			hosts++;
 		} else if (strcasecmp(name, "Transfer-Encoding") == 0) {

@@ -27,13 +27,13 @@ char *http_json_pair(const char *name, const char *value);
 const char *http_reason(int status);
 
 /* Limits on a request head beyond civetweb's (its 16 KiB buffer, 64 fields): */
-#define HTTP_FIELDS_MAX     48    /* header fields: civetweb drops any past 64 unseen */
-#define HTTP_FIELD_LINE_MAX 8192  /* one field line, name and value */
-#define HTTP_HEAD_MAX       12288 /* the request line and every field line */
+#define HTTP_FIELDS_MAX      48    /* header fields: civetweb drops any past 64 unseen */
+#define HTTP_FIELD_VALUE_MAX 8192  /* one field's value: what W3C Baggage asks to carry */
+#define HTTP_HEAD_MAX        12288 /* the request line and every field line */
 
 /* Checks the framing and size of a request head civetweb has parsed, before anything reads
- * its body (RFC 9112): at most HTTP_FIELDS_MAX fields, no line over HTTP_FIELD_LINE_MAX and
- * no head over HTTP_HEAD_MAX (431); Content-Length values that are all the same digits; no
+ * its body (RFC 9112): at most HTTP_FIELDS_MAX fields, no value over HTTP_FIELD_VALUE_MAX
+ * and no head over HTTP_HEAD_MAX (431); Content-Length values that are all the same digits; no
  * Transfer-Encoding but a single "chunked" from HTTP/1.1, and never with Content-Length; one
  * Host, which HTTP/1.1 requires (400). Returns 0, or the status to answer (then the connection
  * must close) with *why set to a static reason. */
