@@ -217,6 +217,20 @@ def test_reception_waits_before_sigterm_and_has_time_to_drain():
     assert "lifecycle:" not in d
 
 
+def test_reception_client_deadlines_are_values():
+    """HTTP_*_TIMEOUT_MS, reception's defences against slow and idle clients, set from the
+    chart; the schema holds them to the range reception accepts."""
+    env = lambda d: dict(re.findall(r"- name: (HTTP_\w+_TIMEOUT_MS)\n\s+value: \"(\d+)\"", d))
+    d = by_kind_name(helm_template().stdout)[("Deployment", "bakery-reception")]
+    assert env(d) == {"HTTP_HEADER_TIMEOUT_MS": "5000", "HTTP_BODY_TIMEOUT_MS": "10000",
+                      "HTTP_KEEPALIVE_TIMEOUT_MS": "5000"}
+    d = by_kind_name(helm_template("--set", "reception.timeouts.bodyMs=30000").stdout)[
+        ("Deployment", "bakery-reception")]
+    assert env(d)["HTTP_BODY_TIMEOUT_MS"] == "30000"
+    p = helm_template("--set", "reception.timeouts.headerMs=50", check=False)
+    assert p.returncode != 0 and "/reception/timeouts/headerMs" in p.stderr, p.stderr
+
+
 def test_no_namespace_and_no_cluster_domain_in_the_rendered_chart():
     for values in CASES:
         text = helm_template("--namespace", "shop-ns", *values_args(values)).stdout
