@@ -68,8 +68,9 @@ def chart_app_version():
 
 
 def referenced_images():
-    """Every image the infrastructure, the k6 Job and the chart's test pod name."""
-    text = kube.kubectl("kustomize", "k8s").stdout + kube.kubectl("kustomize", "k8s/k6").stdout
+    """Every image the infrastructure (light and HA), the k6 Job and the chart's test pod
+    name."""
+    text = "".join(kube.kubectl("kustomize", d).stdout for d in ("k8s", "k8s/k6", "k8s/ha"))
     text += kube.helm("template", "x", "charts/bakery").stdout
     return sorted({m for m in re.findall(r'^\s*image:\s*"?([^"\s]+)', text, re.M)
                    if "bakery/" not in m})
