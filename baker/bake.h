@@ -5,6 +5,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "clock.h"
+
 #define BAKE_ROUNDS_MAX 10 /* mistakes stop being repeated after this many rounds */
 
 /* The 32-bit FNV-1a hash of the NUL-terminated string s. */
@@ -20,6 +22,6 @@ unsigned bake_round_ms(const char *pastry);
  * (>= 1), or -ECANCELED when cancelled before the bake was done. */
 int bake(const char *pastry, double scale, const atomic_bool *cancel);
 
-#define BAKE_CANCEL_POLL_MS 20
+#define BAKE_CANCEL_POLL_MS CLOCK_WAIT_SLICE_MS
 
 #endif

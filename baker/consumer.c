@@ -19,7 +19,7 @@
 #include "mq_consumer.h"
 #include "order.h"
 #include "store.h"
-#include "otel/clock.h"
+#include "clock.h"
 #include "otel/trace.h"
 
 #define RETRY_FIRST_MS    250
@@ -78,27 +78,6 @@ static void wake(struct consumer *c)
 
 	while (write(c->wake, &one, sizeof(one)) < 0 && errno == EINTR)
 		;
-}
-
-/* Sleeps ms milliseconds in short slices, returning early once stop is set. */
-static void sleep_unless_stopped(struct consumer *c, int ms)
-{
-	struct timespec slice = {0, 50 * 1000000L};
-
-	for (int waited = 0; waited < ms && !atomic_load(&c->stop); waited += 50)
-		nanosleep(&slice, NULL);
-}
-
-/* Seconds on the monotonic clock. */
-static double now_s(void)
-{
-	return (double)otel_clock_ns(CLOCK_MONOTONIC) / 1e9;
-}
-
-/* Milliseconds since the epoch. */
-static double epoch_ms(void)
-{
-	return (double)otel_clock_ns(CLOCK_REALTIME) / 1e6;
 }
 
 /* Marks span failed with an event named what and the order key (a failure path). */
@@ -173,14 +152,14 @@ static int bake_order(struct worker *w, const char *key, trace_span *span, doubl
 	trace_span_set_str(baking, "bakery.order_key", key);
 	trace_span_set_str(baking, "baker.pastry", o.pastry);
 	log_info("baking order", "order_key", key, "pastry", o.pastry);
-	t0 = now_s();
+	t0 = clock_now_ms() / 1e3;
 	n = bake(o.pastry, w->c->cfg.bake_time_scale, &w->cancel); /* mistakes: events */
 	if (n < 0) {
 		trace_span_add_event(baking, "baking cancelled", NULL, 0);
 		trace_span_end(baking);
 		return n;
 	}
-	metrics_add(m_duration, now_s() - t0);
+	metrics_add(m_duration, clock_now_ms() / 1e3 - t0);
 	trace_span_set_int(baking, "baker.rounds", n);
 	trace_span_end(baking);
 	*baked = n;
@@ -197,7 +176,7 @@ finish:
 	metrics_add(m_baked, 1);
 	if (sent_ms >= 0)
 		trace_span_set_int(span, "baker.time_to_completion_ms",
-		                   (int64_t)(epoch_ms() - sent_ms));
+		                   (int64_t)((double)clock_wall_ms() - sent_ms));
 	log_info("order finished", "order_key", key, "rounds", rounds);
 	return 0;
 }
@@ -258,7 +237,7 @@ static enum mq_settle process(struct worker *w, const struct mq_delivery *d,
 				span_fail(span, "stopping, requeued", key);
 				return MQ_REQUEUE;
 			}
-			sleep_unless_stopped(w->c, 50);
+			clock_wait(clock_now_ms() + 50, &w->c->stop);
 		}
 	}
 	for (attempt = 1;; attempt++) {
@@ -308,7 +287,7 @@ static enum mq_settle process(struct worker *w, const struct mq_delivery *d,
 		                     (struct trace_attr[]){TRACE_INT("bakery.attempt", attempt),
 		                                           TRACE_INT("bakery.retry_in_ms", delay)},
 		                     2);
-		sleep_unless_stopped(w->c, delay);
+		clock_wait(clock_now_ms() + delay, &w->c->stop);
 	}
 	if (attempt > 1)
 		atomic_fetch_sub(&w->c->store_waits, 1);
@@ -372,7 +351,7 @@ static enum mq_settle handle(struct worker *w, struct job *j)
 		}
 		if (parsed && msg.enqueued_ms >= 0)
 			trace_span_set_int(span, "queue.time_on_queue_ms",
-			                   (int64_t)(epoch_ms() - msg.enqueued_ms));
+			                   (int64_t)((double)clock_wall_ms() - msg.enqueued_ms));
 	}
 	processing = trace_span_start("processing-order", TRACE_KIND_INTERNAL, NULL);
 	out = process(w, d, parsed ? &msg : NULL, processing, unlinked);
@@ -555,10 +534,10 @@ static void wait_wake(struct consumer *c, int ms)
  * reading the connection (heartbeats, a close) and requeues deliveries that still arrive. */
 static void drain(struct consumer *c, double seconds)
 {
-	double deadline = now_s() + seconds;
+	double deadline = clock_now_ms() / 1e3 + seconds;
 	struct mq_delivery d;
 
-	while (in_flight(c) && now_s() < deadline) {
+	while (in_flight(c) && clock_now_ms() / 1e3 < deadline) {
 		if (mq_consumer_connected(c->mq)) { /* never reconnect: that would consume again */
 			if (mq_consumer_next(c->mq, &d, 100, c->wake) == 1)
 				requeue_delivery(c, &d);
@@ -596,13 +575,14 @@ int consumer_run(struct consumer *c)
 	/* Stop: no new deliveries (basic.cancel), back to the queue with what nobody started,
 	 * in-flight orders finish within the drain timeout, then the rest are cancelled and
 	 * requeued too. Nothing is left unsettled on a live connection. */
-	stopped = now_s(); /* the drain counts from here, the cancel's round trip included */
+	stopped =
+	    clock_now_ms() / 1e3; /* the drain counts from here, the cancel's round trip included */
 	log_info("stopping: consumer cancelled, finishing in-flight orders");
 	atomic_store(&c->connected, false);
 	if (mq_consumer_connected(c->mq) && mq_consumer_cancel(c->mq) < 0)
 		log_warn("basic.cancel failed; the broker requeues on close");
 	end_jobs(c, &c->queue, JOB_REQUEUE);
-	drain(c, DRAIN_TIMEOUT_S - (now_s() - stopped));
+	drain(c, DRAIN_TIMEOUT_S - (clock_now_ms() / 1e3 - stopped));
 	if (in_flight(c)) {
 		log_warn("drain timed out: requeueing the orders still baking");
 		cancel_bakes(c, true);

@@ -171,6 +171,7 @@ int main(int argc, char **argv)
 		return fail("usage: ceiling SECONDS WINDOW");
 	if (config_load(&cfg, "reception") < 0)
 		return 2;
+	store_set_queue_deadline_ms(cfg.order_queue_deadline_ms);
 	batch = calloc((size_t)window, sizeof(*batch));
 	prev = calloc((size_t)window, sizeof(*prev));
 	lat = calloc((size_t)window, sizeof(*lat));

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "mq_publisher.h"
 #include "store.h"
@@ -42,8 +43,7 @@ static void *run(void *arg)
 		ok = rc == 0 && ok;
 		atomic_store(&p->ready, ok);
 		pthread_mutex_lock(&p->lock);
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += INTERVAL_MS / 1000;
+		until = clock_timespec(clock_now_ms() + INTERVAL_MS);
 		while (!p->stopping && pthread_cond_timedwait(&p->wake, &p->lock, &until) == 0)
 			;
 	}

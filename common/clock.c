@@ -1,0 +1,38 @@
+/* clock.c — Bakery's clocks and its one cancellable wait. */
+#include "clock.h"
+
+static long long ms_on(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+long long clock_now_ms(void)
+{
+	return ms_on(CLOCK_MONOTONIC);
+}
+
+long long clock_wall_ms(void)
+{
+	return ms_on(CLOCK_REALTIME);
+}
+
+struct timespec clock_timespec(long long deadline_ms)
+{
+	return (struct timespec){deadline_ms / 1000, deadline_ms % 1000 * 1000000L};
+}
+
+bool clock_wait(long long deadline_ms, const atomic_bool *cancel)
+{
+	long long left;
+
+	while (!(cancel && atomic_load(cancel))) {
+		if ((left = deadline_ms - clock_now_ms()) <= 0)
+			return true;
+		left = left < CLOCK_WAIT_SLICE_MS ? left : CLOCK_WAIT_SLICE_MS;
+		nanosleep(&(struct timespec){0, left * 1000000L}, NULL); /* EINTR: measured again */
+	}
+	return false;
+}

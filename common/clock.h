@@ -1,0 +1,25 @@
+/* clock.h — Bakery's clocks (monotonic for waits, wall for timestamps) and one cancellable wait. */
+#ifndef BAKERY_CLOCK_H
+#define BAKERY_CLOCK_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <time.h>
+
+#define CLOCK_WAIT_SLICE_MS 20 /* a cancelled clock_wait returns within about this long */
+
+/* Milliseconds on CLOCK_MONOTONIC: for deadlines and durations. */
+long long clock_now_ms(void);
+
+/* Milliseconds since the Unix epoch (CLOCK_REALTIME): for timestamps only. */
+long long clock_wall_ms(void);
+
+/* A clock_now_ms() deadline as the CLOCK_MONOTONIC time pthread_cond_timedwait takes (its
+ * condattr set to CLOCK_MONOTONIC). */
+struct timespec clock_timespec(long long deadline_ms);
+
+/* Sleeps until clock_now_ms() reaches deadline_ms, returning early once *cancel is true (NULL:
+ * never). Returns true when the deadline was reached, false when cancelled. */
+bool clock_wait(long long deadline_ms, const atomic_bool *cancel);
+
+#endif
