@@ -89,36 +89,36 @@ static void span_fail(trace_span *span, const char *what, const char *key)
 	trace_span_set_error(span, what);
 }
 
-/* One attempt at an order: skip it when finished or failed, else baking -> bake -> finished,
- * the bake in an INTERNAL span "baking"; *baked (its rounds, -1 until the bake is done) lets a
- * retry after a failed final write only write. span (processing-order) gets
- * baker.time_to_completion_ms, the time since sent_ms (the message's timeEnqueued; < 0 unknown).
- * *fresh (a first delivery that has not tried to write "baking" yet) skips an order already baking:
+/* What one attempt at an order leaves to the next (process retries while Redis is away). */
+struct attempt {
+	int baked;            /* the bake's rounds, -1 until it is done: a retry then only writes */
+	bool fresh;           /* a first delivery that has not tried to write "baking" yet */
+	trace_span *unlinked; /* receive-order without trace context: linked to the order's */
+};
+
+/* Reads the order and, unless it is finished, failed or (a->fresh) baking elsewhere, writes
+ * baking and bakes it in an INTERNAL span "baking". a->fresh skips an order already baking:
  * another delivery of it holds it, and should that one's baker die, its message comes back
- * redelivered. *unlinked (receive-order, when its message carried no trace context; else NULL) gets
- * a link to the context stored with the order once it is read, and is then set NULL. Returns 0 when
- * nothing is left to do, -ECANCELED when the bake was cancelled (stopping), or a store_* error
- * (-EAGAIN, -ENOENT, -EINVAL). */
-static int bake_order(struct worker *w, const char *key, trace_span *span, double sent_ms,
-                      int *baked, bool *fresh, trace_span **unlinked)
+ * redelivered. a->unlinked gets a link to the context stored with the order once it is read,
+ * and is then set NULL. Returns the rounds baked (also in a->baked), 0 when nothing is left to
+ * do, -ECANCELED when the bake was cancelled (stopping), or a store_* error (-EAGAIN, -ENOENT,
+ * -EINVAL). */
+static int bake_fresh(struct worker *w, const char *key, trace_span *span, struct attempt *a)
 {
 	trace_span *baking, *op;
 	struct trace_context created; /* the context stored with the order: its creating span */
 	struct order o;
 	double t0;
-	char rounds[16];
 	int rc, n;
 
-	if (*baked >= 0)
-		goto finish;
 	op = store_span_start(w->store, "read-order", "HMGET", key, NULL);
 	rc = store_span_end(op, store_order_get(w->store, key, &o));
 	if (rc < 0)
 		return rc;
-	if (*unlinked && order_trace_context(&o, &created) == 0)
-		trace_span_add_link(*unlinked, &created, &TRACE_STR("bakery.link", "order created"),
-		                    1);
-	*unlinked = NULL;
+	if (a->unlinked && order_trace_context(&o, &created) == 0)
+		trace_span_add_link(a->unlinked, &created,
+		                    &TRACE_STR("bakery.link", "order created"), 1);
+	a->unlinked = NULL;
 	if (strcmp(o.status, "finished") == 0) {
 		metrics_add(m_already, 1);
 		log_info("order already finished, not baking again", "order_key", key);
@@ -132,7 +132,7 @@ static int bake_order(struct worker *w, const char *key, trace_span *span, doubl
 		trace_span_add_event(span, "order failed, not baking", NULL, 0);
 		return 0;
 	}
-	if (*fresh && strcmp(o.status, "baking") == 0) {
+	if (a->fresh && strcmp(o.status, "baking") == 0) {
 		metrics_add(m_elsewhere, 1);
 		log_info("order being baked by another delivery, not baking again", "order_key",
 		         key);
@@ -141,7 +141,7 @@ static int bake_order(struct worker *w, const char *key, trace_span *span, doubl
 	}
 	/* "baking" is ours from the moment it is sent: a write whose reply was lost may have been
 	 * applied, and the retry must not take it for another delivery's (and ack unbaked). */
-	*fresh = false;
+	a->fresh = false;
 	op = store_span_start(w->store, "update-order", "EVALSHA", key, "baking");
 	rc = store_span_end(op, store_order_set_status(w->store, key, "baking"));
 	if (rc == -EALREADY)
@@ -162,8 +162,18 @@ static int bake_order(struct worker *w, const char *key, trace_span *span, doubl
 	metrics_add(m_duration, clock_now_ms() / 1e3 - t0);
 	trace_span_set_int(baking, "baker.rounds", n);
 	trace_span_end(baking);
-	*baked = n;
-finish:
+	return a->baked = n;
+}
+
+/* Writes finished for an order baked in rounds; span (processing-order) gets
+ * baker.time_to_completion_ms, the time since sent_ms (the message's timeEnqueued; < 0
+ * unknown). Returns 0 (also when the order failed meanwhile) or a store_* error. */
+static int finish(struct worker *w, const char *key, trace_span *span, double sent_ms, int n)
+{
+	trace_span *op;
+	char rounds[16];
+	int rc;
+
 	op = store_span_start(w->store, "update-order", "EVALSHA", key, "finished");
 	rc = store_span_end(op, store_order_set_status(w->store, key, "finished"));
 	if (rc == -EALREADY) {
@@ -172,13 +182,23 @@ finish:
 	}
 	if (rc < 0)
 		return rc;
-	snprintf(rounds, sizeof(rounds), "%d", *baked);
+	snprintf(rounds, sizeof(rounds), "%d", n);
 	metrics_add(m_baked, 1);
 	if (sent_ms >= 0)
 		trace_span_set_int(span, "baker.time_to_completion_ms",
 		                   (int64_t)((double)clock_wall_ms() - sent_ms));
 	log_info("order finished", "order_key", key, "rounds", rounds);
 	return 0;
+}
+
+/* One attempt at an order: bake_fresh unless an earlier attempt baked it, then finish. Returns
+ * 0 when nothing is left to do, or bake_fresh's or finish's error. */
+static int bake_order(struct worker *w, const char *key, trace_span *span, double sent_ms,
+                      struct attempt *a)
+{
+	int rc = a->baked >= 0 ? a->baked : bake_fresh(w, key, span, a);
+
+	return rc <= 0 ? rc : finish(w, key, span, sent_ms, rc);
 }
 
 /* Makes key (NULL: none) the order w processes, unless another worker of this process is
@@ -203,15 +223,15 @@ static bool claim(struct worker *w, const char *key)
  * and retries with capped exponential backoff for as long as it takes (an event per retry;
  * the baker is not ready meanwhile, and with every worker waiting the prefetch is full, so
  * no more deliveries come); stopping hands it back to the queue. msg is the parsed message,
- * NULL when malformed; unlinked as for bake_order. */
+ * NULL when malformed; unlinked as in struct attempt. */
 static enum mq_settle process(struct worker *w, const struct mq_delivery *d,
                               const struct order_message *msg, trace_span *span,
                               trace_span *unlinked)
 {
 	struct backoff retry = {0};
 	const char *key;
-	int baked = -1, attempt;
-	bool fresh = !d->redelivered;
+	struct attempt a = {-1, !d->redelivered, unlinked};
+	int attempt;
 	enum mq_settle out;
 
 	if (d->redelivered)
@@ -241,8 +261,7 @@ static enum mq_settle process(struct worker *w, const struct mq_delivery *d,
 		}
 	}
 	for (attempt = 1;; attempt++) {
-		int rc = bake_order(w, key, span, msg->enqueued_ms, &baked, &fresh, &unlinked),
-		    delay;
+		int rc = bake_order(w, key, span, msg->enqueued_ms, &a), delay;
 		if (rc == 0) {
 			out = MQ_ACK;
 			break;
