@@ -29,9 +29,9 @@ bool clock_wait(long long deadline_ms, const atomic_bool *cancel)
 	long long left;
 
 	while (!(cancel && atomic_load(cancel))) {
-		if ((left = deadline_ms - clock_now_ms()) <= 0)
+		if ((left = deadline_ms - clock_now_ms()) < 0)
 			return true;
-		left = left < CLOCK_WAIT_SLICE_MS ? left : CLOCK_WAIT_SLICE_MS;
+		left = left < CLOCK_WAIT_SLICE_MS ? left + 1 : CLOCK_WAIT_SLICE_MS;
 		nanosleep(&(struct timespec){0, left * 1000000L}, NULL); /* EINTR: measured again */
 	}
 	return false;

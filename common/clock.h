@@ -18,7 +18,8 @@ long long clock_wall_ms(void);
  * condattr set to CLOCK_MONOTONIC). */
 struct timespec clock_timespec(long long deadline_ms);
 
-/* Sleeps until clock_now_ms() reaches deadline_ms, returning early once *cancel is true (NULL:
+/* Sleeps until clock_now_ms() has passed deadline_ms (so a wait from now_ms + d lasts at least
+ * d ms, whatever fraction of a ms now_ms dropped), returning early once *cancel is true (NULL:
  * never). Returns true when the deadline was reached, false when cancelled. */
 bool clock_wait(long long deadline_ms, const atomic_bool *cancel);
 

@@ -4,7 +4,7 @@
 #include <stdatomic.h>
 #include <time.h>
 
-#include "../../baker/bake.c" /* baker/ is not in libbakery.a */
+#include "../../baker/bake.h" /* linked with baker/bake.o (Makefile) */
 #include "check.h"
 
 static void test_fnv(void)
