@@ -8,8 +8,6 @@
 #include "mq.h"
 #include "store.h"
 
-#define CONFIG_HOST_MAX 256
-
 /* Every setting of both services; strings are NUL-terminated copies. */
 struct config {
 	char service[32];

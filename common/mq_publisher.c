@@ -308,7 +308,7 @@ int mq_publisher_send(struct mq_publisher *p, struct mq_ticket *t, const char *m
 
 int mq_publisher_wait(struct mq_publisher *p, struct mq_ticket *t)
 {
-	struct timespec until = {t->deadline_ms / 1000, (t->deadline_ms % 1000) * 1000000L};
+	struct timespec until = clock_timespec(t->deadline_ms);
 	bool timed_out = false;
 	int rc;
 

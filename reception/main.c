@@ -61,15 +61,14 @@ static int error_page(struct mg_connection *c, int status, const char *message)
  * keep_alive_timeout_ms), or after DRAIN_TIMEOUT_MS. */
 static void drain(void)
 {
+	long long until = clock_now_ms() + DRAIN_TIMEOUT_MS;
 	char left[32];
-	int ms = 0;
+	int busy;
 
 	routes_drain();
-	while (ms < DRAIN_TIMEOUT_MS && (routes_in_flight() > 0 || guard_connections() > 0)) {
+	while ((busy = routes_in_flight() > 0 || guard_connections() > 0) && clock_now_ms() < until)
 		clock_wait(clock_now_ms() + 10, NULL);
-		ms += 10;
-	}
-	if (ms >= DRAIN_TIMEOUT_MS) {
+	if (busy) {
 		snprintf(left, sizeof(left), "%d", guard_connections());
 		log_warn("drain timed out: closing the connections left", "connections", left);
 	}
