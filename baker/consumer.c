@@ -191,16 +191,6 @@ static int finish(struct worker *w, const char *key, trace_span *span, double se
 	return 0;
 }
 
-/* One attempt at an order: bake_fresh unless an earlier attempt baked it, then finish. Returns
- * 0 when nothing is left to do, or bake_fresh's or finish's error. */
-static int bake_order(struct worker *w, const char *key, trace_span *span, double sent_ms,
-                      struct attempt *a)
-{
-	int rc = a->baked >= 0 ? a->baked : bake_fresh(w, key, span, a);
-
-	return rc <= 0 ? rc : finish(w, key, span, sent_ms, rc);
-}
-
 /* Makes key (NULL: none) the order w processes, unless another worker of this process is
  * processing it already (a duplicate delivery): returns false then. */
 static bool claim(struct worker *w, const char *key)
@@ -261,7 +251,10 @@ static enum mq_settle process(struct worker *w, const struct mq_delivery *d,
 		}
 	}
 	for (attempt = 1;; attempt++) {
-		int rc = bake_order(w, key, span, msg->enqueued_ms, &a), delay;
+		/* One attempt: bake (unless an earlier attempt did), then write finished. */
+		int rc = a.baked >= 0 ? a.baked : bake_fresh(w, key, span, &a), delay;
+		if (rc > 0)
+			rc = finish(w, key, span, msg->enqueued_ms, rc);
 		if (rc == 0) {
 			out = MQ_ACK;
 			break;

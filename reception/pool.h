@@ -6,13 +6,11 @@
 #include "store.h"
 #include "otel/trace.h"
 
-/* What one request at a time uses: a request takes a worker from the pool and gives it back
- * when it is done, so no lock inside. */
+/* What one request at a time uses (taken, then given back: no lock inside). The contexts and
+ * the order would not fit comfortably on civetweb's 100 KiB worker stacks (1 KB each). */
 struct pool_worker {
 	struct store *store;
-	/* What would not fit comfortably on civetweb's 100 KiB worker stacks (1 KB each): the
-	 * request's extracted trace context and its order on the way (AMQP headers included). */
-	struct trace_context parent;
+	struct trace_context parent;    /* the request's extracted trace context */
 	struct trace_context order_ctx; /* an order's creation context: stored, or linked to */
 	struct intake_order order;
 };
