@@ -24,6 +24,19 @@ struct timespec clock_timespec(long long deadline_ms)
 	return (struct timespec){deadline_ms / 1000, deadline_ms % 1000 * 1000000L};
 }
 
+int clock_cond_init(pthread_cond_t *cond)
+{
+	pthread_condattr_t attr;
+	int rc = pthread_condattr_init(&attr);
+
+	if (rc != 0)
+		return -rc;
+	if ((rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC)) == 0)
+		rc = pthread_cond_init(cond, &attr);
+	pthread_condattr_destroy(&attr);
+	return -rc;
+}
+
 bool clock_wait(long long deadline_ms, const atomic_bool *cancel)
 {
 	long long left;

@@ -64,15 +64,11 @@ static void probe_free(struct probe *p)
 struct probe *probe_start(const struct config *cfg, bool with_mq)
 {
 	struct probe *p = calloc(1, sizeof(*p));
-	pthread_condattr_t ca;
 
 	if (!p)
 		return NULL;
 	pthread_mutex_init(&p->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&p->wake, &ca);
-	pthread_condattr_destroy(&ca);
+	clock_cond_init(&p->wake);
 	p->queue = cfg->mq.queue;
 	p->queue_type = MQ_QUEUE_TYPE_NAME(cfg->mq.queue_type);
 	p->store = store_new(&cfg->redis);

@@ -88,7 +88,6 @@ static void *watch(void *arg)
 int guard_start(const struct guard_limits *l)
 {
 	struct sigaction sa;
-	pthread_condattr_t attr;
 	int rc;
 
 	if (l->header_ms <= 0 || l->body_ms <= 0 || l->keepalive_ms <= 0 || l->threads <= 0)
@@ -109,14 +108,7 @@ int guard_start(const struct guard_limits *l)
 		rc = -errno;
 		goto fail;
 	}
-	rc = -pthread_condattr_init(&attr);
-	if (rc < 0)
-		goto fail;
-	rc = -pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	if (rc == 0)
-		rc = -pthread_cond_init(&wake, &attr);
-	pthread_condattr_destroy(&attr);
-	if (rc < 0)
+	if ((rc = clock_cond_init(&wake)) < 0)
 		goto fail;
 	stopping = false;
 	rc = -pthread_create(&watchdog, NULL, watch, NULL);

@@ -44,17 +44,10 @@ void pool_give(struct pool_worker *w)
 
 int pool_init(const struct store_config *cfg)
 {
-	pthread_condattr_t attr;
-	int rc;
+	int rc = clock_cond_init(&idle_cond);
 
-	if (pthread_condattr_init(&attr) != 0)
-		return -ENOMEM;
-	rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	if (rc == 0)
-		rc = pthread_cond_init(&idle_cond, &attr);
-	pthread_condattr_destroy(&attr);
-	if (rc != 0)
-		return -rc;
+	if (rc < 0)
+		return rc;
 	if (!(workers = calloc(POOL_WORKERS, sizeof(*workers))))
 		return -ENOMEM;
 	for (n_idle = 0; n_idle < POOL_WORKERS; n_idle++) {
