@@ -152,14 +152,14 @@ static int bake_fresh(struct worker *w, const char *key, trace_span *span, struc
 	trace_span_set_str(baking, "bakery.order_key", key);
 	trace_span_set_str(baking, "baker.pastry", o.pastry);
 	log_info("baking order", "order_key", key, "pastry", o.pastry);
-	t0 = clock_now_ms() / 1e3;
+	t0 = clock_now_s();
 	n = bake(o.pastry, w->c->cfg.bake_time_scale, &w->cancel); /* mistakes: events */
 	if (n < 0) {
 		trace_span_add_event(baking, "baking cancelled", NULL, 0);
 		trace_span_end(baking);
 		return n;
 	}
-	metrics_add(m_duration, clock_now_ms() / 1e3 - t0);
+	metrics_add(m_duration, clock_now_s() - t0);
 	trace_span_set_int(baking, "baker.rounds", n);
 	trace_span_end(baking);
 	return a->baked = n;
@@ -546,10 +546,10 @@ static void wait_wake(struct consumer *c, int ms)
  * reading the connection (heartbeats, a close) and requeues deliveries that still arrive. */
 static void drain(struct consumer *c, double seconds)
 {
-	double deadline = clock_now_ms() / 1e3 + seconds;
+	double deadline = clock_now_s() + seconds;
 	struct mq_delivery d;
 
-	while (in_flight(c) && clock_now_ms() / 1e3 < deadline) {
+	while (in_flight(c) && clock_now_s() < deadline) {
 		if (mq_consumer_connected(c->mq)) { /* never reconnect: that would consume again */
 			if (mq_consumer_next(c->mq, &d, 100, c->wake) == 1)
 				requeue_delivery(c, &d);
@@ -587,14 +587,13 @@ int consumer_run(struct consumer *c)
 	/* Stop: no new deliveries (basic.cancel), back to the queue with what nobody started,
 	 * in-flight orders finish within the drain timeout, then the rest are cancelled and
 	 * requeued too. Nothing is left unsettled on a live connection. */
-	stopped =
-	    clock_now_ms() / 1e3; /* the drain counts from here, the cancel's round trip included */
+	stopped = clock_now_s(); /* the drain counts from here, the cancel's round trip included */
 	log_info("stopping: consumer cancelled, finishing in-flight orders");
 	atomic_store(&c->connected, false);
 	if (mq_consumer_connected(c->mq) && mq_consumer_cancel(c->mq) < 0)
 		log_warn("basic.cancel failed; the broker requeues on close");
 	end_jobs(c, &c->queue, JOB_REQUEUE);
-	drain(c, DRAIN_TIMEOUT_S - (clock_now_ms() / 1e3 - stopped));
+	drain(c, DRAIN_TIMEOUT_S - (clock_now_s() - stopped));
 	if (in_flight(c)) {
 		log_warn("drain timed out: requeueing the orders still baking");
 		cancel_bakes(c, true);

@@ -14,6 +14,14 @@ long long clock_now_ms(void)
 	return ms_on(CLOCK_MONOTONIC);
 }
 
+double clock_now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 long long clock_wall_ms(void)
 {
 	return ms_on(CLOCK_REALTIME);

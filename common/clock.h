@@ -12,6 +12,9 @@
 /* Milliseconds on CLOCK_MONOTONIC: for deadlines and durations. */
 long long clock_now_ms(void);
 
+/* Seconds on CLOCK_MONOTONIC, to the ns: for durations measured in metrics. */
+double clock_now_s(void);
+
 /* Milliseconds since the Unix epoch (CLOCK_REALTIME): for timestamps only. */
 long long clock_wall_ms(void);
 

@@ -434,7 +434,7 @@ int routes_dispatch(struct mg_connection *c, void *cbdata)
 	struct request req = {.conn = c, .info = mg_get_request_info(c)};
 	struct response res = {0};
 	const struct route *route;
-	long long t0 = clock_now_ms();
+	double t0 = clock_now_s();
 	char allow[64], code[8], headers[128];
 	const char *label;
 	bool body_read = false, body_pending;
@@ -482,7 +482,7 @@ int routes_dispatch(struct mg_connection *c, void *cbdata)
 	metrics_add(m_requests, 1, label,
 	            known_method(req.info->request_method) ? req.info->request_method : "OTHER",
 	            code);
-	metrics_add(m_duration, (double)(clock_now_ms() - t0) / 1e3, label);
+	metrics_add(m_duration, clock_now_s() - t0, label);
 	if (res.status >= 500)
 		log_warn("request failed", "method", req.info->request_method, "route", label,
 		         "status", code);
