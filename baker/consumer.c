@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "backoff.h"
@@ -96,13 +95,10 @@ struct attempt {
 	trace_span *unlinked; /* receive-order without trace context: linked to the order's */
 };
 
-/* Reads the order and, unless it is finished, failed or (a->fresh) baking elsewhere, writes
- * baking and bakes it in an INTERNAL span "baking". a->fresh skips an order already baking:
- * another delivery of it holds it, and should that one's baker die, its message comes back
- * redelivered. a->unlinked gets a link to the context stored with the order once it is read,
- * and is then set NULL. Returns the rounds baked (also in a->baked), 0 when nothing is left to
- * do, -ECANCELED when the bake was cancelled (stopping), or a store_* error (-EAGAIN, -ENOENT,
- * -EINVAL). */
+/* Reads the order (linking a->unlinked to its stored context) and, unless it is finished, failed
+ * or (a->fresh) baking in another delivery (whose message comes back should its baker die),
+ * writes baking and bakes it in an INTERNAL span "baking". Returns the rounds baked (also in
+ * a->baked), 0 when nothing is left to do, -ECANCELED (stopping) or a store_* error. */
 static int bake_fresh(struct worker *w, const char *key, trace_span *span, struct attempt *a)
 {
 	trace_span *baking, *op;

@@ -47,9 +47,7 @@ int clock_cond_init(pthread_cond_t *cond)
 
 bool clock_wait(long long deadline_ms, const atomic_bool *cancel)
 {
-	long long left;
-
-	while (!(cancel && atomic_load(cancel))) {
+	for (long long left; !(cancel && atomic_load(cancel));) {
 		if ((left = deadline_ms - clock_now_ms()) < 0)
 			return true;
 		left = left < CLOCK_WAIT_SLICE_MS ? left + 1 : CLOCK_WAIT_SLICE_MS;

@@ -5,7 +5,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "clock.h"
 #include "log.h"
@@ -29,7 +28,6 @@ struct probe {
 static void *run(void *arg)
 {
 	struct probe *p = arg;
-	struct timespec until;
 
 	pthread_mutex_lock(&p->lock);
 	while (!p->stopping) {
@@ -43,7 +41,7 @@ static void *run(void *arg)
 		ok = rc == 0 && ok;
 		atomic_store(&p->ready, ok);
 		pthread_mutex_lock(&p->lock);
-		until = clock_timespec(clock_now_ms() + INTERVAL_MS);
+		struct timespec until = clock_timespec(clock_now_ms() + INTERVAL_MS);
 		while (!p->stopping && pthread_cond_timedwait(&p->wake, &p->lock, &until) == 0)
 			;
 	}

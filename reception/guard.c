@@ -6,7 +6,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "clock.h"
 
@@ -71,12 +70,11 @@ static void sweep(long long now)
 
 static void *watch(void *arg)
 {
-	struct timespec until;
-
 	(void)arg;
 	pthread_mutex_lock(&lock);
 	while (!stopping) {
-		until = clock_timespec(clock_now_ms() + TICK_MS);
+		struct timespec until = clock_timespec(clock_now_ms() + TICK_MS);
+
 		pthread_cond_timedwait(&wake, &lock, &until);
 		if (!stopping)
 			sweep(clock_now_ms());
