@@ -83,6 +83,11 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libbakery.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# test_bake links the bake it tests through bake.h (baker/ is not in libbakery.a).
+$(BUILD)/tests/test_bake: tests/unit/test_bake.c $(BUILD)/obj/baker/bake.o $(BUILD)/libbakery.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # Unit test binaries (no servers).
 unit: $(UNIT_BIN)
 

@@ -4,9 +4,8 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
-#include <time.h>
 
-#include "otel/clock.h"
+#include "clock.h"
 #include "otel/trace.h"
 
 uint32_t bake_fnv1a32(const char *s)
@@ -25,31 +24,13 @@ unsigned bake_round_ms(const char *pastry)
 	return bake_fnv1a32(pastry) % 100;
 }
 
-/* Sleeps ms milliseconds in slices of at most BAKE_CANCEL_POLL_MS; returns false as soon as
- * *cancel is true (when cancel is not NULL), true after sleeping it all. */
-static bool sleep_ms(double ms, const atomic_bool *cancel)
-{
-	uint64_t start = otel_clock_ns(CLOCK_MONOTONIC);
-
-	while (!(cancel && atomic_load(cancel))) {
-		double left = ms - (double)(otel_clock_ns(CLOCK_MONOTONIC) - start) / 1e6;
-		struct timespec slice = {
-		    0, (long)((left < BAKE_CANCEL_POLL_MS ? left : BAKE_CANCEL_POLL_MS) * 1e6)};
-
-		if (left <= 0)
-			return true;
-		nanosleep(&slice, NULL); /* EINTR: the loop measures what is left */
-	}
-	return false;
-}
-
 int bake(const char *pastry, double scale, const atomic_bool *cancel)
 {
 	double ms = bake_round_ms(pastry) * scale;
 	int rounds = 0;
 
 	for (;;) {
-		if (ms > 0 && !sleep_ms(ms, cancel))
+		if (ms > 0 && !clock_wait(clock_now_ms() + (long long)ms, cancel))
 			return -ECANCELED;
 		if (++rounds == BAKE_ROUNDS_MAX || arc4random_uniform(10) != 0)
 			return rounds;

@@ -16,10 +16,9 @@ unsigned bake_round_ms(const char *pastry);
 /* Bakes pastry: sleeps bake_round_ms(pastry) * scale per round and, with a 10% chance per
  * round, makes a mistake and bakes again; each mistake is an event "baker made mistake,
  * redoing" and baker.mistake=true on the calling thread's current span (if any). Once *cancel
- * is true (NULL: never) it stops within about BAKE_CANCEL_POLL_MS. Returns the number of rounds
+ * is true (NULL: never) it stops within about CLOCK_WAIT_SLICE_MS (clock_wait). Returns the number
+ * of rounds
  * (>= 1), or -ECANCELED when cancelled before the bake was done. */
 int bake(const char *pastry, double scale, const atomic_bool *cancel);
-
-#define BAKE_CANCEL_POLL_MS 20
 
 #endif

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "backoff.h"
@@ -19,7 +18,7 @@
 #include "mq_consumer.h"
 #include "order.h"
 #include "store.h"
-#include "otel/clock.h"
+#include "clock.h"
 #include "otel/trace.h"
 
 #define RETRY_FIRST_MS    250
@@ -80,27 +79,6 @@ static void wake(struct consumer *c)
 		;
 }
 
-/* Sleeps ms milliseconds in short slices, returning early once stop is set. */
-static void sleep_unless_stopped(struct consumer *c, int ms)
-{
-	struct timespec slice = {0, 50 * 1000000L};
-
-	for (int waited = 0; waited < ms && !atomic_load(&c->stop); waited += 50)
-		nanosleep(&slice, NULL);
-}
-
-/* Seconds on the monotonic clock. */
-static double now_s(void)
-{
-	return (double)otel_clock_ns(CLOCK_MONOTONIC) / 1e9;
-}
-
-/* Milliseconds since the epoch. */
-static double epoch_ms(void)
-{
-	return (double)otel_clock_ns(CLOCK_REALTIME) / 1e6;
-}
-
 /* Marks span failed with an event named what and the order key (a failure path). */
 static void span_fail(trace_span *span, const char *what, const char *key)
 {
@@ -110,36 +88,33 @@ static void span_fail(trace_span *span, const char *what, const char *key)
 	trace_span_set_error(span, what);
 }
 
-/* One attempt at an order: skip it when finished or failed, else baking -> bake -> finished,
- * the bake in an INTERNAL span "baking"; *baked (its rounds, -1 until the bake is done) lets a
- * retry after a failed final write only write. span (processing-order) gets
- * baker.time_to_completion_ms, the time since sent_ms (the message's timeEnqueued; < 0 unknown).
- * *fresh (a first delivery that has not tried to write "baking" yet) skips an order already baking:
- * another delivery of it holds it, and should that one's baker die, its message comes back
- * redelivered. *unlinked (receive-order, when its message carried no trace context; else NULL) gets
- * a link to the context stored with the order once it is read, and is then set NULL. Returns 0 when
- * nothing is left to do, -ECANCELED when the bake was cancelled (stopping), or a store_* error
- * (-EAGAIN, -ENOENT, -EINVAL). */
-static int bake_order(struct worker *w, const char *key, trace_span *span, double sent_ms,
-                      int *baked, bool *fresh, trace_span **unlinked)
+/* What one attempt at an order leaves to the next (process retries while Redis is away). */
+struct attempt {
+	int baked;            /* the bake's rounds, -1 until it is done: a retry then only writes */
+	bool fresh;           /* a first delivery that has not tried to write "baking" yet */
+	trace_span *unlinked; /* receive-order without trace context: linked to the order's */
+};
+
+/* Reads the order (linking a->unlinked to its stored context) and, unless it is finished, failed
+ * or (a->fresh) baking in another delivery (whose message comes back should its baker die),
+ * writes baking and bakes it in an INTERNAL span "baking". Returns the rounds baked (also in
+ * a->baked), 0 when nothing is left to do, -ECANCELED (stopping) or a store_* error. */
+static int bake_fresh(struct worker *w, const char *key, trace_span *span, struct attempt *a)
 {
 	trace_span *baking, *op;
 	struct trace_context created; /* the context stored with the order: its creating span */
 	struct order o;
 	double t0;
-	char rounds[16];
 	int rc, n;
 
-	if (*baked >= 0)
-		goto finish;
 	op = store_span_start(w->store, "read-order", "HMGET", key, NULL);
 	rc = store_span_end(op, store_order_get(w->store, key, &o));
 	if (rc < 0)
 		return rc;
-	if (*unlinked && order_trace_context(&o, &created) == 0)
-		trace_span_add_link(*unlinked, &created, &TRACE_STR("bakery.link", "order created"),
-		                    1);
-	*unlinked = NULL;
+	if (a->unlinked && order_trace_context(&o, &created) == 0)
+		trace_span_add_link(a->unlinked, &created,
+		                    &TRACE_STR("bakery.link", "order created"), 1);
+	a->unlinked = NULL;
 	if (strcmp(o.status, "finished") == 0) {
 		metrics_add(m_already, 1);
 		log_info("order already finished, not baking again", "order_key", key);
@@ -153,7 +128,7 @@ static int bake_order(struct worker *w, const char *key, trace_span *span, doubl
 		trace_span_add_event(span, "order failed, not baking", NULL, 0);
 		return 0;
 	}
-	if (*fresh && strcmp(o.status, "baking") == 0) {
+	if (a->fresh && strcmp(o.status, "baking") == 0) {
 		metrics_add(m_elsewhere, 1);
 		log_info("order being baked by another delivery, not baking again", "order_key",
 		         key);
@@ -162,7 +137,7 @@ static int bake_order(struct worker *w, const char *key, trace_span *span, doubl
 	}
 	/* "baking" is ours from the moment it is sent: a write whose reply was lost may have been
 	 * applied, and the retry must not take it for another delivery's (and ack unbaked). */
-	*fresh = false;
+	a->fresh = false;
 	op = store_span_start(w->store, "update-order", "EVALSHA", key, "baking");
 	rc = store_span_end(op, store_order_set_status(w->store, key, "baking"));
 	if (rc == -EALREADY)
@@ -173,18 +148,28 @@ static int bake_order(struct worker *w, const char *key, trace_span *span, doubl
 	trace_span_set_str(baking, "bakery.order_key", key);
 	trace_span_set_str(baking, "baker.pastry", o.pastry);
 	log_info("baking order", "order_key", key, "pastry", o.pastry);
-	t0 = now_s();
+	t0 = clock_now_s();
 	n = bake(o.pastry, w->c->cfg.bake_time_scale, &w->cancel); /* mistakes: events */
 	if (n < 0) {
 		trace_span_add_event(baking, "baking cancelled", NULL, 0);
 		trace_span_end(baking);
 		return n;
 	}
-	metrics_add(m_duration, now_s() - t0);
+	metrics_add(m_duration, clock_now_s() - t0);
 	trace_span_set_int(baking, "baker.rounds", n);
 	trace_span_end(baking);
-	*baked = n;
-finish:
+	return a->baked = n;
+}
+
+/* Writes finished for an order baked in rounds; span (processing-order) gets
+ * baker.time_to_completion_ms, the time since sent_ms (the message's timeEnqueued; < 0
+ * unknown). Returns 0 (also when the order failed meanwhile) or a store_* error. */
+static int finish(struct worker *w, const char *key, trace_span *span, double sent_ms, int n)
+{
+	trace_span *op;
+	char rounds[16];
+	int rc;
+
 	op = store_span_start(w->store, "update-order", "EVALSHA", key, "finished");
 	rc = store_span_end(op, store_order_set_status(w->store, key, "finished"));
 	if (rc == -EALREADY) {
@@ -193,11 +178,11 @@ finish:
 	}
 	if (rc < 0)
 		return rc;
-	snprintf(rounds, sizeof(rounds), "%d", *baked);
+	snprintf(rounds, sizeof(rounds), "%d", n);
 	metrics_add(m_baked, 1);
 	if (sent_ms >= 0)
 		trace_span_set_int(span, "baker.time_to_completion_ms",
-		                   (int64_t)(epoch_ms() - sent_ms));
+		                   (int64_t)((double)clock_wall_ms() - sent_ms));
 	log_info("order finished", "order_key", key, "rounds", rounds);
 	return 0;
 }
@@ -224,15 +209,15 @@ static bool claim(struct worker *w, const char *key)
  * and retries with capped exponential backoff for as long as it takes (an event per retry;
  * the baker is not ready meanwhile, and with every worker waiting the prefetch is full, so
  * no more deliveries come); stopping hands it back to the queue. msg is the parsed message,
- * NULL when malformed; unlinked as for bake_order. */
+ * NULL when malformed; unlinked as in struct attempt. */
 static enum mq_settle process(struct worker *w, const struct mq_delivery *d,
                               const struct order_message *msg, trace_span *span,
                               trace_span *unlinked)
 {
 	struct backoff retry = {0};
 	const char *key;
-	int baked = -1, attempt;
-	bool fresh = !d->redelivered;
+	struct attempt a = {-1, !d->redelivered, unlinked};
+	int attempt;
 	enum mq_settle out;
 
 	if (d->redelivered)
@@ -258,12 +243,14 @@ static enum mq_settle process(struct worker *w, const struct mq_delivery *d,
 				span_fail(span, "stopping, requeued", key);
 				return MQ_REQUEUE;
 			}
-			sleep_unless_stopped(w->c, 50);
+			clock_wait(clock_now_ms() + 50, &w->c->stop);
 		}
 	}
 	for (attempt = 1;; attempt++) {
-		int rc = bake_order(w, key, span, msg->enqueued_ms, &baked, &fresh, &unlinked),
-		    delay;
+		/* One attempt: bake (unless an earlier attempt did), then write finished. */
+		int rc = a.baked >= 0 ? a.baked : bake_fresh(w, key, span, &a), delay;
+		if (rc > 0)
+			rc = finish(w, key, span, msg->enqueued_ms, rc);
 		if (rc == 0) {
 			out = MQ_ACK;
 			break;
@@ -308,7 +295,7 @@ static enum mq_settle process(struct worker *w, const struct mq_delivery *d,
 		                     (struct trace_attr[]){TRACE_INT("bakery.attempt", attempt),
 		                                           TRACE_INT("bakery.retry_in_ms", delay)},
 		                     2);
-		sleep_unless_stopped(w->c, delay);
+		clock_wait(clock_now_ms() + delay, &w->c->stop);
 	}
 	if (attempt > 1)
 		atomic_fetch_sub(&w->c->store_waits, 1);
@@ -372,7 +359,7 @@ static enum mq_settle handle(struct worker *w, struct job *j)
 		}
 		if (parsed && msg.enqueued_ms >= 0)
 			trace_span_set_int(span, "queue.time_on_queue_ms",
-			                   (int64_t)(epoch_ms() - msg.enqueued_ms));
+			                   (int64_t)((double)clock_wall_ms() - msg.enqueued_ms));
 	}
 	processing = trace_span_start("processing-order", TRACE_KIND_INTERNAL, NULL);
 	out = process(w, d, parsed ? &msg : NULL, processing, unlinked);
@@ -555,10 +542,10 @@ static void wait_wake(struct consumer *c, int ms)
  * reading the connection (heartbeats, a close) and requeues deliveries that still arrive. */
 static void drain(struct consumer *c, double seconds)
 {
-	double deadline = now_s() + seconds;
+	double deadline = clock_now_s() + seconds;
 	struct mq_delivery d;
 
-	while (in_flight(c) && now_s() < deadline) {
+	while (in_flight(c) && clock_now_s() < deadline) {
 		if (mq_consumer_connected(c->mq)) { /* never reconnect: that would consume again */
 			if (mq_consumer_next(c->mq, &d, 100, c->wake) == 1)
 				requeue_delivery(c, &d);
@@ -596,13 +583,13 @@ int consumer_run(struct consumer *c)
 	/* Stop: no new deliveries (basic.cancel), back to the queue with what nobody started,
 	 * in-flight orders finish within the drain timeout, then the rest are cancelled and
 	 * requeued too. Nothing is left unsettled on a live connection. */
-	stopped = now_s(); /* the drain counts from here, the cancel's round trip included */
+	stopped = clock_now_s(); /* the drain counts from here, the cancel's round trip included */
 	log_info("stopping: consumer cancelled, finishing in-flight orders");
 	atomic_store(&c->connected, false);
 	if (mq_consumer_connected(c->mq) && mq_consumer_cancel(c->mq) < 0)
 		log_warn("basic.cancel failed; the broker requeues on close");
 	end_jobs(c, &c->queue, JOB_REQUEUE);
-	drain(c, DRAIN_TIMEOUT_S - (now_s() - stopped));
+	drain(c, DRAIN_TIMEOUT_S - (clock_now_s() - stopped));
 	if (in_flight(c)) {
 		log_warn("drain timed out: requeueing the orders still baking");
 		cancel_bakes(c, true);

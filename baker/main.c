@@ -53,6 +53,7 @@ int main(void)
 	char num[16];
 	int rc = 1;
 
+	log_init("baker", LOG_LEVEL_INFO); /* until LOG_LEVEL is read: errors name the service */
 	if (config_load(&cfg, "baker") < 0)
 		return 2;
 	log_init("baker", cfg.log_level);

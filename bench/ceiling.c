@@ -22,6 +22,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "order.h"
 
@@ -32,14 +33,6 @@ struct order_slot {
 	char hk[ORDER_KEY_LEN + 8];
 	double sent; /* seconds */
 };
-
-static double now_s(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
 
 static int fail(const char *what)
 {
@@ -140,7 +133,7 @@ static int publish_batch(amqp_connection_state_t conn, const char *queue, struct
 		a = f.payload.method.decoded;
 		if (a->delivery_tag < first || a->delivery_tag >= *next_tag)
 			return -1;
-		t1 = now_s();
+		t1 = clock_now_s();
 		/* a multiple ack confirms every tag up to its own, a single one just its own */
 		for (uint64_t tag = a->multiple ? done : a->delivery_tag; tag <= a->delivery_tag;
 		     tag++) {
@@ -171,6 +164,7 @@ int main(int argc, char **argv)
 		return fail("usage: ceiling SECONDS WINDOW");
 	if (config_load(&cfg, "reception") < 0)
 		return 2;
+	store_set_queue_deadline_ms(cfg.order_queue_deadline_ms);
 	batch = calloc((size_t)window, sizeof(*batch));
 	prev = calloc((size_t)window, sizeof(*prev));
 	lat = calloc((size_t)window, sizeof(*lat));
@@ -184,16 +178,15 @@ int main(int argc, char **argv)
 		return fail("cannot open the rabbitmq channel (is the queue declared?)");
 
 	getrusage(RUSAGE_SELF, &ru0);
-	t0 = now_s();
-	while (now_s() - t0 < seconds) {
+	t0 = clock_now_s();
+	while (clock_now_s() - t0 < seconds) {
 		char order_time[ORDER_TIME_MAX], deadline[32];
 		struct timespec t;
 		struct order_slot *swap;
 
 		clock_gettime(CLOCK_REALTIME, &t);
 		order_time_format(&t, false, order_time, sizeof(order_time));
-		snprintf(deadline, sizeof(deadline), "%lld",
-		         (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000 + 60000);
+		snprintf(deadline, sizeof(deadline), "%lld", clock_wall_ms() + 60000);
 		for (int i = 0; i < n_prev; i++)
 			redisAppendCommand(redis, "HDEL %s queueDeadline", prev[i].hk);
 		for (int i = 0; i < window; i++) {
@@ -202,7 +195,7 @@ int main(int argc, char **argv)
 			if (order_key_new(o->key) < 0)
 				return fail("no random key");
 			snprintf(o->hk, sizeof(o->hk), "order:%s", o->key);
-			o->sent = now_s();
+			o->sent = clock_now_s();
 			redisAppendCommand(redis,
 			                   "HSET %s customer %s pastry %s orderTime %s status %s "
 			                   "queueDeadline %s",
@@ -231,7 +224,7 @@ int main(int argc, char **argv)
 		redisAppendCommand(redis, "HDEL %s queueDeadline", prev[i].hk);
 	if (redis_replies(redis, n_prev) < 0)
 		return fail("redis failed");
-	seconds = now_s() - t0;
+	seconds = clock_now_s() - t0;
 	getrusage(RUSAGE_SELF, &ru1);
 
 	qsort(all, n_all, sizeof(*all), cmp_double);

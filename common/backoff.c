@@ -1,16 +1,6 @@
 /* backoff.c — capped exponential backoff between attempts. */
 #include "backoff.h"
 
-#include <time.h>
-
-long long backoff_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int backoff_fail(struct backoff *b, long long now, int min_ms, int max_ms)
 {
 	b->delay_ms = b->delay_ms <= 0           ? min_ms

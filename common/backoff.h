@@ -1,4 +1,4 @@
-/* backoff.h — capped exponential backoff between attempts, and the monotonic clock it uses. */
+/* backoff.h — capped exponential backoff between attempts. */
 #ifndef BAKERY_BACKOFF_H
 #define BAKERY_BACKOFF_H
 
@@ -9,10 +9,7 @@ struct backoff {
 	int delay_ms;        /* the last delay; 0 after a success */
 };
 
-/* The monotonic clock in ms. */
-long long backoff_now_ms(void);
-
-/* Records a failure at now (backoff_now_ms): no attempt before now + the returned delay, which
+/* Records a failure at now (clock_now_ms): no attempt before now + the returned delay, which
  * is min_ms after a success and doubles with each failure in a row, up to max_ms. */
 int backoff_fail(struct backoff *b, long long now, int min_ms, int max_ms);
 

@@ -170,8 +170,7 @@ int config_load(struct config *cfg, const char *service)
 	cfg->baker_concurrency = 4;
 	cfg->bake_time_scale = 1.0;
 	cfg->order_queue_deadline_ms = STORE_QUEUE_DEADLINE_MS;
-	cfg->log_level = LOG_INFO;
-	log_init(service, LOG_INFO); /* until LOG_LEVEL is read: a bad value names the service */
+	cfg->log_level = LOG_LEVEL_INFO;
 
 	/* Check every variable so one run names all the bad ones. */
 	rc |= env_redis(&cfg->redis);
@@ -202,6 +201,5 @@ int config_load(struct config *cfg, const char *service)
 	}
 	if (rc)
 		return -EINVAL;
-	store_set_queue_deadline_ms(cfg->order_queue_deadline_ms);
 	return 0;
 }

@@ -8,8 +8,6 @@
 #include "mq.h"
 #include "store.h"
 
-#define CONFIG_HOST_MAX 256
-
 /* Every setting of both services; strings are NUL-terminated copies. */
 struct config {
 	char service[32];
@@ -29,7 +27,7 @@ struct config {
 };
 
 /* Fills *cfg with defaults, then with the environment for `service` ("reception" or "baker"),
- * and hands the process-wide store setting (the queue deadline) to the store. Returns 0, or
+ * and nothing else (the caller hands the queue deadline to the store). Returns 0, or
  * -EINVAL after logging, for each bad variable, an error line "invalid environment variable"
  * naming it and why (as the tracing SDK does for OTEL_*). */
 int config_load(struct config *cfg, const char *service);

@@ -21,11 +21,6 @@ char *http_json_pair(const char *name, const char *value)
 	return s;
 }
 
-const char *http_reason(int status)
-{
-	return mg_get_response_code_text(NULL, status);
-}
-
 /* Whether the comma-separated header value list holds token (case-insensitive). */
 static bool has_token(const char *list, const char *token)
 {
@@ -84,7 +79,7 @@ int http_send(struct mg_connection *c, int status, const char *content_type, con
 	n = snprintf(buf, sizeof(buf),
 	             "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 	             "Cache-Control: no-store\r\nDate: %s\r\n%s%s\r\n",
-	             status, http_reason(status), content_type, len, date,
+	             status, mg_get_response_code_text(NULL, status), content_type, len, date,
 	             extra_headers ? extra_headers : "",
 	             keep   ? "Connection: keep-alive\r\n"
 	             : said ? ""
@@ -197,9 +192,10 @@ int http_error_callback(struct mg_connection *c, int status, const char *message
 	}
 	/* civetweb's message may quote the client's bytes: when it is not valid UTF-8, the
 	 * reason phrase says enough. */
-	char *body = http_json_pair("error", message && *message ? message : http_reason(status));
+	char *body = http_json_pair(
+	    "error", message && *message ? message : mg_get_response_code_text(NULL, status));
 
-	if (!body && !(body = http_json_pair("error", http_reason(status))))
+	if (!body && !(body = http_json_pair("error", mg_get_response_code_text(NULL, status))))
 		return 1;
 	http_send(c, status, "application/json", body, strlen(body), CONNECTION_CLOSE);
 	free(body);

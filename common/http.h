@@ -23,9 +23,6 @@ int http_send_error(struct mg_connection *c, int status, const char *message,
  * not UTF-8; for small JSON replies. */
 char *http_json_pair(const char *name, const char *value);
 
-/* The standard reason phrase of status ("Not Found"), as civetweb knows it; never NULL. */
-const char *http_reason(int status);
-
 /* Limits on a request head beyond civetweb's (its 16 KiB buffer, 64 fields): */
 #define HTTP_FIELDS_MAX      48    /* header fields: civetweb drops any past 64 unseen */
 #define HTTP_FIELD_VALUE_MAX 8192  /* one field's value: what W3C Baggage asks to carry */

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 static char log_service[32] = "bakery";
-static atomic_int log_min = LOG_INFO;
+static atomic_int log_min = LOG_LEVEL_INFO;
 static _Atomic(log_context_fn) log_hook;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
@@ -33,7 +33,7 @@ int log_level_parse(const char *s, enum log_level *out)
 {
 	if (strcmp(s, "warning") == 0)
 		s = "warn";
-	for (int i = LOG_DEBUG; i <= LOG_ERROR; i++) {
+	for (int i = LOG_LEVEL_DEBUG; i <= LOG_LEVEL_ERROR; i++) {
 		if (strcmp(s, level_names[i]) == 0) {
 			*out = (enum log_level)i;
 			return 0;

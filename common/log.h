@@ -2,7 +2,7 @@
 #ifndef BAKERY_LOG_H
 #define BAKERY_LOG_H
 
-enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+enum log_level { LOG_LEVEL_DEBUG, LOG_LEVEL_INFO, LOG_LEVEL_WARN, LOG_LEVEL_ERROR };
 
 /* Supplies the current trace context: fills trace_id (32 hex + NUL) and span_id (16 hex + NUL)
  * and returns 1, or returns 0 when the calling thread is not inside a span. */
@@ -22,9 +22,9 @@ int log_level_parse(const char *s, enum log_level *out);
  * skipped. Thread-safe; nothing is retained. */
 void log_write(enum log_level level, const char *msg, ...);
 
-#define log_debug(...) log_write(LOG_DEBUG, __VA_ARGS__, (const char *)0)
-#define log_info(...)  log_write(LOG_INFO, __VA_ARGS__, (const char *)0)
-#define log_warn(...)  log_write(LOG_WARN, __VA_ARGS__, (const char *)0)
-#define log_error(...) log_write(LOG_ERROR, __VA_ARGS__, (const char *)0)
+#define log_debug(...) log_write(LOG_LEVEL_DEBUG, __VA_ARGS__, (const char *)0)
+#define log_info(...)  log_write(LOG_LEVEL_INFO, __VA_ARGS__, (const char *)0)
+#define log_warn(...)  log_write(LOG_LEVEL_WARN, __VA_ARGS__, (const char *)0)
+#define log_error(...) log_write(LOG_LEVEL_ERROR, __VA_ARGS__, (const char *)0)
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clock.h"
 #include "log.h"
 
 #define IO_TIMEOUT_S 2
@@ -97,7 +98,7 @@ static int declare_ok(struct mq_conn *c, const char *step)
 
 struct timeval mq_conn_step(struct mq_conn *c, long long deadline_ms)
 {
-	long long left = deadline_ms - backoff_now_ms();
+	long long left = deadline_ms - clock_now_ms();
 	struct timeval tv;
 
 	if (left > IO_TIMEOUT_S * 1000)
@@ -203,7 +204,7 @@ static int open_connection(struct mq_conn *c, long long deadline)
 
 int mq_conn_ensure(struct mq_conn *c, long long timeout_ms)
 {
-	long long now = backoff_now_ms(), deadline = now + timeout_ms;
+	long long now = clock_now_ms(), deadline = now + timeout_ms;
 	int rc = -EAGAIN;
 
 	if (c->conn)
@@ -212,9 +213,9 @@ int mq_conn_ensure(struct mq_conn *c, long long timeout_ms)
 	    (now < c->backoff.next_ms && atomic_load(&last_connected_ms) < c->backoff.failed_ms))
 		return -EAGAIN;
 	/* Each address once at most, in turn, while time is left: a dead node costs one try. */
-	for (size_t tries = 0; tries < c->cfg.nhosts && backoff_now_ms() < deadline; tries++) {
+	for (size_t tries = 0; tries < c->cfg.nhosts && clock_now_ms() < deadline; tries++) {
 		if ((rc = open_connection(c, deadline)) == 0) {
-			atomic_store(&last_connected_ms, backoff_now_ms());
+			atomic_store(&last_connected_ms, clock_now_ms());
 			c->generation++;
 			backoff_reset(&c->backoff);
 			if (c->down_logged)

@@ -176,15 +176,6 @@ int mq_consumer_cancel(struct mq_consumer *k)
 	return 0;
 }
 
-const char *mq_delivery_header(const struct mq_delivery *d, const char *key)
-{
-	for (size_t i = 0; i < d->nheaders; i++) {
-		if (d->headers[i].key && strcmp(d->headers[i].key, key) == 0)
-			return d->headers[i].value;
-	}
-	return NULL;
-}
-
 void mq_delivery_clear(struct mq_delivery *d)
 {
 	if (!d)

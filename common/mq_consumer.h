@@ -60,9 +60,6 @@ int mq_consumer_settle(struct mq_consumer *c, unsigned generation, uint64_t tag,
  * mq_consumer_connected. Returns 0 or -EAGAIN (the connection is dropped). */
 int mq_consumer_cancel(struct mq_consumer *c);
 
-/* Returns the value of header key in d, or NULL. */
-const char *mq_delivery_header(const struct mq_delivery *d, const char *key);
-
 /* Frees what d owns and zeroes it; accepts NULL. */
 void mq_delivery_clear(struct mq_delivery *d);
 

@@ -7,10 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "backoff.h"
+#include "clock.h"
 #include "mq_conn.h"
 
 #define SERVICE_MS 1000  /* an idle connection is read at least this often */
@@ -284,8 +283,8 @@ int mq_publisher_send(struct mq_publisher *p, struct mq_ticket *t, const char *m
 	/* Under the lock, as mq_publisher_wait's timeout: once it is near, nothing is sent (a
 	 * confirm missing at the deadline drops the connection: it must have had time to come).
 	 * Connecting spends only what leaves that time; connected already, it returns at once. */
-	if (mq_conn_ensure(&p->c, t->deadline_ms - backoff_now_ms() - MQ_CONFIRM_MIN_MS) < 0 ||
-	    t->deadline_ms - backoff_now_ms() < MQ_CONFIRM_MIN_MS) {
+	if (mq_conn_ensure(&p->c, t->deadline_ms - clock_now_ms() - MQ_CONFIRM_MIN_MS) < 0 ||
+	    t->deadline_ms - clock_now_ms() < MQ_CONFIRM_MIN_MS) {
 		pthread_mutex_unlock(&p->lock);
 		return -EAGAIN;
 	}
@@ -308,7 +307,7 @@ int mq_publisher_send(struct mq_publisher *p, struct mq_ticket *t, const char *m
 
 int mq_publisher_wait(struct mq_publisher *p, struct mq_ticket *t)
 {
-	struct timespec until = {t->deadline_ms / 1000, (t->deadline_ms % 1000) * 1000000L};
+	struct timespec until = clock_timespec(t->deadline_ms);
 	bool timed_out = false;
 	int rc;
 

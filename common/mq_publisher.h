@@ -33,7 +33,7 @@ int mq_publisher_ping(struct mq_publisher *p);
  * (mq_publisher_wait). The fields are the publisher's; its users may read deadline_ms, and
  * sent once mq_publisher_wait has returned. */
 struct mq_ticket {
-	long long deadline_ms;  /* monotonic (backoff_now_ms): nothing is sent after it */
+	long long deadline_ms;  /* monotonic (clock_now_ms): nothing is sent after it */
 	uint64_t seq;           /* its delivery tag */
 	const char *message_id; /* matches a basic.return to it */
 	bool sent;              /* and not nacked: it may be queued */
@@ -45,7 +45,7 @@ struct mq_ticket {
 };
 
 /* Readies t for one publish whose connecting, sending and confirm must all be done by
- * deadline_ms (monotonic ms, see backoff_now_ms). */
+ * deadline_ms (monotonic ms, see clock_now_ms). */
 void mq_ticket_init(struct mq_ticket *t, long long deadline_ms);
 
 /* Releases what mq_ticket_init set up; accepts NULL. */

@@ -9,7 +9,8 @@
 static void diag_log(void *arg, enum trace_diag_level level, const char *msg,
                      const char *const kv[6])
 {
-	static const enum log_level levels[] = {LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR};
+	static const enum log_level levels[] = {LOG_LEVEL_DEBUG, LOG_LEVEL_INFO, LOG_LEVEL_WARN,
+	                                        LOG_LEVEL_ERROR};
 
 	(void)arg;
 	log_write(levels[level], msg, kv[0], kv[1], kv[2], kv[3], kv[4], kv[5], (const char *)0);

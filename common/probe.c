@@ -5,8 +5,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "mq_publisher.h"
 #include "store.h"
@@ -28,7 +28,6 @@ struct probe {
 static void *run(void *arg)
 {
 	struct probe *p = arg;
-	struct timespec until;
 
 	pthread_mutex_lock(&p->lock);
 	while (!p->stopping) {
@@ -42,8 +41,7 @@ static void *run(void *arg)
 		ok = rc == 0 && ok;
 		atomic_store(&p->ready, ok);
 		pthread_mutex_lock(&p->lock);
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_sec += INTERVAL_MS / 1000;
+		struct timespec until = clock_timespec(clock_now_ms() + INTERVAL_MS);
 		while (!p->stopping && pthread_cond_timedwait(&p->wake, &p->lock, &until) == 0)
 			;
 	}
@@ -64,15 +62,11 @@ static void probe_free(struct probe *p)
 struct probe *probe_start(const struct config *cfg, bool with_mq)
 {
 	struct probe *p = calloc(1, sizeof(*p));
-	pthread_condattr_t ca;
 
 	if (!p)
 		return NULL;
 	pthread_mutex_init(&p->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&p->wake, &ca);
-	pthread_condattr_destroy(&ca);
+	clock_cond_init(&p->wake);
 	p->queue = cfg->mq.queue;
 	p->queue_type = MQ_QUEUE_TYPE_NAME(cfg->mq.queue_type);
 	p->store = store_new(&cfg->redis);

@@ -11,7 +11,7 @@
 
 #include "backoff.h"
 #include "log.h"
-#include "otel/clock.h"
+#include "clock.h"
 #include "otel/trace.h"
 
 #define CONNECT_TIMEOUT_MS 1000
@@ -228,7 +228,7 @@ static int ensure(struct store *s)
 		drop(s); /* the primary moved, or another store found it wrong */
 	if (s->c)
 		return 0;
-	now = backoff_now_ms();
+	now = clock_now_ms();
 	if (now < s->backoff.next_ms)
 		return -EAGAIN;
 	if (s->sentinel) {
@@ -460,8 +460,7 @@ void store_orders_create(struct store *s, const char *const *keys,
                          const struct order *const *orders, size_t n, int *rcs)
 {
 	/* The wall-clock time in ms since the epoch, the queue deadline from now. */
-	long long deadline_ms =
-	    (long long)(otel_clock_ns(CLOCK_REALTIME) / 1000000) + atomic_load(&queue_deadline_ms);
+	long long deadline_ms = clock_wall_ms() + atomic_load(&queue_deadline_ms);
 	const char **argv =
 	    malloc(n * (CREATE_ARGS * sizeof(*argv) + sizeof(redisReply *) + sizeof(int) + 96));
 	redisReply **r = (redisReply **)(argv + CREATE_ARGS * n);

@@ -6,7 +6,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "clock.h"
 
 #define GUARD_SIGNAL SIGUSR2
 #define TICK_MS      50
@@ -37,14 +38,6 @@ static bool stopping, started;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake; /* on CLOCK_MONOTONIC: guard_stop's */
 static pthread_t watchdog;
-
-static long long now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
 
 /* Does nothing: the signal's purpose is the EINTR of the poll it interrupts. */
 static void on_signal(int sig)
@@ -77,20 +70,14 @@ static void sweep(long long now)
 
 static void *watch(void *arg)
 {
-	struct timespec until;
-
 	(void)arg;
 	pthread_mutex_lock(&lock);
 	while (!stopping) {
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += TICK_MS * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
+		struct timespec until = clock_timespec(clock_now_ms() + TICK_MS);
+
 		pthread_cond_timedwait(&wake, &lock, &until);
 		if (!stopping)
-			sweep(now_ms());
+			sweep(clock_now_ms());
 	}
 	pthread_mutex_unlock(&lock);
 	return NULL;
@@ -99,7 +86,6 @@ static void *watch(void *arg)
 int guard_start(const struct guard_limits *l)
 {
 	struct sigaction sa;
-	pthread_condattr_t attr;
 	int rc;
 
 	if (l->header_ms <= 0 || l->body_ms <= 0 || l->keepalive_ms <= 0 || l->threads <= 0)
@@ -120,14 +106,7 @@ int guard_start(const struct guard_limits *l)
 		rc = -errno;
 		goto fail;
 	}
-	rc = -pthread_condattr_init(&attr);
-	if (rc < 0)
-		goto fail;
-	rc = -pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	if (rc == 0)
-		rc = -pthread_cond_init(&wake, &attr);
-	pthread_condattr_destroy(&attr);
-	if (rc < 0)
+	if ((rc = clock_cond_init(&wake)) < 0)
 		goto fail;
 	stopping = false;
 	rc = -pthread_create(&watchdog, NULL, watch, NULL);
@@ -168,7 +147,7 @@ static void set_state(const struct mg_connection *c, enum state state, int ms)
 		return;
 	pthread_mutex_lock(&lock);
 	s->state = state;
-	s->since = now_ms();
+	s->since = clock_now_ms();
 	s->due = ms > 0 ? s->since + ms : 0;
 	s->expired = false;
 	pthread_mutex_unlock(&lock);
@@ -187,7 +166,7 @@ int guard_open(const struct mg_connection *c, void **data)
 		s->open = true;
 		s->thread = pthread_self();
 		s->state = HEAD;
-		s->since = now_ms();
+		s->since = clock_now_ms();
 		s->due = s->since + limits.header_ms;
 		s->signalled = 0;
 		s->expired = false;

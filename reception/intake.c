@@ -6,9 +6,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "backoff.h"
+#include "clock.h"
 #include "log.h"
 #include "store.h"
 
@@ -38,19 +37,19 @@ static bool stopping;
  * stays pending (its message is queued: the baker clears the deadline when it takes it). */
 static void orders_queued(void *arg, const char *const *keys, int *rcs, size_t n)
 {
-	long long give_up = backoff_now_ms() + QUEUED_RETRY_MS;
+	long long give_up = clock_now_ms() + QUEUED_RETRY_MS;
 	bool failing = true;
 	size_t i;
 
 	(void)arg;
 	store_orders_queued(confirms, keys, n, rcs);
-	while (failing && backoff_now_ms() < give_up) {
+	while (failing && clock_now_ms() < give_up) {
 		failing = false;
 		for (i = 0; i < n; i++) {
 			if (rcs[i] >= 0 || rcs[i] == -EALREADY)
 				continue;
 			if (!failing) /* rare (an outage): one key at a time, a pause per round */
-				nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
+				clock_wait(clock_now_ms() + 100, NULL);
 			rcs[i] = 0;
 			store_orders_queued(confirms, &keys[i], 1, &rcs[i]);
 			failing |= rcs[i] < 0 && rcs[i] != -EALREADY;
@@ -128,7 +127,7 @@ static void run_batch(struct intake_order **batch, size_t n)
 	const struct order *orders[BATCH];
 	int rcs[BATCH];
 	size_t m = 0;
-	long long now = backoff_now_ms();
+	long long now = clock_now_ms();
 
 	for (size_t i = 0; i < n; i++) {
 		if (batch[i]->ticket.deadline_ms - now < MQ_CONFIRM_MIN_MS) {
@@ -189,7 +188,7 @@ int intake_place(struct intake_order *o, int timeout_ms)
 	o->stored = false;
 	o->publish_span = NULL;
 	o->next = NULL;
-	mq_ticket_init(&o->ticket, backoff_now_ms() + timeout_ms);
+	mq_ticket_init(&o->ticket, clock_now_ms() + timeout_ms);
 	pthread_mutex_lock(&lock);
 	*tail = o;
 	tail = &o->next;

@@ -3,8 +3,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
+#include "clock.h"
 #include "config.h"
 #include "guard.h"
 #include "http.h"
@@ -53,11 +53,6 @@ static int error_page(struct mg_connection *c, int status, const char *message)
 	return http_error_callback(c, status, message);
 }
 
-static void sleep_ms(long ms)
-{
-	nanosleep(&(struct timespec){ms / 1000, ms % 1000 * 1000000L}, NULL);
-}
-
 /* The graceful part of a stop: /readyz turns 503 at once, so the pod leaves the Service's
  * endpoints; requests are still served in full, but every response says "Connection: close"
  * and civetweb closes the connection after it, so keep-alive clients reconnect to another
@@ -66,15 +61,14 @@ static void sleep_ms(long ms)
  * keep_alive_timeout_ms), or after DRAIN_TIMEOUT_MS. */
 static void drain(void)
 {
+	long long until = clock_now_ms() + DRAIN_TIMEOUT_MS;
 	char left[32];
-	int ms = 0;
+	int busy;
 
 	routes_drain();
-	while (ms < DRAIN_TIMEOUT_MS && (routes_in_flight() > 0 || guard_connections() > 0)) {
-		sleep_ms(10);
-		ms += 10;
-	}
-	if (ms >= DRAIN_TIMEOUT_MS) {
+	while ((busy = routes_in_flight() > 0 || guard_connections() > 0) && clock_now_ms() < until)
+		clock_wait(clock_now_ms() + 10, NULL);
+	if (busy) {
 		snprintf(left, sizeof(left), "%d", guard_connections());
 		log_warn("drain timed out: closing the connections left", "connections", left);
 	}
@@ -94,9 +88,12 @@ int main(void)
 	sigset_t stop;
 	int sig, rc = 1;
 
+	log_init("reception",
+	         LOG_LEVEL_INFO); /* until LOG_LEVEL is read: errors name the service */
 	if (config_load(&cfg, "reception") < 0)
 		return 2;
 	log_init("reception", cfg.log_level);
+	store_set_queue_deadline_ms(cfg.order_queue_deadline_ms);
 	signal(SIGPIPE, SIG_IGN);
 	/* Every thread inherits the blocked stop signals; only sigwait below takes them. */
 	sigemptyset(&stop);

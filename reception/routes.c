@@ -2,7 +2,6 @@
 #include "routes.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -11,6 +10,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "clock.h"
 #include "guard.h"
 #include "health.h"
 #include "http.h"
@@ -18,23 +18,13 @@
 #include "log.h"
 #include "metrics.h"
 #include "order.h"
+#include "pool.h"
 #include "store.h"
 #include "otel/trace.h"
 
 #define PUBLISH_TIMEOUT_MS 5000
 #define RETRY_AFTER        "Retry-After: 1\r\n"
 #define CONNECTION_CLOSE   "Connection: close\r\n"
-
-/* What one request at a time uses: a request takes a worker from the pool and gives it back
- * when it is done, so no lock inside. */
-struct worker {
-	struct store *store;
-	/* What would not fit comfortably on civetweb's 100 KiB worker stacks (1 KB each): the
-	 * request's extracted trace context and its order on the way (AMQP headers included). */
-	struct trace_context parent;
-	struct trace_context order_ctx; /* an order's creation context: stored, or linked to */
-	struct intake_order order;
-};
 
 /* A request as the handlers see it; everything borrowed lives only during dispatch. */
 struct request {
@@ -43,9 +33,9 @@ struct request {
 	const char *key; /* the {key} of /orders/{key} */
 	char *body;      /* POST /orders: the body read before a worker was taken (read_body) */
 	size_t len;
-	int body_rc;           /* read_body's result */
-	struct worker *worker; /* NULL when none came free in time (WORKER_WAIT_S) */
-	trace_span *span;      /* the request's SERVER span; NULL when tracing is off */
+	int body_rc;                /* read_body's result */
+	struct pool_worker *worker; /* NULL when none came free in time (pool_take) */
+	trace_span *span;           /* the request's SERVER span; NULL when tracing is off */
 };
 
 /* A response the dispatcher sends; body is malloc'd unless body_static. */
@@ -63,7 +53,9 @@ struct route {
 	const char *name;   /* the path pattern, also the metrics label */
 	const char *method; /* the one method it serves */
 	void (*handler)(const struct request *req, struct response *res);
-	bool untraced; /* probes and scrapes: no span (they would drown the traces) */
+	bool reads_body; /* its body is read (read_body) before a worker is taken, all of it */
+	bool untraced;   /* probes and scrapes: no span (they would drown the traces) */
+	bool prefix;     /* name ends in "{key}": any path starting with what precedes it */
 };
 
 static const struct config *config;
@@ -71,20 +63,6 @@ static atomic_int in_flight;
 static atomic_bool draining;
 static struct probe *probe;
 static struct metric *m_requests, *m_duration, *m_accepted, *m_published, *m_publish_failed;
-
-/* The workers, shared by civetweb's threads (one per open connection, so many): their Redis
- * connections are made on first use, so no more are open than requests ever ran at once, and
- * never more than WORKERS. The idle ones form a stack: the busiest connections are reused
- * first. WORKERS bounds the orders in flight (in the intake pipeline): with
- * 256 keep-alive clients, 256 took 12% more orders/s than 128 at half the p99 (A/B runs). */
-#define WORKERS       256
-#define WORKER_WAIT_S 5 /* then a request finding none idle is answered 503 */
-/* One calloc, mapped: a page of it counts in the RSS once a worker has used it. */
-static struct worker *workers;
-static struct worker *idle[WORKERS];
-static int n_idle;
-static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t pool_idle; /* on CLOCK_MONOTONIC: routes_init */
 
 static void reply_static(struct response *res, int status, const char *json)
 {
@@ -352,26 +330,22 @@ static void handle_get_order(const struct request *req, struct response *res)
 }
 
 static const struct route routes[] = {
-    {"/", "GET", handle_root, false},
-    {"/orders", "POST", handle_post_order, false},
-    {"/orders/{key}", "GET", handle_get_order, false},
-    {"/healthz", "GET", handle_health, true},
-    {"/readyz", "GET", handle_health, true},
-    {"/metrics", "GET", handle_health, true},
+    {"/", "GET", handle_root, .prefix = false},
+    {"/orders", "POST", handle_post_order, .reads_body = true},
+    {"/orders/{key}", "GET", handle_get_order, .prefix = true},
+    {"/healthz", "GET", handle_health, .untraced = true},
+    {"/readyz", "GET", handle_health, .untraced = true},
+    {"/metrics", "GET", handle_health, .untraced = true},
 };
 
-/* Finds the route for path; sets *key for /orders/{key}. NULL when no route matches. */
+/* Finds the route for path; sets *key to the rest of a prefix route's path (its {key}), NULL
+ * otherwise. NULL when no route matches. */
 static const struct route *match(const char *path, const char **key)
 {
-	static const char prefix[] = "/orders/";
-
-	*key = NULL;
-	if (strncmp(path, prefix, sizeof(prefix) - 1) == 0) {
-		*key = path + sizeof(prefix) - 1;
-		return &routes[2];
-	}
-	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		if (strcmp(routes[i].name, path) == 0)
+	for (size_t i = 0, n; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		n = strcspn(routes[i].name, "{");
+		*key = routes[i].prefix && strncmp(routes[i].name, path, n) == 0 ? path + n : NULL;
+		if (*key || strcmp(routes[i].name, path) == 0)
 			return &routes[i];
 	}
 	return NULL;
@@ -409,7 +383,7 @@ static const char *known_method(const char *m)
  * matched), continuing the caller's traceparent/tracestate; NULL when tracing is off or the
  * route is untraced. */
 static trace_span *server_span_start(struct mg_connection *c, const struct mg_request_info *info,
-                                     const struct route *route, struct worker *w)
+                                     const struct route *route, struct pool_worker *w)
 {
 	const char *method = known_method(info->request_method), *ua;
 	const struct trace_context *parent = TRACE_ROOT;
@@ -455,64 +429,28 @@ static void server_span_end(trace_span *span, const struct response *res, const 
 	trace_span_end(span);
 }
 
-/* Takes an idle worker, waiting at most WORKER_WAIT_S while all are busy; NULL then. */
-static struct worker *worker_take(void)
-{
-	struct worker *w = NULL;
-	struct timespec until;
-	int rc = 0;
-
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += WORKER_WAIT_S;
-	pthread_mutex_lock(&pool_lock);
-	while (n_idle == 0 && rc == 0)
-		rc = pthread_cond_timedwait(&pool_idle, &pool_lock, &until);
-	if (n_idle > 0)
-		w = idle[--n_idle];
-	pthread_mutex_unlock(&pool_lock);
-	return w;
-}
-
-static void worker_give(struct worker *w)
-{
-	pthread_mutex_lock(&pool_lock);
-	idle[n_idle++] = w;
-	pthread_cond_signal(&pool_idle);
-	pthread_mutex_unlock(&pool_lock);
-}
-
-static double seconds_since(const struct timespec *t0)
-{
-	struct timespec t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 int routes_dispatch(struct mg_connection *c, void *cbdata)
 {
 	struct request req = {.conn = c, .info = mg_get_request_info(c)};
 	struct response res = {0};
 	const struct route *route;
-	struct timespec t0;
+	double t0 = clock_now_s();
 	char allow[64], code[8], headers[128];
 	const char *label;
 	bool body_read = false, body_pending;
 
 	(void)cbdata;
 	atomic_fetch_add(&in_flight, 1);
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	route = match(req.info->local_uri, &req.key);
 	label = route ? route->name : "unmatched";
 	/* An order's body is read before a worker is taken: a slow upload holds its own civetweb
 	 * thread, never a worker (its Redis connection) that others wait for. */
-	if (route && route->handler == handle_post_order &&
-	    strcmp(req.info->request_method, route->method) == 0)
+	if (route && route->reads_body && strcmp(req.info->request_method, route->method) == 0)
 		req.body_rc = read_body(c, req.info->content_length, &req.body, &req.len);
 	guard_busy(c); /* from here on no read of the client's is interrupted */
 	/* A body that could not be read is answered without one (413, 408, 400). */
 	if ((!route || !route->untraced) && req.body_rc == 0)
-		req.worker = worker_take();
+		req.worker = pool_take();
 	req.span = server_span_start(c, req.info, route, req.worker);
 	if (!route) {
 		reply_error(&res, 404, "no such route", NULL);
@@ -521,7 +459,7 @@ int routes_dispatch(struct mg_connection *c, void *cbdata)
 		reply_error(&res, 405, "method not allowed", allow);
 	} else {
 		route->handler(&req, &res);
-		body_read = route->handler == handle_post_order; /* all of it, or a 413: closes */
+		body_read = route->reads_body; /* all of it, or a 413: closes */
 	}
 	/* While draining, every response still answers the request but closes the connection, so
 	 * keep-alive clients reconnect, through the Service, to a pod that stays. A body nobody
@@ -544,7 +482,7 @@ int routes_dispatch(struct mg_connection *c, void *cbdata)
 	metrics_add(m_requests, 1, label,
 	            known_method(req.info->request_method) ? req.info->request_method : "OTHER",
 	            code);
-	metrics_add(m_duration, seconds_since(&t0), label);
+	metrics_add(m_duration, clock_now_s() - t0, label);
 	if (res.status >= 500)
 		log_warn("request failed", "method", req.info->request_method, "route", label,
 		         "status", code);
@@ -553,7 +491,7 @@ int routes_dispatch(struct mg_connection *c, void *cbdata)
 		          code);
 	server_span_end(req.span, &res, code);
 	if (req.worker)
-		worker_give(req.worker);
+		pool_give(req.worker);
 	atomic_fetch_sub(&in_flight, 1);
 	return res.status;
 }
@@ -574,9 +512,6 @@ int routes_init(const struct config *cfg, struct probe *p)
 	static const char *const route_label[] = {"route", NULL};
 	static const double bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 	                                0.1,   0.25,   0.5,   1,    2.5,   5};
-	pthread_condattr_t attr;
-	int rc;
-
 	config = cfg;
 	probe = p;
 	m_requests =
@@ -596,23 +531,10 @@ int routes_init(const struct config *cfg, struct probe *p)
 	/* The series that matter most exist from the start: nothing can crowd them out. */
 	metrics_add(m_requests, 0, "/orders", "POST", "202");
 	metrics_add(m_requests, 0, "/orders", "POST", "503");
-	if (pthread_condattr_init(&attr) != 0)
+	if (pool_init(&config->redis) < 0)
 		return -ENOMEM;
-	rc = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	if (rc == 0)
-		rc = pthread_cond_init(&pool_idle, &attr);
-	pthread_condattr_destroy(&attr);
-	if (rc != 0)
-		return -rc;
-	if (!(workers = calloc(WORKERS, sizeof(*workers))))
-		return -ENOMEM;
-	for (n_idle = 0; n_idle < WORKERS; n_idle++) {
-		idle[n_idle] = &workers[n_idle];
-		if (!(workers[n_idle].store = store_new(&config->redis)))
-			break;
-	}
-	if (n_idle < WORKERS || intake_init(config) < 0) {
-		routes_free();
+	if (intake_init(config) < 0) {
+		pool_free();
 		return -ENOMEM;
 	}
 	return 0;
@@ -620,10 +542,6 @@ int routes_init(const struct config *cfg, struct probe *p)
 
 void routes_free(void)
 {
-	for (int i = 0; workers && i < WORKERS; i++)
-		store_free(workers[i].store);
-	free(workers);
-	workers = NULL;
-	n_idle = 0;
+	pool_free();
 	intake_free();
 }

@@ -1,4 +1,4 @@
-/* routes.h — reception's HTTP routes behind one dispatch point, and a pool of connections. */
+/* routes.h — reception's HTTP routes behind one dispatch point. */
 #ifndef BAKERY_ROUTES_H
 #define BAKERY_ROUTES_H
 
@@ -8,7 +8,7 @@
 #include "probe.h"
 
 /* Registers reception's metrics, remembers cfg and probe (both must outlive the server), makes
- * the pool of workers (Redis connections, made on first use) that requests share and starts
+ * the pool of workers (pool_init) that requests share and starts
  * the intake pipeline (intake_init: the publisher, one RabbitMQ connection). Returns 0 or
  * -ENOMEM. */
 int routes_init(const struct config *cfg, struct probe *probe);
@@ -24,7 +24,7 @@ void routes_drain(void);
 /* The number of requests inside routes_dispatch right now. Thread-safe. */
 int routes_in_flight(void);
 
-/* Stops the pipeline and frees the workers routes_init made; after the server stopped. */
+/* Stops the pipeline and frees the pool routes_init made; after the server stopped. */
 void routes_free(void);
 
 #endif

@@ -53,7 +53,7 @@ static void test_defaults(void)
 	CHECK(c.health_port == 8001);
 	CHECK(c.baker_concurrency == 4);
 	CHECK(c.bake_time_scale == 1.0);
-	CHECK(c.log_level == LOG_INFO);
+	CHECK(c.log_level == LOG_LEVEL_INFO);
 	CHECK(c.order_queue_deadline_ms == 60000);
 	CHECK(c.mq.nhosts == 1);
 	CHECK(c.mq.queue_type == MQ_QUORUM);
@@ -110,7 +110,7 @@ static void test_values(void)
 	CHECK(c.health_port == 18001);
 	CHECK(c.baker_concurrency == 16);
 	CHECK(c.bake_time_scale == 0.0);
-	CHECK(c.log_level == LOG_DEBUG);
+	CHECK(c.log_level == LOG_LEVEL_DEBUG);
 	CHECK(config_load(&c, "reception") == 0);
 	CHECK(c.port == 18000);
 	clear_env();

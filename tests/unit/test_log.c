@@ -61,7 +61,7 @@ static void test_line(void)
 	size_t lines = 0;
 	json_t *j;
 
-	log_init("tester", LOG_INFO);
+	log_init("tester", LOG_LEVEL_INFO);
 	j = capture(emit_info, &lines);
 	CHECK(j != NULL);
 	CHECK(lines == 1);
@@ -97,10 +97,10 @@ static void test_levels(void)
 	size_t lines = 0;
 	json_t *j;
 
-	CHECK(log_level_parse("debug", &l) == 0 && l == LOG_DEBUG);
-	CHECK(log_level_parse("error", &l) == 0 && l == LOG_ERROR);
+	CHECK(log_level_parse("debug", &l) == 0 && l == LOG_LEVEL_DEBUG);
+	CHECK(log_level_parse("error", &l) == 0 && l == LOG_LEVEL_ERROR);
 	CHECK(log_level_parse("loud", &l) < 0);
-	log_init("tester", LOG_INFO);
+	log_init("tester", LOG_LEVEL_INFO);
 	CHECK(capture(emit_debug, &lines) == NULL); /* filtered: nothing written */
 	j = capture(emit_bad_utf8, &lines);
 	CHECK_STR(json_string_value(json_object_get(j, "field")), "<invalid utf-8>");
