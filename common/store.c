@@ -19,6 +19,7 @@
 #define RETRY_MIN_MS       100
 #define RETRY_MAX_MS       1000
 #define WAIT_TIMEOUT_MS    1000 /* WAIT's own timeout, within the command timeout */
+#define SEND_ATTEMPTS      2    /* the first, and one more on a fresh connection (run_many) */
 
 /* The Lua below reads Redis's own clock (TIME, in ms) so every reader agrees on whether a
  * queue deadline has passed. A pending order past it is failed, atomically (KEYS[1]); unless
@@ -322,19 +323,20 @@ static int send_once(struct store *s, struct cmd *c, size_t n, bool wait, bool *
 	return -EAGAIN;
 }
 
-/* Runs the n commands c (NULL: out of memory, all -EAGAIN) pipelined, writes followed by WAIT when
- * s has wait replicas: rcs[i] is 0 with c[i].r set to its reply (caller frees), or -EAGAIN or
- * -EINVAL with c[i].r NULL. Every command here is idempotent, so two cases send them once more on a
- * fresh connection: a connection found broken (Redis restarted while it sat idle), and a READONLY
- * or NOSCRIPT reply (a failover left this connection on the demoted primary, a SCRIPT FLUSH).
- * WRONGTYPE is -EINVAL; any other error reply (LOADING, BUSY, MASTERDOWN, ...) -EAGAIN, connection
- * kept; so is every reply of writes that fewer replicas than s->wait acknowledged. */
+/* Runs the n commands c (NULL: out of memory, all -EAGAIN) pipelined, writes followed by WAIT
+ * when s has wait replicas: rcs[i] is 0 with c[i].r set to its reply (caller frees), or -EAGAIN
+ * or -EINVAL with c[i].r NULL. Every command here is idempotent, so two reasons send them once
+ * more on a fresh connection: a connection found broken (Redis restarted while it sat idle),
+ * and a READONLY or NOSCRIPT reply (a failover left this connection on the demoted primary, a
+ * SCRIPT FLUSH). WRONGTYPE is -EINVAL; any other error reply (LOADING, BUSY, MASTERDOWN, ...)
+ * -EAGAIN, connection kept; so is every reply of writes that fewer replicas than s->wait
+ * acknowledged. */
 static void run_many(struct store *s, struct cmd *c, size_t n, bool write, int *rcs)
 {
 	bool idle = s->c != NULL, acked = true;
 	size_t i;
 
-	for (int attempt = 0; c && attempt < 2; attempt++) {
+	for (int attempt = 0; c && attempt < SEND_ATTEMPTS; attempt++) {
 		if (attempt > 0)
 			s->backoff.next_ms = 0; /* reconnect at once, this one time */
 		if (send_once(s, c, n, write && s->wait > 0, &acked) < 0) {
@@ -351,8 +353,8 @@ static void run_many(struct store *s, struct cmd *c, size_t n, bool write, int *
 		                (error_is(c[i].r, "READONLY") || error_is(c[i].r, "NOSCRIPT")));
 		     i++)
 			;
-		if (i == n)
-			break;             /* replies from the right node */
+		if (i == n) /* replies from the right node */
+			break;
 		went_down(s, c[i].r->str); /* a failover, a SCRIPT FLUSH: a new connection */
 		for (i = 0; i < n; i++)
 			freeReplyObject(c[i].r);
