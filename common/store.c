@@ -19,6 +19,7 @@
 #define RETRY_MIN_MS       100
 #define RETRY_MAX_MS       1000
 #define WAIT_TIMEOUT_MS    1000 /* WAIT's own timeout, within the command timeout */
+#define SEND_ATTEMPTS      2    /* the first, and one more on a fresh connection (run_many) */
 
 /* The Lua below reads Redis's own clock (TIME, in ms) so every reader agrees on whether a
  * queue deadline has passed. A pending order past it is failed, atomically (KEYS[1]); unless
@@ -260,12 +261,44 @@ fail:
 	return -EAGAIN;
 }
 
-/* Sends n commands in one write (argv holds them argc entries apart; command i has argcs[i]
- * arguments, or argc when argcs is NULL), followed by WAIT when wait, and reads their n replies
- * into r; returns 0, or -EAGAIN with every r[i] NULL (connection broken, or cannot connect).
- * *acked is false when WAIT's reply counts fewer replicas than s->wait. */
-static int send_once(struct store *s, size_t n, int argc, const int *argcs, const char **argv,
-                     bool wait, redisReply **r, bool *acked)
+/* The order's fields in Redis, written by HSET and read back by HMGET in this order: adding a
+ * field is one row. Each is a member of struct order (off, cap), but queueDeadline. */
+#define MEMBER(m) offsetof(struct order, m), sizeof(((struct order *)0)->m) /* off, cap */
+static const struct field {
+	const char *name;
+	size_t off, cap;
+	enum {
+		REQUIRED, /* an order lacks none */
+		DEADLINE, /* the queue deadline: read as there or not */
+		OPTIONAL, /* the creating span's context: not written when it or traceparent is "";
+		           * read as "" when absent (tracing off, an older order) or too long */
+	} kind;
+	const char *created; /* the value HSET writes, NULL the member's */
+} fields[] = {
+    {"customer", MEMBER(customer), REQUIRED, NULL},
+    {"pastry", MEMBER(pastry), REQUIRED, NULL},
+    {"orderTime", MEMBER(order_time), REQUIRED, NULL},
+    {"status", MEMBER(status), REQUIRED, "pending"},
+    {"queueDeadline", 0, 0, DEADLINE, NULL},
+    {"traceparent", MEMBER(traceparent), OPTIONAL, NULL},
+    {"tracestate", MEMBER(tracestate), OPTIONAL, NULL},
+};
+#define N_FIELDS     (sizeof(fields) / sizeof(fields[0]))
+#define CMD_ARGS_MAX (2 + 2 * N_FIELDS) /* HSET order:<key>, then each field's name and value */
+
+/* One command to send, and its reply once run (caller frees; NULL after an error). */
+struct cmd {
+	int argc;
+	const char *argv[CMD_ARGS_MAX]; /* pointing into the order, hk, deadline, or static */
+	char hk[64];                    /* order:<key> */
+	char deadline[24];              /* HSET's queueDeadline */
+	redisReply *r;
+};
+
+/* Sends the n commands c in one write, followed by WAIT when wait, and reads their n replies
+ * into c[i].r; returns 0, or -EAGAIN (connection broken, or cannot connect) with every reply
+ * freed. *acked is false when WAIT's reply counts fewer replicas than s->wait. */
+static int send_once(struct store *s, struct cmd *c, size_t n, bool wait, bool *acked)
 {
 	size_t i, got = 0;
 	redisReply *w = NULL;
@@ -274,12 +307,11 @@ static int send_once(struct store *s, size_t n, int argc, const int *argcs, cons
 	if (ensure(s) < 0)
 		return -EAGAIN;
 	for (i = 0; i < n; i++)
-		if (redisAppendCommandArgv(s->c, argcs ? argcs[i] : argc, argv + i * (size_t)argc,
-		                           NULL) != REDIS_OK)
+		if (redisAppendCommandArgv(s->c, c[i].argc, c[i].argv, NULL) != REDIS_OK)
 			break;
 	if (i == n && wait && redisAppendCommand(s->c, "WAIT %d %d", s->wait, WAIT_TIMEOUT_MS))
 		i = 0;
-	while (i == n && got < n && redisGetReply(s->c, (void **)&r[got]) == REDIS_OK)
+	while (i == n && got < n && redisGetReply(s->c, (void **)&c[got].r) == REDIS_OK)
 		got++;
 	if (got == n && (!wait || redisGetReply(s->c, (void **)&w) == REDIS_OK)) {
 		*acked = !wait || (w->type == REDIS_REPLY_INTEGER && w->integer >= s->wait);
@@ -287,61 +319,59 @@ static int send_once(struct store *s, size_t n, int argc, const int *argcs, cons
 		return 0;
 	}
 	while (got > 0)
-		freeReplyObject(r[--got]);
+		freeReplyObject(c[--got].r);
 	return -EAGAIN;
 }
 
-/* Runs n commands (argv, argc and argcs as send_once takes them) pipelined, writes followed
- * by WAIT when s has wait replicas: rcs[i] is 0 with r[i] set to its reply (caller frees; r
- * NULL: freed here), or -EAGAIN or -EINVAL with r[i] NULL. Every command here is idempotent, so
- * two cases send them once more on a fresh connection: a connection found broken (Redis
- * restarted while it sat idle), and a READONLY reply (a failover left this connection on the
- * demoted primary; a new connection reaches the new one). WRONGTYPE is -EINVAL; any other
- * error reply (LOADING, BUSY, MASTERDOWN, ...) -EAGAIN, connection kept; so is every reply
- * of writes that fewer replicas than s->wait acknowledged. */
-static void run_many(struct store *s, size_t n, int argc, const int *argcs, const char **argv,
-                     bool write, redisReply **r, int *rcs)
+/* Runs the n commands c (NULL: out of memory, all -EAGAIN) pipelined, writes followed by WAIT
+ * when s has wait replicas: rcs[i] is 0 with c[i].r set to its reply (caller frees), or -EAGAIN
+ * or -EINVAL with c[i].r NULL. Every command here is idempotent, so two reasons send them once
+ * more on a fresh connection: a connection found broken (Redis restarted while it sat idle),
+ * and a READONLY or NOSCRIPT reply (a failover left this connection on the demoted primary, a
+ * SCRIPT FLUSH). WRONGTYPE is -EINVAL; any other error reply (LOADING, BUSY, MASTERDOWN, ...)
+ * -EAGAIN, connection kept; so is every reply of writes that fewer replicas than s->wait
+ * acknowledged. */
+static void run_many(struct store *s, struct cmd *c, size_t n, bool write, int *rcs)
 {
-	redisReply *own[1];
-	int reused = s->c != NULL, again = 1;
-	bool acked = true;
+	bool idle = s->c != NULL, acked = true;
 	size_t i;
 
-	r = r ? r : own; /* n is 1 without r */
-	for (;; again--) {
-		if (send_once(s, n, argc, argcs, argv, write && s->wait > 0, r, &acked) < 0) {
+	for (int attempt = 0; c && attempt < SEND_ATTEMPTS; attempt++) {
+		if (attempt > 0)
+			s->backoff.next_ms = 0; /* reconnect at once, this one time */
+		if (send_once(s, c, n, write && s->wait > 0, &acked) < 0) {
 			if (s->c)
 				went_down(s, s->c->errstr);
 			drop(s);
-			if (!reused || !again)
-				break;
-		} else {
-			for (i = 0;
-			     i < n && !(r[i]->type == REDIS_REPLY_ERROR &&
-			                (error_is(r[i], "READONLY") || error_is(r[i], "NOSCRIPT")));
-			     i++)
-				;
-			if (i == n)
-				break;
-			went_down(s, r[i]->str); /* a failover, a SCRIPT FLUSH: a new connection */
-			for (i = 0; i < n; i++)
-				freeReplyObject(r[i]);
-			forget(s);
-			if (!again)
-				break;
+			if (!idle)
+				break; /* a fresh connection failed too: Redis is down */
+			idle = false;
+			continue;
 		}
-		s->backoff.next_ms = 0; /* reconnect at once, this one time */
-		reused = 0;
+		for (i = 0;
+		     i < n && !(c[i].r->type == REDIS_REPLY_ERROR &&
+		                (error_is(c[i].r, "READONLY") || error_is(c[i].r, "NOSCRIPT")));
+		     i++)
+			;
+		if (i == n) /* replies from the right node */
+			break;
+		went_down(s, c[i].r->str); /* a failover, a SCRIPT FLUSH: a new connection */
+		for (i = 0; i < n; i++)
+			freeReplyObject(c[i].r);
+		forget(s);
+		idle = false;
 	}
 	for (i = 0; i < n; i++) {
-		if (!s->c) { /* no replies */
+		if (!c || !s->c) { /* out of memory, or no replies */
 			rcs[i] = -EAGAIN;
-			r[i] = NULL;
+			if (c)
+				c[i].r = NULL;
 			continue;
 		}
 		rcs[i] = 0;
-		if (r[i]->type == REDIS_REPLY_ERROR)
-			rcs[i] = error_is(r[i], "WRONGTYPE") ? -EINVAL : went_down(s, r[i]->str);
+		if (c[i].r->type == REDIS_REPLY_ERROR)
+			rcs[i] =
+			    error_is(c[i].r, "WRONGTYPE") ? -EINVAL : went_down(s, c[i].r->str);
 		else if (!acked)
 			rcs[i] =
 			    went_down(s, "fewer replicas than REDIS_WAIT_REPLICAS acknowledged "
@@ -350,20 +380,20 @@ static void run_many(struct store *s, size_t n, int argc, const int *argcs, cons
 			log_info("redis connected", "addr", s->addr.host);
 		if (rcs[i] == 0)
 			s->down_logged = 0;
-		if (rcs[i] < 0 || r == own) {
-			freeReplyObject(r[i]);
-			r[i] = NULL;
+		if (rcs[i] < 0) {
+			freeReplyObject(c[i].r);
+			c[i].r = NULL;
 		}
 	}
 }
 
-/* Runs one command (see run_many); returns 0 with *out set to the reply (caller frees; out
- * NULL: freed here), or -EAGAIN or -EINVAL with *out NULL. */
-static int run(struct store *s, int argc, const char **argv, redisReply **out)
+/* Runs one command (see run_many); returns 0 with c->r set to the reply (caller frees), or
+ * -EAGAIN or -EINVAL with c->r NULL. */
+static int run(struct store *s, struct cmd *c)
 {
 	int rc;
 
-	run_many(s, 1, argc, NULL, argv, false, out, &rc);
+	run_many(s, c, 1, false, &rc);
 	return rc;
 }
 
@@ -372,26 +402,20 @@ static int run(struct store *s, int argc, const char **argv, redisReply **out)
  * rc, or -EAGAIN. */
 static int absent(struct store *s, int rc)
 {
-	const char *argv[] = {"ROLE"};
-	redisReply *r;
+	struct cmd c = {.argc = 1, .argv = {"ROLE"}};
 	bool primary;
 
 	if (rc != -ENOENT)
 		return rc;
-	if (run(s, 1, argv, &r) < 0)
+	if (run(s, &c) < 0)
 		return -EAGAIN;
-	primary = role_master(r);
-	freeReplyObject(r);
+	primary = role_master(c.r);
+	freeReplyObject(c.r);
 	if (primary)
 		return -ENOENT;
 	went_down(s, "not the primary (ROLE)");
 	forget(s);
 	return -EAGAIN;
-}
-
-static void hash_key(char *buf, size_t cap, const char *key)
-{
-	snprintf(buf, cap, "order:%s", key);
 }
 
 trace_span *store_span_start(const struct store *s, const char *name, const char *command,
@@ -425,35 +449,30 @@ int store_span_end(trace_span *span, int rc)
 
 int store_ping(struct store *s)
 {
-	const char *argv[] = {"PING"};
+	struct cmd c = {.argc = 1, .argv = {"PING"}};
+	int rc = run(s, &c);
 
-	return run(s, 1, argv, NULL) < 0 ? -EAGAIN : 0;
+	freeReplyObject(c.r);
+	return rc < 0 ? -EAGAIN : 0;
 }
 
-/* Fills argv (at most CREATE_ARGS entries; names in hk, 64 bytes, and deadline, 32) with the
- * HSET creating order:<key>; returns its argument count. */
-#define CREATE_ARGS 16
-static int create_argv(const char **argv, char *hk, char *deadline, const char *key,
-                       const struct order *o, long long deadline_ms)
+/* Fills c with the HSET creating order:<key> from o, a field of the table a name and a value. */
+static void create_cmd(struct cmd *c, const char *key, const struct order *o, long long deadline_ms)
 {
-	int argc = 12;
+	*c = (struct cmd){.argc = 2, .argv = {"HSET", c->hk}};
+	snprintf(c->hk, sizeof(c->hk), "order:%s", key);
+	snprintf(c->deadline, sizeof(c->deadline), "%lld", deadline_ms);
+	for (size_t i = 0; i < N_FIELDS; i++) {
+		const struct field *f = &fields[i];
+		const char *v = f->kind == DEADLINE ? c->deadline
+		                : f->created        ? f->created
+		                                    : (const char *)o + f->off;
 
-	hash_key(hk, 64, key);
-	snprintf(deadline, 32, "%lld", deadline_ms);
-	memcpy(argv,
-	       (const char *[]){"HSET", hk, "customer", o->customer, "pastry", o->pastry,
-	                        "orderTime", o->order_time, "status", "pending", "queueDeadline",
-	                        deadline},
-	       12 * sizeof(*argv));
-	if (o->traceparent[0]) {
-		argv[argc++] = "traceparent";
-		argv[argc++] = o->traceparent;
+		if (f->kind == OPTIONAL && (!v[0] || !o->traceparent[0]))
+			continue;
+		c->argv[c->argc++] = f->name;
+		c->argv[c->argc++] = v;
 	}
-	if (o->traceparent[0] && o->tracestate[0]) {
-		argv[argc++] = "tracestate";
-		argv[argc++] = o->tracestate;
-	}
-	return argc;
 }
 
 void store_orders_create(struct store *s, const char *const *keys,
@@ -461,38 +480,26 @@ void store_orders_create(struct store *s, const char *const *keys,
 {
 	/* The wall-clock time in ms since the epoch, the queue deadline from now. */
 	long long deadline_ms = clock_wall_ms() + atomic_load(&queue_deadline_ms);
-	const char **argv =
-	    malloc(n * (CREATE_ARGS * sizeof(*argv) + sizeof(redisReply *) + sizeof(int) + 96));
-	redisReply **r = (redisReply **)(argv + CREATE_ARGS * n);
-	int *argcs = (int *)(r + n);
-	char *hk = (char *)(argcs + n), *deadline = hk + 64 * n;
+	struct cmd *c = calloc(n, sizeof(*c));
 
-	if (!argv) {
-		for (size_t i = 0; i < n; i++)
-			rcs[i] = -EAGAIN;
-		return;
-	}
-	for (size_t i = 0; i < n; i++)
-		argcs[i] = create_argv(argv + CREATE_ARGS * i, hk + 64 * i, deadline + 32 * i,
-		                       keys[i], orders[i], deadline_ms);
-	run_many(s, n, CREATE_ARGS, argcs, argv, true, r, rcs);
-	for (size_t i = 0; i < n; i++)
-		freeReplyObject(r[i]); /* NULL after an error */
-	free(argv);
+	for (size_t i = 0; i < n && c; i++)
+		create_cmd(&c[i], keys[i], orders[i], deadline_ms);
+	run_many(s, c, n, true, rcs);
+	for (size_t i = 0; i < n && c; i++)
+		freeReplyObject(c[i].r); /* NULL after an error */
+	free(c);
 }
 
-/* Fills argv (6 entries) to run one of the order scripts on order:<key> (its name in hk, 64
- * bytes) with the optional argument arg (NULL: none). */
-static void script_argv(const struct store *s, const char **argv, char *hk, enum script script,
-                        const char *key, const char *arg)
+/* Fills c to run one of the order scripts on order:<key> with the optional argument arg (NULL:
+ * none). */
+static void script_cmd(const struct store *s, struct cmd *c, enum script script, const char *key,
+                       const char *arg)
 {
-	hash_key(hk, 64, key);
-	argv[0] = "EVALSHA";
-	argv[1] = s->sha[script]; /* filled in on connecting */
-	argv[2] = "1";
-	argv[3] = hk;
-	argv[4] = arg ? arg : "";
-	argv[5] = s->held ? "held" : "";
+	/* s->sha: filled in on connecting */
+	*c = (struct cmd){
+	    .argc = 6,
+	    .argv = {"EVALSHA", s->sha[script], "1", c->hk, arg ? arg : "", s->held ? "held" : ""}};
+	snprintf(c->hk, sizeof(c->hk), "order:%s", key);
 }
 
 /* Runs a script answering 1 done, 0 refused, -1 no such order on the n orders keys in one
@@ -501,28 +508,21 @@ static void script_argv(const struct store *s, const char **argv, char *hk, enum
 static void run_updates(struct store *s, enum script script, const char *const *keys, size_t n,
                         const char *arg, int *rcs)
 {
-	const char **argv = malloc(n * (6 * sizeof(*argv) + sizeof(redisReply *) + 64));
-	redisReply **r = (redisReply **)(argv + 6 * n);
-	char *hk = (char *)(r + n);
+	struct cmd *c = calloc(n, sizeof(*c));
 
-	if (!argv) {
-		for (size_t i = 0; i < n; i++)
-			rcs[i] = -EAGAIN;
-		return;
-	}
-	for (size_t i = 0; i < n; i++)
-		script_argv(s, argv + i * 6, hk + i * 64, script, keys[i], arg);
-	run_many(s, n, 6, NULL, argv, true, r, rcs);
+	for (size_t i = 0; i < n && c; i++)
+		script_cmd(s, &c[i], script, keys[i], arg);
+	run_many(s, c, n, true, rcs);
 	for (size_t i = 0; i < n; i++) {
 		if (rcs[i] < 0)
 			continue;
-		rcs[i] = r[i]->type != REDIS_REPLY_INTEGER ? -EAGAIN
-		         : r[i]->integer == 1              ? 0
-		         : r[i]->integer == 0              ? -EALREADY
-		                                           : -ENOENT;
-		freeReplyObject(r[i]);
+		rcs[i] = c[i].r->type != REDIS_REPLY_INTEGER ? -EAGAIN
+		         : c[i].r->integer == 1              ? 0
+		         : c[i].r->integer == 0              ? -EALREADY
+		                                             : -ENOENT;
+		freeReplyObject(c[i].r);
 	}
-	free(argv);
+	free(c);
 	for (size_t i = 0, checked = 0; i < n; i++) { /* one ROLE for all */
 		if (rcs[i] == -ENOENT && !checked++ && absent(s, -ENOENT) < 0)
 			for (size_t j = i; j < n; j++)
@@ -551,46 +551,38 @@ static int copy_field(const redisReply *e, char *out, size_t cap)
  * 0, -ENOENT (deleted meanwhile) or an error. */
 static int expire(struct store *s, const char *key, struct order *o)
 {
-	const char *argv[6];
-	char hk[64];
-	redisReply *r;
+	struct cmd c;
 	int rc;
 
-	script_argv(s, argv, hk, EXPIRE, key, NULL);
-	if ((rc = run(s, 6, argv, &r)) < 0)
+	script_cmd(s, &c, EXPIRE, key, NULL);
+	if ((rc = run(s, &c)) < 0)
 		return rc;
-	rc = copy_field(r, o->status, sizeof(o->status)) == 0 ? 0 : -ENOENT;
-	freeReplyObject(r);
+	rc = copy_field(c.r, o->status, sizeof(o->status)) == 0 ? 0 : -ENOENT;
+	freeReplyObject(c.r);
 	return rc;
 }
 
 int store_order_get(struct store *s, const char *key, struct order *o)
 {
-	char hk[64];
-	const char *argv[] = {"HMGET",     hk,       "customer",      "pastry",
-	                      "orderTime", "status", "queueDeadline", "traceparent",
-	                      "tracestate"};
-	redisReply *r;
+	struct cmd c = {.argc = 2, .argv = {"HMGET", c.hk}};
 	bool deadline = false;
 	int rc;
 
-	hash_key(hk, sizeof(hk), key);
-	rc = run(s, 9, argv, &r);
-	if (rc < 0)
+	snprintf(c.hk, sizeof(c.hk), "order:%s", key);
+	for (size_t i = 0; i < N_FIELDS; i++)
+		c.argv[c.argc++] = fields[i].name;
+	if ((rc = run(s, &c)) < 0)
 		return rc;
-	rc = -ENOENT;
-	if (r->type == REDIS_REPLY_ARRAY && r->elements == 7 &&
-	    copy_field(r->element[0], o->customer, sizeof(o->customer)) == 0 &&
-	    copy_field(r->element[1], o->pastry, sizeof(o->pastry)) == 0 &&
-	    copy_field(r->element[2], o->order_time, sizeof(o->order_time)) == 0 &&
-	    copy_field(r->element[3], o->status, sizeof(o->status)) == 0) {
-		rc = 0;
-		deadline = r->element[4]->type == REDIS_REPLY_STRING;
-		/* Absent (tracing was off, or an older order) or too long: "". */
-		copy_field(r->element[5], o->traceparent, sizeof(o->traceparent));
-		copy_field(r->element[6], o->tracestate, sizeof(o->tracestate));
+	rc = c.r->type == REDIS_REPLY_ARRAY && c.r->elements == N_FIELDS ? 0 : -ENOENT;
+	for (size_t i = 0; i < N_FIELDS && rc == 0; i++) { /* the first missing one ends it */
+		if (fields[i].kind == DEADLINE)
+			deadline = c.r->element[i]->type == REDIS_REPLY_STRING;
+		else if (copy_field(c.r->element[i], (char *)o + fields[i].off, fields[i].cap) <
+		             0 &&
+		         fields[i].kind == REQUIRED)
+			rc = -ENOENT;
 	}
-	freeReplyObject(r);
+	freeReplyObject(c.r);
 	if (rc == 0 && deadline && strcmp(o->status, "pending") == 0)
 		rc = expire(s, key, o);
 	return absent(s, rc);
