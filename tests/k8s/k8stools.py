@@ -14,7 +14,7 @@ import tempfile
 
 import pytest
 
-from harness import free_port  # tests/harness.py, on sys.path via tests/conftest.py
+from harness import free_port  # tests/harness/, on sys.path via tests/conftest.py
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOOLS = os.environ.get("BAKERY_TOOLS", os.path.expanduser("~/.cache/bakery-tools"))
