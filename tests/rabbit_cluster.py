@@ -33,6 +33,7 @@ import tempfile
 import time
 
 from harness import RABBIT_BIN, port_open, wait_until
+from harness.util import Closing
 from harness.rabbit import amqp_get, list_queues, node_files, rabbitmqctl
 
 COOKIE = "bakery-rabbit-cluster-cookie"
@@ -152,7 +153,7 @@ class RabbitNode:
                            prefix=("ip", "netns", "exec", self.ns))
 
 
-class RabbitCluster:
+class RabbitCluster(Closing):
     """Three (n) RabbitMQ nodes joined into one cluster; see the module docstring."""
 
     def __init__(self, n=3, start=True):
@@ -257,9 +258,3 @@ class RabbitCluster:
                        what=f"links and namespaces of 10.213.{self.k}.0/24 gone")
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()

@@ -26,6 +26,7 @@ import tempfile
 
 from harness import RedisError, RedisServer, _Process, free_port, port_open, wait_until
 from harness.resp import RedisCommands, command
+from harness.util import Closing
 
 MASTER = "mymaster"
 
@@ -104,7 +105,7 @@ class Sentinel:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class SentinelRedis(RedisCommands):
+class SentinelRedis(RedisCommands, Closing):
     """A primary, two replicas and three Sentinels; see the module docstring."""
 
     def __init__(self, password="bakery-test-pw", replicas=2, sentinels=3):
@@ -231,9 +232,3 @@ class SentinelRedis(RedisCommands):
             s.close()
         for n in self.nodes:
             n.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()

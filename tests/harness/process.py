@@ -6,6 +6,8 @@ import os
 import signal
 import subprocess
 
+from .util import Closing
+
 
 _live = set()  # every _Process not yet reaped: killed at interpreter exit as a last resort
 
@@ -57,7 +59,7 @@ class _Process:
         return rc
 
 
-class _Server:
+class _Server(Closing):
     """What the servers share: start() and stop() are theirs; kill() is a crash (SIGKILL:
     Redis loses unsaved data; RabbitMQ keeps confirmed persistent messages)."""
 

@@ -139,12 +139,6 @@ class RabbitServer(_Server):
                 self.epmd.stop(signal.SIGKILL)
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
     def ctl(self, *args, timeout=60.0):
         """Runs rabbitmqctl against this node; returns stdout, raises on a non-zero exit."""
         return rabbitmqctl(self.env, self.nodename, args, timeout)

@@ -58,15 +58,8 @@ class RedisServer(RedisCommands, _Server):
 
     def close(self):
         """Stops the server for good and removes its directory."""
-        if self.proc is not None:
-            self.proc.stop(signal.SIGKILL)
+        self.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def command(self, *args):
         """Runs one command on a fresh connection; returns the decoded reply."""

@@ -47,3 +47,13 @@ def _read(path):
             return f.read().decode("utf-8", "replace")
     except FileNotFoundError:
         return ""
+
+
+class Closing:
+    """`with X() as x:` closes x at the end (X has close())."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
