@@ -46,11 +46,12 @@ Services get OTEL_SDK_DISABLED=true unless the caller passes OTEL_* variables (o
 OTEL_SDK_DISABLED=None: a None value removes a variable). The caller's own Bakery variables
 (DB_HOST, PORT, ...) and OTEL_* never leak into a service.
 
-Modules: util (wait_until, free_port, port_open), contract (KEY_RE ... parse_prometheus),
-proxy (TcpProxy), http (Response, http_*, raw_request), process (_Process, _Server),
-resp (RedisError, _Resp, RedisMonitor, RedisCommands), redis (RedisServer), rabbit
-(RabbitServer and what rabbit_cluster.py shares with it), services (Service, service_env,
-Bakery, BUILD_DIR, ROOT). Everything is importable from `harness` itself.
+Modules: util (wait_until, free_port, port_open, Closing), contract (KEY_RE ...
+parse_prometheus), proxy (TcpProxy), http (Response, http_*, raw_request), process (_Process,
+_Server), resp (RedisError, _Resp, RedisMonitor, RedisCommands, command), redis (RedisServer),
+rabbit (RabbitServer, and node_files, rabbitmqctl, list_queues, amqp_get, which
+rabbit_cluster.py shares), services (Service, service_env, Bakery, BUILD_DIR, ROOT).
+Everything a test used from harness.py is importable from `harness` itself.
 """
 
 from .contract import (KEY_RE, RFC3339_NS, RFC3339_UTC, assert_error, fnv1a32,  # noqa: F401

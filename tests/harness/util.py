@@ -1,4 +1,4 @@
-"""Small helpers every module here uses: free_port, port_open, wait_until, _read."""
+"""Small helpers every module here uses: free_port, port_open, wait_until, _read, Closing."""
 
 import socket
 import time
