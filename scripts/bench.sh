@@ -4,7 +4,7 @@
 #
 #   scripts/bench.sh                 (make bench)
 #
-# One run, one machine: real redis-server and rabbitmq-server (tests/harness.py), a real
+# One run, one machine: real redis-server and rabbitmq-server (tests/harness/), a real
 # Collector (THE pipeline, k8s/otel-collector/config.yaml) exporting to Jaeger when it is built
 # (else to a closed port: the Collector still receives everything), one baker per round
 # (BAKE_TIME_SCALE=0, BENCH_BAKER_CONCURRENCY, tracing off, so that only reception's tracing

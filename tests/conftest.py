@@ -10,7 +10,7 @@ Function-scoped (torn down after the test, even when it fails):
     make_redis       make_redis(start=True, **kw) -> a private RedisServer a test may
                      stop/kill (kw: RedisServer's, e.g. args=[extra redis-server options]).
     make_rabbit      make_rabbit(start=True) -> a private RabbitServer (start: 5-20 s).
-See tests/harness.py for the classes.
+See tests/harness/ (the harness package) for the classes.
 """
 
 import os

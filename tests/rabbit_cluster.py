@@ -33,6 +33,8 @@ import tempfile
 import time
 
 from harness import RABBIT_BIN, port_open, wait_until
+from harness.util import Closing
+from harness.rabbit import amqp_get, list_queues, node_files, rabbitmqctl
 
 COOKIE = "bakery-rabbit-cluster-cookie"
 ADVANCED = """[
@@ -68,32 +70,11 @@ class RabbitNode:
         self.nodename = f"rabbit@{self.ip}"
         self.dir = os.path.join(cluster.dir, f"node{i}")
         self.out = os.path.join(self.dir, "rabbit.out")
-        home = os.path.join(self.dir, "home")
-        for d in ("home", "mnesia", "log"):
-            os.makedirs(os.path.join(self.dir, d))
-        cookie = os.path.join(home, ".erlang.cookie")
-        with open(cookie, "w") as f:
-            f.write(COOKIE)
-        os.chmod(cookie, 0o400)
-        files = {"enabled_plugins": "[].\n", "advanced.config": ADVANCED,
-                 "rabbitmq.conf": "listeners.tcp.1 = 0.0.0.0:5672\nloopback_users = none\n"
-                                  "cluster_partition_handling = pause_minority\n"}
-        for name, text in files.items():
-            with open(os.path.join(self.dir, name), "w") as f:
-                f.write(text)
-        self.env = {k: v for k, v in os.environ.items()
-                    if not k.startswith(("RABBITMQ_", "ERL_"))}
-        self.env.update(
-            HOME=home, RABBITMQ_USE_LONGNAME="true", RABBITMQ_NODENAME=self.nodename,
-            RABBITMQ_CONF_ENV_FILE=os.path.join(self.dir, "rabbitmq-env.conf"),  # absent
-            RABBITMQ_CONFIG_FILE=os.path.join(self.dir, "rabbitmq.conf"),
-            RABBITMQ_ADVANCED_CONFIG_FILE=os.path.join(self.dir, "advanced.config"),
-            RABBITMQ_ENABLED_PLUGINS_FILE=os.path.join(self.dir, "enabled_plugins"),
-            RABBITMQ_MNESIA_BASE=os.path.join(self.dir, "mnesia"),
-            RABBITMQ_LOG_BASE=os.path.join(self.dir, "log"),
-            RABBITMQ_PID_FILE=os.path.join(self.dir, "rabbit.pid"),
-            RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="+sbwt none +sbwtdcpu none +sbwtdio none",
-        )
+        self.env = node_files(self.dir, {
+            "enabled_plugins": "[].\n", "advanced.config": ADVANCED,
+            "rabbitmq.conf": "listeners.tcp.1 = 0.0.0.0:5672\nloopback_users = none\n"
+                             "cluster_partition_handling = pause_minority\n"}, cookie=COOKIE)
+        self.env.update(RABBITMQ_USE_LONGNAME="true", RABBITMQ_NODENAME=self.nodename)
 
     def _net(self):
         k = self.cluster.k
@@ -168,17 +149,11 @@ class RabbitNode:
 
     def ctl(self, *args, timeout=60.0):
         """Runs rabbitmqctl against this node from its namespace; returns stdout."""
-        r = subprocess.run(["ip", "netns", "exec", self.ns,
-                            os.path.join(RABBIT_BIN, "rabbitmqctl"), "-n", self.nodename,
-                            "-q", *args], env=self.env, capture_output=True, text=True,
-                           timeout=timeout + 30)
-        if r.returncode != 0:
-            raise RuntimeError(f"rabbitmqctl {' '.join(args)} on {self.nodename}: exit "
-                               f"{r.returncode}\n{r.stdout}{r.stderr}")
-        return r.stdout
+        return rabbitmqctl(self.env, self.nodename, args, timeout,
+                           prefix=("ip", "netns", "exec", self.ns))
 
 
-class RabbitCluster:
+class RabbitCluster(Closing):
     """Three (n) RabbitMQ nodes joined into one cluster; see the module docstring."""
 
     def __init__(self, n=3, start=True):
@@ -256,18 +231,12 @@ class RabbitCluster:
         consumers, members}} from a live node (quorum figures lag by a tick)."""
         cols = ("name", "type", "arguments", "messages", "messages_ready",
                 "messages_unacknowledged", "consumers", "members")
-        rows = json.loads(self.live().ctl("list_queues", *cols, "--formatter", "json") or "[]")
-        queues = {q["name"]: q for q in rows}
-        for q in queues.values():
-            q["arguments"] = {a[0]: a[-1] for a in q.get("arguments") or []}
-        return queues
+        return list_queues(self.live().ctl, cols)
 
     def get(self, queue):
         """Takes (and acks) one message of queue with amqp-get via a live node; its body or
         None."""
-        r = subprocess.run(["amqp-get", f"--server={self.live().ip}", "--port=5672", "-q",
-                            queue], capture_output=True, timeout=30)
-        return r.stdout.decode() if r.returncode == 0 else None
+        return amqp_get(self.live().ip, 5672, queue)
 
     def leftovers(self):
         """What of ours the host still has: namespaces, links (should be [] after close)."""
@@ -289,9 +258,3 @@ class RabbitCluster:
                        what=f"links and namespaces of 10.213.{self.k}.0/24 gone")
         finally:
             shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()

@@ -24,23 +24,11 @@ import shutil
 import signal
 import tempfile
 
-import harness
-from harness import RedisServer, _Process, _Resp, free_port, port_open, wait_until
+from harness import RedisError, RedisServer, _Process, free_port, port_open, wait_until
+from harness.resp import RedisCommands, command
+from harness.util import Closing
 
 MASTER = "mymaster"
-
-
-def _command(port, password, *args, timeout=5.0):
-    """Runs one command on a fresh connection (AUTH first when password); returns the reply."""
-    c = _Resp(port, timeout=timeout)
-    try:
-        if password:
-            c.send("AUTH", password)
-            c.reply()
-        c.send(*args)
-        return c.reply()
-    finally:
-        c.close()
 
 
 class AuthRedis(RedisServer):
@@ -52,9 +40,6 @@ class AuthRedis(RedisServer):
                                             password, "--repl-diskless-sync-delay", "0",
                                             *args])
 
-    def command(self, *args):
-        return _command(self.port, self.password, *args)
-
     def stop(self):
         if self.proc is not None and self.proc.alive():
             self.proc.stop(signal.SIGTERM, timeout=10)
@@ -63,7 +48,7 @@ class AuthRedis(RedisServer):
         """"master" or "slave"; None when it does not answer."""
         try:
             return self.command("ROLE")[0]
-        except (OSError, harness.RedisError, ConnectionError):
+        except (OSError, RedisError, ConnectionError):
             return None
 
 
@@ -104,13 +89,13 @@ class Sentinel:
         return self.proc is not None and self.proc.alive()
 
     def command(self, *args):
-        return _command(self.port, self.password, *args)
+        return command(self.port, *args, password=self.password)
 
     def primary(self):
         """The primary's port as this Sentinel names it (None when it cannot say)."""
         try:
             r = self.command("SENTINEL", "get-master-addr-by-name", MASTER)
-        except (OSError, harness.RedisError, ConnectionError):
+        except (OSError, RedisError, ConnectionError):
             return None
         return int(r[1]) if r else None
 
@@ -120,7 +105,7 @@ class Sentinel:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class SentinelRedis:
+class SentinelRedis(RedisCommands, Closing):
     """A primary, two replicas and three Sentinels; see the module docstring."""
 
     def __init__(self, password="bakery-test-pw", replicas=2, sentinels=3):
@@ -170,16 +155,6 @@ class SentinelRedis:
 
     def command(self, *args):
         return self.primary.command(*args)
-
-    def hget(self, key, field):
-        return self.command("HGET", key, field)
-
-    def hgetall(self, key):
-        flat = self.command("HGETALL", key) or []
-        return dict(zip(flat[0::2], flat[1::2]))
-
-    def keys(self, pattern="*"):
-        return sorted(self.command("KEYS", pattern))
 
     def env(self, **extra):
         """The services' variables for this set-up."""
@@ -257,9 +232,3 @@ class SentinelRedis:
             s.close()
         for n in self.nodes:
             n.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()

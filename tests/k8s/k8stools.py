@@ -14,7 +14,7 @@ import tempfile
 
 import pytest
 
-from harness import free_port  # tests/harness.py, on sys.path via tests/conftest.py
+from harness import free_port  # tests/harness/, on sys.path via tests/conftest.py
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOOLS = os.environ.get("BAKERY_TOOLS", os.path.expanduser("~/.cache/bakery-tools"))
@@ -166,15 +166,15 @@ users:
 """
 
 
-def tiltfile_result(tmp, context, args=()):
-    """`tilt alpha tiltfile-result` with the kubeconfig's context (and cluster) named context
-    and the Tiltfile's own arguments args (as after `tilt up --`); the CompletedProcess (exit 5
-    on a Tiltfile error)."""
+def tiltfile_result(tmp, context, args=(), tiltfile="Tiltfile"):
+    """`tilt alpha tiltfile-result` of tiltfile (relative to the repository root) with the
+    kubeconfig's context (and cluster) named context and the Tiltfile's own arguments args (as
+    after `tilt up --`); the CompletedProcess (exit 5 on a Tiltfile error)."""
     kubeconfig = tmp / f"kubeconfig-{context}"
     kubeconfig.write_text(KUBECONFIG.format(name=context, port=free_port()))
     env = dict(os.environ, KUBECONFIG=str(kubeconfig), TILT_DEV_DIR=str(tmp / "tilt-dev"),
                TILT_DISABLE_ANALYTICS="1", DO_NOT_TRACK="1",
                # helm() runs `helm template`, kustomize() `kustomize build`
                PATH=TOOLS + os.pathsep + os.environ["PATH"])
-    return run([tool_path("tilt"), "alpha", "tiltfile-result", "-f", "Tiltfile", "--", *args],
+    return run([tool_path("tilt"), "alpha", "tiltfile-result", "-f", tiltfile, "--", *args],
                env=env, check=False)

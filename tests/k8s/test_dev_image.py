@@ -17,7 +17,7 @@ import pytest
 
 from k8stools import ROOT, live_update_build, run
 
-from harness import http_get, wait_until  # tests/harness.py, on sys.path via tests/conftest.py
+from harness import http_get, wait_until  # tests/harness/, on sys.path via tests/conftest.py
 
 IMAGE = "bakery/reception:dev-test"
 

@@ -75,6 +75,32 @@ def test_shared_objects_are_a_resource_of_their_own(result):
         assert ("Deployment", f"bakery-{name}") in kinds_and_names(ms[name])
 
 
+def test_names_are_the_charts_own(tmp_path):
+    """The Tiltfile takes object names from what the chart renders (bakery.fullname), never
+    recomputes them: with a fullnameOverride every resource still finds its objects, and k6
+    targets that reception."""
+    source = open(os.path.join(ROOT, "Tiltfile")).read()
+    assert source.count("DEV_SETTINGS = [\n") == 1
+    # Beside the real one: a Tiltfile's paths are relative to its directory.
+    copy = f".Tiltfile-release-{os.getpid()}"
+    with open(os.path.join(ROOT, copy), "w") as f:
+        f.write(source.replace("DEV_SETTINGS = [\n",
+                               "DEV_SETTINGS = [\n    'fullnameOverride=shop',\n"))
+    try:
+        p = tiltfile_result(tmp_path, "minikube", tiltfile=copy)
+    finally:
+        os.remove(os.path.join(ROOT, copy))
+    assert p.returncode == 0, f"exit {p.returncode}\n{p.stderr[-4000:]}"
+    ms = manifests(json.loads(p.stdout))
+    assert kinds_and_names(ms["bakery-config"]) == {
+        ("ConfigMap", "shop"), ("Secret", "shop"), ("ServiceAccount", "shop")}
+    for name in ("reception", "baker"):
+        assert {("Deployment", f"shop-{name}"),
+                ("PodDisruptionBudget", f"shop-{name}")} <= kinds_and_names(ms[name])
+    assert "BASE_URL: http://shop-reception:8000" in " ".join(
+        ms["k6"]["DeployTarget"]["applyCmd"]["env"])
+
+
 def test_images_are_tilts_builds_without_a_registry(result):
     """No registry in the chart's references: Tilt matches bakery/<svc> to its builds."""
     ms = manifests(result)
