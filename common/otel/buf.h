@@ -30,13 +30,23 @@ static inline uint8_t *otlp_buf_room(struct otlp_buf *b, size_t n)
 	return b->data + b->len;
 }
 
-/* Copies n bytes from src to p and returns p + n: up to 16 bytes (most keys and values) with
- * two overlapping moves and no call. */
+/* Copies n bytes from src to p and returns p + n: up to 32 bytes (most keys and values) with
+ * overlapping moves and no call. */
 static inline uint8_t *otlp_bytes_copy(uint8_t *p, const void *src, size_t n)
 {
 	const uint8_t *s = src;
 
-	if (n >= 8 && n <= 16) {
+	if (n > 16 && n <= 32) {
+		uint64_t a, b, c, d;
+		memcpy(&a, s, 8);
+		memcpy(&b, s + 8, 8);
+		memcpy(&c, s + n - 16, 8);
+		memcpy(&d, s + n - 8, 8);
+		memcpy(p, &a, 8);
+		memcpy(p + 8, &b, 8);
+		memcpy(p + n - 16, &c, 8);
+		memcpy(p + n - 8, &d, 8);
+	} else if (n >= 8 && n <= 16) {
 		uint64_t a, b;
 		memcpy(&a, s, 8);
 		memcpy(&b, s + n - 8, 8);

@@ -162,6 +162,27 @@ static void pb_attr(struct otlp_buf *b, unsigned field, const struct otlp_attr *
 	size_t kn = x->key_len, vn = 0, any = 0, kv;
 	uint8_t *p;
 
+	if (x->type == TRACE_ATTR_STRING && field < 16 && kn - 1 < 63 && x->len < 58) {
+		/* The usual short string: every tag and length one byte (kv <= 126), written in
+		 * place. */
+		vn = x->len;
+		any = 2 + vn;
+		kv = 2 + kn + 2 + any;
+		if (!(p = otlp_buf_room(b, 2 + kv)))
+			return;
+		*p++ = (uint8_t)(field << 3 | 2);
+		*p++ = (uint8_t)kv;
+		*p++ = 1 << 3 | 2; /* KeyValue.key */
+		*p++ = (uint8_t)kn;
+		p = otlp_bytes_copy(p, x->key, kn);
+		*p++ = 2 << 3 | 2; /* KeyValue.value */
+		*p++ = (uint8_t)any;
+		*p++ = 1 << 3 | 2; /* AnyValue.string_value */
+		*p++ = (uint8_t)vn;
+		p = otlp_bytes_copy(p, x->v.s, vn);
+		b->len = (size_t)(p - b->data);
+		return;
+	}
 	switch (x->type) { /* AnyValue keeps false, 0 and "" */
 	case TRACE_ATTR_STRING:
 		vn = x->len;

@@ -86,16 +86,33 @@ static char *otlp_copy(char *out, const char *s, size_t n)
 	return out + o + 1;
 }
 
-/* otlp_copy, with short ASCII strings (most keys and values) done inline. */
+/* otlp_copy, with short ASCII strings (most keys and values: up to 32 bytes) done inline. */
 static inline char *copy_short(char *out, const char *s, size_t n)
 {
 	uint64_t a = 0, b = 0;
 
-	if (n > 16)
+	if (n > 32)
 		return otlp_copy(out, s, n);
+	if (n > 16) { /* 17 to 32 bytes: four overlapping words */
+		uint64_t c, d;
+		memcpy(&a, s, 8);
+		memcpy(&b, s + 8, 8);
+		memcpy(&c, s + n - 16, 8);
+		memcpy(&d, s + n - 8, 8);
+		if ((a | b | c | d) & 0x8080808080808080u)
+			return otlp_copy(out, s, n);
+		memcpy(out, s, n);
+		out[n] = '\0';
+		return out + n + 1;
+	}
 	if (n >= 8) {
 		memcpy(&a, s, 8);
 		memcpy(&b, s + n - 8, 8);
+	} else if (n >= 4) {
+		uint32_t x, y;
+		memcpy(&x, s, 4);
+		memcpy(&y, s + n - 4, 4);
+		a = x | y;
 	} else {
 		for (size_t i = 0; i < n; i++)
 			a |= (uint8_t)s[i];
