@@ -104,11 +104,11 @@ tilt_stub_ui() {
 build_kubernetes() {
 	local bins=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
 	local b minor work mod ld='-s -w' v
+	# tests/k8s validates against these versions' OpenAPI schemas, from the modules' source.
+	(cd / && go mod download "k8s.io/kubernetes@$KUBE_VERSION" \
+		"k8s.io/kubernetes@$KUBE_OLDEST_VERSION") || return 1
 	if have kube-apiserver "$KUBE_VERSION"; then
 		for b in "${bins[@]}"; do have "$b" "$KUBE_VERSION"; done
-		# tests/k8s validates against these versions' OpenAPI schemas, from the modules' source.
-		(cd / && go mod download "k8s.io/kubernetes@$KUBE_VERSION" \
-			"k8s.io/kubernetes@$KUBE_OLDEST_VERSION")
 		return 0
 	fi
 	log "building Kubernetes $KUBE_VERSION (cold: about ten minutes)"

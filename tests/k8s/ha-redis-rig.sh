@@ -66,12 +66,14 @@ for i in 0 1 2; do
 	start "$i"
 	wait_for 20 sh -c "/usr/bin/redis-cli -h 127.0.0.1$i -p 26379 -a rig-password --no-auth-warning ping | grep -q PONG"
 done
-for what in replicas sentinels; do
-	wait_for 30 sh -c "[ \"\$(/usr/bin/redis-cli -h 127.0.0.10 -p 26379 -a rig-password --no-auth-warning SENTINEL $what mymaster | grep -c '^redis-.\.redis-headless\$')\" = 2 ]"
+# Each replica is counted by its name (host:port): its master-host names a redis-<n> too.
+for what in "replicas :6379" "sentinels "; do
+	set -- $what
+	wait_for 30 sh -c "[ \"\$(/usr/bin/redis-cli -h 127.0.0.10 -p 26379 -a rig-password --no-auth-warning SENTINEL $1 mymaster | grep -c '^redis-.\.redis-headless${2:-}\$')\" = 2 ]"
 done
 result first.roles "$(roles)"
 result first.primaries "$(primaries)"
-result first.replicas "$(cli 0 -p 26379 SENTINEL replicas mymaster | grep -c '^redis-.\.redis-headless$')"
+result first.replicas "$(cli 0 -p 26379 SENTINEL replicas mymaster | grep -c '^redis-.\.redis-headless:6379$')"
 result first.sentinels "$(cli 0 -p 26379 SENTINEL sentinels mymaster | grep -c '^redis-.\.redis-headless$')"
 result noauth.redis "$(env -u REDISCLI_AUTH /usr/bin/redis-cli -h 127.0.0.11 PING 2>&1 | head -n 1)"
 result noauth.sentinel "$(env -u REDISCLI_AUTH /usr/bin/redis-cli -h 127.0.0.11 -p 26379 PING 2>&1 | head -n 1)"
