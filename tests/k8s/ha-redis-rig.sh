@@ -79,9 +79,31 @@ result noauth.redis "$(env -u REDISCLI_AUTH /usr/bin/redis-cli -h 127.0.0.11 PIN
 result noauth.sentinel "$(env -u REDISCLI_AUTH /usr/bin/redis-cli -h 127.0.0.11 -p 26379 PING 2>&1 | head -n 1)"
 cli 0 SET order:1 kept >/dev/null
 # 2. The primary's pod is deleted: preStop hands over, the pod stops, comes back a replica.
+# Meanwhile a client writes to it as the services do (each write followed by WAIT 1) and
+# records the writes acknowledged so: every one must be on the new primary.
+writer() {
+	local n=0
+	while [ ! -e "$R/writer.stop" ]; do
+		n=$((n + 1))
+		case $(printf 'SET hand:%s v\nWAIT 1 1000\n' "$n" | cli 0 | tr '\n' ' ') in
+		"OK "[1-9]*) echo "hand:$n" >>"$R/acked" ;;
+		esac
+	done
+}
+: >"$R/acked"
+writer &
+writer_pid=$!
+wait_for 10 test -s "$R/acked"
 t0=$(date +%s)
 POD_NAME=redis-0 POD_IP=127.0.0.10 sh "$R/redis-0/scripts/prestop.sh" >"$R/prestop.log" 2>&1
 result prestop.seconds $(($(date +%s) - t0))
+touch "$R/writer.stop"
+wait "$writer_pid"
+p=$(primaries)
+n=${p#redis-}
+n=${n%%.*}
+result handover.acked "$(wc -l <"$R/acked")"
+result handover.lost "$(for k in $(cat "$R/acked"); do cli "$n" EXISTS "$k"; done | grep -c '^0$')"
 result prestop.roles "$(roles)"
 result prestop.primaries "$(primaries)"
 kill "$(cat "$R/redis-0/redis.pid")" "$(cat "$R/redis-0/sentinel.pid")"

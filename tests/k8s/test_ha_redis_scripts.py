@@ -50,6 +50,14 @@ def test_prestop_hands_the_primary_over_and_it_returns_as_a_replica(rig):
     assert sorted(r["back.roles"].split()) == ["master", "slave", "slave"], log
 
 
+def test_no_write_acknowledged_during_the_handover_is_lost(rig):
+    """A write the old primary took after a replica's promotion, acknowledged by its other
+    replica (WAIT 1), would vanish when that replica resyncs: preStop refuses writes first."""
+    r, log = rig
+    assert int(r["handover.acked"]) > 0, log
+    assert r["handover.lost"] == "0", log
+
+
 def test_a_killed_primary_is_replaced_and_returns_as_a_replica(rig):
     r, log = rig
     assert r["kill.failover_seconds"] != "timeout" and int(r["kill.failover_seconds"]) <= 30, log
