@@ -170,7 +170,8 @@ validate:
 bench-sdk: $(BUILD)/bench/sdk_cost
 	bench/sdk_cost.sh $(BUILD)/bench/sdk_cost
 
-# reception against the ceiling, keep-alive and Connection: close, tracing on and off (README).
+# reception against the ceiling, keep-alive and Connection: close, tracing on and off; then the
+# ceiling and reception with the quorum queue on three nodes against the classic one (README).
 bench:
 	scripts/bench.sh
 

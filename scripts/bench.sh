@@ -4,7 +4,8 @@
 #
 #   scripts/bench.sh                 (make bench)
 #
-# One run, one machine: real redis-server and rabbitmq-server (tests/harness/), a real
+# One run, one machine: real redis-server and rabbitmq-server (tests/harness/; one node, so a
+# classic queue: ORDERS_QUEUE_TYPE=classic), a real
 # Collector (THE pipeline, k8s/otel-collector/config.yaml) exporting to Jaeger when it is built
 # (else to a closed port: the Collector still receives everything), one baker per round
 # (BAKE_TIME_SCALE=0, BENCH_BAKER_CONCURRENCY, tracing off, so that only reception's tracing
@@ -32,15 +33,23 @@
 #     affinity, which children inherit), as in a cluster whose tracing backend runs on other
 #     nodes: tracing then costs reception its own work, not its neighbours' as well.
 # Then per placement the medians over the rounds as a table, with ratios to the ceiling at the
-# same number in flight and to tracing off. A benchmark, not a test: it fails only when a
-# response is not 202 or a connection fails.
+# same number in flight and to tracing off.
+# Then, once per run (BENCH_QUORUM=1), replication's cost: with tracing off, on all cores, the
+# ceiling at WINDOW in flight and reception under wrk at WINDOW keep-alive connections (WINDOW:
+# the first connection count), each against the classic queue on one node and against the
+# quorum queue (the services' default) on a real three-node cluster (tests/rabbit_cluster.py:
+# network namespaces, root only), alternating from round to round, with a fresh queue, baker
+# and reception each time; a table of the medians with CPU per order of the client (or
+# reception) and of RabbitMQ (every node's processes), and the ratios quorum / classic.
+# A benchmark, not a test: it fails only when a response is not 202 or a connection fails.
 #
 # Environment: BENCH_ROUNDS (3), BENCH_SECONDS (8, per run), BENCH_CONNECTIONS ("64 256"),
 # BENCH_RATE (1000 orders/s; 0: no fixed-rate run), BENCH_WARMUP_SECONDS (2), BENCH_WRK_THREADS
 # (2), BENCH_BAKER_CONCURRENCY (128: the baker's BAKER_CONCURRENCY), BENCH_PLACEMENT ("shared
-# split"), BAKERY_BUILD (build: the binaries' directory, built here). About 12 minutes at the
-# defaults (1.9 per round and placement). Needs wrk (scripts/deps.sh), k6 and the Collector
-# (scripts/tools.sh k6 otelcol).
+# split"), BENCH_QUORUM (1; 0: no quorum comparison), BAKERY_BUILD (build: the binaries'
+# directory, built here). About 12 minutes at the defaults (1.9 per round and placement) plus
+# the quorum comparison's. Needs wrk (scripts/deps.sh), k6 and the Collector (scripts/tools.sh
+# k6 otelcol).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -59,6 +68,7 @@ sys.path[:0] = ["tests", "tests/tracing"]
 from harness import (BUILD_DIR, Bakery, RabbitServer, RedisServer, free_port, http_get,
                      parse_prometheus, wait_until)
 import otelstack
+from rabbit_cluster import RabbitCluster
 
 rounds = int(os.environ.get("BENCH_ROUNDS", 3))
 seconds = int(os.environ.get("BENCH_SECONDS", 8))
@@ -68,6 +78,7 @@ warmup = int(os.environ.get("BENCH_WARMUP_SECONDS", 2))
 wrk_threads = os.environ.get("BENCH_WRK_THREADS", "2")
 baker_concurrency = os.environ.get("BENCH_BAKER_CONCURRENCY", "128")
 placements = os.environ.get("BENCH_PLACEMENT", "shared split").split()
+quorum = os.environ.get("BENCH_QUORUM", "1") != "0"
 if not placements or set(placements) - {"shared", "split"}:
     sys.exit("bench: BENCH_PLACEMENT is a list of shared and split")
 work = tempfile.mkdtemp(prefix="bakery-bench-")
@@ -103,6 +114,22 @@ def sink_cpu_seconds():
     """CPU time of the Collector and Jaeger (on reception's cores, or on their own)."""
     procs = [collector.proc] + ([jaeger.proc] if sink == "Jaeger" else [])
     return sum(cpu_seconds(p.pid) for p in procs if p is not None)
+
+
+def broker_cpu_seconds(rabbit):
+    """CPU time of RabbitMQ's processes: every node's namespace, or the one node's process group
+    (beam.smp, erl_child_setup, ...); a process that ends meanwhile counts nothing."""
+    cluster = isinstance(rabbit, RabbitCluster)
+    pids = ([p for n in rabbit.nodes for p in n.pids()] if cluster else
+            [int(p) for p in os.listdir("/proc") if p.isdigit()])
+    total = 0.0
+    for p in pids:
+        try:
+            if cluster or os.getpgid(p) == rabbit.proc.pid:
+                total += cpu_seconds(p)
+        except OSError:
+            pass
+    return total
 
 
 def baked(baker):
@@ -155,8 +182,8 @@ def k6(url, secs):
             "write_errors": 0, "timeouts": 0}, (0, 0)
 
 
-def ceiling(bakery, window, baker):
-    env = {**os.environ, **bakery.env()}
+def ceiling(bakery, window, baker, queue_type="classic"):
+    env = {**os.environ, **bakery.env(ORDERS_QUEUE_TYPE=queue_type)}
     b0, t0 = baked(baker), time.monotonic()
     out = subprocess.run([CEILING, str(seconds), str(window)], env=env, capture_output=True,
                          text=True)
@@ -200,8 +227,8 @@ def bench(placement):
             "tracing off": {"OTEL_SDK_DISABLED": "true"},
         }
         print(f"bench: {placement}: the Collector and {sink} on CPUs {sorted(sink_cpus)}, "
-              f"everything else (Redis, RabbitMQ, reception, the baker, wrk, the ceiling) on "
-              f"{sorted(cpus)}", flush=True)
+              f"everything else (Redis, RabbitMQ with a classic queue, reception, the baker, "
+              f"wrk, the ceiling) on {sorted(cpus)}", flush=True)
         for r in range(rounds):
             if r:  # every round starts as the first did: no orders in Redis, no traces in Jaeger
                 redis.command("FLUSHALL")
@@ -212,7 +239,8 @@ def bench(placement):
                     pin(cpus)
             bakery = Bakery(redis, rabbit, os.path.join(work, placement, "logs"))
             try:
-                base = {"LOG_LEVEL": "warn", "BAKE_TIME_SCALE": "0"}
+                base = {"LOG_LEVEL": "warn", "BAKE_TIME_SCALE": "0",
+                        "ORDERS_QUEUE_TYPE": "classic"}
                 baker = bakery.baker(**base, OTEL_SDK_DISABLED="true",
                                      BAKER_CONCURRENCY=baker_concurrency)
                 modes = TRACING if r % 2 == 0 else TRACING[::-1]
@@ -311,21 +339,95 @@ def table(placement):
         rows(f"{rate} rate", None)
 
 
+def replication():
+    """The classic queue on one node against the quorum queue on three (module doc); fills
+    replicated[(load, queue type)]."""
+    conns, stack = conn_counts[0], []
+    try:
+        redis = RedisServer(); stack.append(redis)
+        single = RabbitServer(); stack.append(single)
+        cluster = RabbitCluster(); stack.append(cluster)
+        targets = (("classic", single), ("quorum", cluster))
+        print(f"bench: replication: classic on one node, quorum on three ({cluster.addr}), "
+              f"tracing off, everything on {sorted(ALL_CPUS)}", flush=True)
+        for r in range(rounds):
+            for qtype, rabbit in (targets if r % 2 == 0 else targets[::-1]):
+                redis.command("FLUSHALL")
+                bakery = Bakery(redis, rabbit, os.path.join(work, "replication", "logs"))
+                try:
+                    base = {"LOG_LEVEL": "warn", "BAKE_TIME_SCALE": "0",
+                            "OTEL_SDK_DISABLED": "true", "ORDERS_QUEUE_TYPE": qtype}
+                    baker = bakery.baker(**base, BAKER_CONCURRENCY=baker_concurrency)
+                    mq0 = broker_cpu_seconds(rabbit)
+                    c = ceiling(bakery, conns, baker, qtype)
+                    runs = [(f"ceiling, {conns} in flight", {
+                        "rps": c["orders_per_s"], "p50": c["p50_us"] / 1000,
+                        "p99": c["p99_us"] / 1000, "cpu": c["cpu_us"],
+                        "mq_cpu": (broker_cpu_seconds(rabbit) - mq0) * 1e6 / c["orders"]})]
+                    drain(rabbit, bakery.queue)
+                    reception = bakery.reception(**base)
+                    wrk(reception.url, conns, False, warmup)
+                    drain(rabbit, bakery.queue)
+                    cpu0, mq0 = cpu_seconds(reception.pid), broker_cpu_seconds(rabbit)
+                    w, _ = wrk(reception.url, conns, False, seconds)
+                    n = w["requests"]
+                    if w["non202"] or w["connect_errors"] or w["read_errors"] or w["write_errors"]:
+                        sys.exit(f"bench: {qtype}, {conns} keep-alive: {w}")
+                    runs.append((f"{conns} keep-alive", {
+                        "rps": n / (w["duration_us"] / 1e6), "p50": w["p50_us"] / 1000,
+                        "p99": w["p99_us"] / 1000,
+                        "cpu": (cpu_seconds(reception.pid) - cpu0) * 1e6 / n,
+                        "mq_cpu": (broker_cpu_seconds(rabbit) - mq0) * 1e6 / n}))
+                    drain(rabbit, bakery.queue)
+                    for load, run in runs:
+                        replicated.setdefault((load, qtype), []).append(run)
+                        print(f"  replication round {r + 1}  {load:21s} {qtype:7s} "
+                              f"{run['rps']:8.0f} orders/s  p50 {run['p50']:6.1f} ms  "
+                              f"p99 {run['p99']:6.1f} ms  {run['cpu']:5.1f} CPU us/order  "
+                              f"RabbitMQ {run['mq_cpu']:6.1f}", flush=True)
+                finally:
+                    bakery.close()
+    finally:
+        for p in reversed(stack):
+            p.close()
+
+
+def replication_table():
+    keys = ("rps", "p50", "p99", "cpu", "mq_cpu")
+    print(f"\nreplication (tracing off): medians of {rounds} rounds\n")
+    print("| load | queue | orders/s | p50 ms | p99 ms | CPU µs/order (the client's or "
+          "reception's) | RabbitMQ CPU µs/order (every node) |")
+    print("|---|---|---|---|---|---|---|")
+    for load in dict.fromkeys(load for load, _ in replicated):
+        med = {q: [statistics.median(x[k] for x in replicated[(load, q)]) for k in keys]
+               for q in ("classic", "quorum")}
+        for q, name in (("classic", "classic, 1 node"), ("quorum", "quorum, 3 nodes")):
+            print(f"| {load} | {name} | {med[q][0]:.0f} | {med[q][1]:.1f} | {med[q][2]:.1f} | "
+                  f"{med[q][3]:.1f} | {med[q][4]:.1f} |")
+        print(f"| {load} | quorum / classic | " +
+              " | ".join(f"{a / b:.2f}" for a, b in zip(med["quorum"], med["classic"])) + " |")
+
+
 ALL_CPUS = os.sched_getaffinity(0)
 if len(ALL_CPUS) < 2:
     placements = ["shared"]  # nothing to split
 results = {}  # (placement, load, mode) -> list of per-round dicts
+replicated = {}  # (load, queue type) -> list of per-round dicts
 # keep-alive first: its peak RSS then holds no thread a Connection: close run woke (each new
 # connection may go to another of civetweb's threads, so those runs touch all their stacks)
 loads = ([(c, kind) for kind in ("keep-alive", "close") for c in conn_counts] +
          ([(rate, "rate")] if rate else []))
 print(f"bench: {rounds} rounds of {seconds:g} s runs, alternating; wrk -t{wrk_threads}; "
       f"connections {conn_counts}; placements {placements}; {len(ALL_CPUS)} CPUs; "
-      f"binaries from {BUILD_DIR}", flush=True)
+      f"quorum comparison {'on' if quorum else 'off'}; binaries from {BUILD_DIR}", flush=True)
 t_start = time.monotonic()
 for placement in placements:
     bench(placement)
+if quorum:
+    replication()
 print(f"\n{(time.monotonic() - t_start) / 60:.1f} min")
 for placement in placements:
     table(placement)
+if quorum:
+    replication_table()
 PY
