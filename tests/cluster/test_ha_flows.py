@@ -1,10 +1,4 @@
-"""NOT YET RUN. Written before the Kubernetes tools were built and before reception and baker
-read RABBIT_HOST lists, ORDERS_QUEUE_TYPE, REDIS_SENTINELS and REDIS_PASSWORD: expect to
-adjust it on its first run. Skipped unless BAKERY_CLUSTER_HA=1:
-
-    BAKERY_CLUSTER_HA=1 /usr/bin/python3 -m pytest tests/cluster/test_ha_flows.py -x -s
-
-The highly available flows on a real cluster (scripts/cluster.sh), in order, each printing its
+"""The highly available flows on a real cluster (scripts/cluster.sh), in order, each printing its
 duration ("flow: NAME: Ns"):
  1. install: k8s/ha applied (the credentials Job makes bakery-ha-credentials; three RabbitMQ
     nodes form one cluster; Redis has a primary, two replicas and three Sentinels agreeing on
@@ -32,10 +26,6 @@ import time
 import pytest
 
 import kube
-
-pytestmark = pytest.mark.skipif(
-    os.environ.get("BAKERY_CLUSTER_HA") != "1",
-    reason="not yet run on a cluster: set BAKERY_CLUSTER_HA=1 (see the module's docstring)")
 
 NS = "bakery-ha-flows"
 RELEASE = "hashop"
@@ -158,7 +148,9 @@ class Windows:
 # ---------------------------------------------------------------------------------------------
 def test_ha_1_install(cluster):
     t0 = time.monotonic()
-    kube.kubectl("create", "namespace", NS)
+    # Applied, not created: a run interrupted before test_ha_4 may have left it.
+    kube.kubectl("apply", "-f", "-", input=kube.kubectl(
+        "create", "namespace", NS, "--dry-run=client", "-o", "yaml").stdout)
     kubectl("apply", "-k", "k8s/ha")
     kubectl("wait", "--for=condition=complete", f"job/{SECRET}", "--timeout=300s", timeout=330)
     assert set(secret()) == {"rabbitmq-username", "rabbitmq-password", "rabbitmq-erlang-cookie",
@@ -176,11 +168,16 @@ def test_ha_1_install(cluster):
     primaries = {tuple(sentinel("SENTINEL", "get-master-addr-by-name", "mymaster",
                                 pod=f"redis-{i}")) for i in range(3)}
     assert len(primaries) == 1, primaries
-    assert " ".join(sentinel("SENTINEL", "ckquorum", "mymaster")).startswith("OK 3 usable")
-    replicas = kubectl("exec", "redis-0", "-c", "sentinel", "--", "redis-cli",
+    # The Sentinels find each other and the replicas by their hello messages, every 2 s.
+    kube.wait("the Sentinels know each other", lambda: " ".join(
+        sentinel("SENTINEL", "ckquorum", "mymaster")).startswith("OK 3 usable"), 60, 1)
+
+    def replicas():
+        return kubectl("exec", "redis-0", "-c", "sentinel", "--", "redis-cli",
                        "--no-auth-warning", "-p", "26379", "SENTINEL", "replicas",
                        "mymaster").stdout
-    assert len(re.findall(r"^redis-\d\.redis-headless$", replicas, re.M)) >= 2, replicas
+    kube.wait("the Sentinels know both replicas", lambda: len(re.findall(
+        r"^redis-\d\.redis-headless:6379$", replicas(), re.M)) == 2, 60, 1)
     kube.helm("install", RELEASE, "charts/bakery", "-n", NS, "--wait", "--timeout", "6m",
               "-f", "charts/bakery/ci/ha-values.yaml",
               "--set", "global.imageRegistry=localhost:5000", timeout=420)
