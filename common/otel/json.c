@@ -16,14 +16,14 @@ static void put(struct otlp_buf *b, const char *s)
 	otlp_buf_put(b, s, strlen(s));
 }
 
-/* s as a JSON string: quotes, backslashes and control characters escaped. */
-static void put_str(struct otlp_buf *b, const char *s)
+/* s (n bytes) as a JSON string: quotes, backslashes and control characters escaped. */
+static void put_strn(struct otlp_buf *b, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
-	const char *run;
+	const char *run, *end = s + n;
 
 	otlp_buf_put(b, "\"", 1);
-	for (run = s; *s; s++) {
+	for (run = s; s < end; s++) {
 		unsigned char c = (unsigned char)*s;
 		if (c >= 0x20 && c != '"' && c != '\\')
 			continue;
@@ -37,6 +37,12 @@ static void put_str(struct otlp_buf *b, const char *s)
 	}
 	otlp_buf_put(b, run, (size_t)(s - run));
 	otlp_buf_put(b, "\"", 1);
+}
+
+/* put_strn of a NUL-terminated s. */
+static void put_str(struct otlp_buf *b, const char *s)
+{
+	put_strn(b, s, strlen(s));
 }
 
 /* name (the JSON up to the value, as in ",\"spanId\":"), then the n bytes at p in hex. */
@@ -80,11 +86,11 @@ static void put_attrs(struct otlp_buf *b, const struct otlp_attrs *a)
 	for (uint32_t i = 0; i < a->len; i++) {
 		const struct otlp_attr *x = &a->items[i];
 		put(b, i ? ",{\"key\":" : "{\"key\":");
-		put_str(b, x->key);
+		put_strn(b, x->key, x->key_len);
 		switch (x->type) {
 		case TRACE_ATTR_STRING:
 			put(b, ",\"value\":{\"stringValue\":");
-			put_str(b, x->v.s);
+			put_strn(b, x->v.s, x->len);
 			break;
 		case TRACE_ATTR_BOOL:
 			put(b, x->v.b ? ",\"value\":{\"boolValue\":true"

@@ -5,7 +5,7 @@
 
 /* Wire types: 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32. Nested messages are written
  * in place: pb_open reserves one length byte, pb_close fills it in (moving the body when the
- * length needs more bytes); attributes, the most numerous, are sized first instead. Each write
+ * length needs more bytes); attributes, the most numerous, come encoded (span.c). Each write
  * asks the buffer once for room for its largest size (otlp_buf_room). Proto3 defaults (0, "")
  * are left out except inside AnyValue. */
 
@@ -156,100 +156,22 @@ static void pb_close2(struct otlp_buf *b, size_t start)
 	put_varint(b->data + start - 2, n);
 }
 
-/* One KeyValue, its sizes worked out first: written in one go, no length to patch. */
+/* One KeyValue: its fields were encoded when it was set (span.c), so only its tag and length
+ * go in front. */
 static void pb_attr(struct otlp_buf *b, unsigned field, const struct otlp_attr *x)
 {
-	size_t kn = x->key_len, vn = 0, any = 0, kv;
-	uint8_t *p;
+	size_t n = x->enc_len;
+	uint8_t *p = otlp_buf_room(b, PB_HEAD_MAX + n);
 
-	if (x->type == TRACE_ATTR_STRING && field < 16 && kn - 1 < 63 && x->len < 58) {
-		/* The usual short string: every tag and length one byte (kv <= 126), written in
-		 * place. */
-		vn = x->len;
-		any = 2 + vn;
-		kv = 2 + kn + 2 + any;
-		if (!(p = otlp_buf_room(b, 2 + kv)))
-			return;
+	if (!p)
+		return;
+	if (field < 16 && n < 128) { /* the usual: tag and length one byte each */
 		*p++ = (uint8_t)(field << 3 | 2);
-		*p++ = (uint8_t)kv;
-		*p++ = 1 << 3 | 2; /* KeyValue.key */
-		*p++ = (uint8_t)kn;
-		p = otlp_bytes_copy(p, x->key, kn);
-		*p++ = 2 << 3 | 2; /* KeyValue.value */
-		*p++ = (uint8_t)any;
-		*p++ = 1 << 3 | 2; /* AnyValue.string_value */
-		*p++ = (uint8_t)vn;
-		p = otlp_bytes_copy(p, x->v.s, vn);
-		b->len = (size_t)(p - b->data);
-		return;
+		*p++ = (uint8_t)n;
+	} else {
+		p = put_varint(put_tag(p, field, 2), n);
 	}
-	switch (x->type) { /* AnyValue keeps false, 0 and "" */
-	case TRACE_ATTR_STRING:
-		vn = x->len;
-		any = 1 + varint_len(vn) + vn;
-		break;
-	case TRACE_ATTR_BOOL:
-		any = 2;
-		break;
-	case TRACE_ATTR_INT:
-		any = 1 + varint_len((uint64_t)x->v.i);
-		break;
-	case TRACE_ATTR_DOUBLE:
-		any = 9;
-		break;
-	}
-	kv = (kn ? 1 + varint_len(kn) + kn : 0) + 1 + varint_len(any) + any;
-	if (!(p = otlp_buf_room(b, PB_HEAD_MAX + kv)))
-		return;
-	if (x->type == TRACE_ATTR_STRING && kv < 128 && kn > 0 && field < 16) {
-		/* The usual short string: every tag and length one byte, written in place. */
-		*p++ = (uint8_t)(field << 3 | 2);
-		*p++ = (uint8_t)kv;
-		*p++ = 1 << 3 | 2; /* KeyValue.key */
-		*p++ = (uint8_t)kn;
-		p = otlp_bytes_copy(p, x->key, kn);
-		*p++ = 2 << 3 | 2; /* KeyValue.value */
-		*p++ = (uint8_t)any;
-		*p++ = 1 << 3 | 2; /* AnyValue.string_value */
-		*p++ = (uint8_t)vn;
-		p = otlp_bytes_copy(p, x->v.s, vn);
-		b->len = (size_t)(p - b->data);
-		return;
-	}
-	if (x->type == TRACE_ATTR_INT && kv < 128 && kn > 0 && field < 16) {
-		*p++ = (uint8_t)(field << 3 | 2);
-		*p++ = (uint8_t)kv;
-		*p++ = 1 << 3 | 2; /* KeyValue.key */
-		*p++ = (uint8_t)kn;
-		p = otlp_bytes_copy(p, x->key, kn);
-		*p++ = 2 << 3 | 2; /* KeyValue.value */
-		*p++ = (uint8_t)any;
-		p = put_varint(put_tag(p, 3, 0), (uint64_t)x->v.i); /* AnyValue.int_value */
-		b->len = (size_t)(p - b->data);
-		return;
-	}
-	p = put_varint(put_tag(p, field, 2), kv);
-	if (kn)
-		p = put_bytes(p, 1, x->key, kn);
-	p = put_varint(put_tag(p, 2, 2), any);
-	switch (x->type) {
-	case TRACE_ATTR_STRING:
-		p = put_bytes(p, 1, x->v.s, vn);
-		break;
-	case TRACE_ATTR_BOOL:
-		p = put_varint(put_tag(p, 2, 0), x->v.b);
-		break;
-	case TRACE_ATTR_INT:
-		p = put_varint(put_tag(p, 3, 0), (uint64_t)x->v.i);
-		break;
-	case TRACE_ATTR_DOUBLE: {
-		uint64_t bits;
-		memcpy(&bits, &x->v.d, 8);
-		p = put_le(put_tag(p, 4, 1), bits, 8);
-		break;
-	}
-	}
-	b->len = (size_t)(p - b->data);
+	b->len = (size_t)(otlp_bytes_copy(p, x->enc, n) - b->data);
 }
 
 static void pb_attrs(struct otlp_buf *b, unsigned field, unsigned dropped_field,

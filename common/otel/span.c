@@ -208,13 +208,57 @@ static void attr_free(struct otlp_attrs *a, const char *block)
 	}
 }
 
+/* Bytes of n as a protobuf varint. */
+static size_t varint_len(uint64_t n)
+{
+	size_t k = 1;
+
+	for (; n > 0x7f; n >>= 7)
+		k++;
+	return k;
+}
+
+static uint8_t *put_varint(uint8_t *p, uint64_t v)
+{
+	for (; v > 0x7f; v >>= 7)
+		*p++ = (uint8_t)(v | 0x80);
+	*p++ = (uint8_t)v;
+	return p;
+}
+
+/* Writes at p a length-delimited field (tag, one byte) holding s (n bytes) copied as otlp_copy
+ * does; p needs 3 + copy_size(n) bytes. Sets *len to the copy's length and returns the byte
+ * after it, where a NUL stands. */
+static inline uint8_t *put_copy(uint8_t *p, uint8_t tag, const char *s, size_t n, uint32_t *len)
+{
+	size_t k, m;
+	uint8_t *body;
+
+	*p = tag;
+	if (n < 128) { /* the usual: uncut, so its length is n, one byte */
+		p[1] = (uint8_t)n;
+		*len = (uint32_t)n;
+		return (uint8_t *)copy_short((char *)p + 2, s, n) - 1;
+	}
+	k = varint_len(copy_size(n) - 1);
+	body = p + 1 + k;
+	m = (size_t)((uint8_t *)copy_short((char *)body, s, n) - body - 1);
+	if (varint_len(m) != k) { /* cut shorter than its length's varint (not seen in practice) */
+		memmove(p + 1 + varint_len(m), body, m + 1);
+		body = p + 1 + varint_len(m);
+	}
+	put_varint(p + 1, m);
+	*len = (uint32_t)m;
+	return body + m;
+}
+
 int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
 {
-	struct otlp_attr c = {.type = attr->type, .v.i = attr->v.i};
+	struct otlp_attr c = {.type = attr->type};
 	bool str = attr->type == TRACE_ATTR_STRING;
 	const char *v = str && attr->v.s ? attr->v.s : "";
-	size_t kn, vn = str ? strlen(v) : 0;
-	char *p;
+	size_t kn, vn = str ? strlen(v) : 0, ka, an;
+	uint8_t *p, *any;
 	int rc;
 
 	_Static_assert(sizeof(c.v) == sizeof(attr->v), "the same value union");
@@ -222,27 +266,75 @@ int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
 	if (!attr->key)
 		return -EINVAL;
 	kn = strlen(attr->key);
-	/* The key and a string value share one block, the key first. */
-	if (!(p = pool_alloc(a->pool, copy_size(kn) + (str ? copy_size(vn) : 0))))
+	/* One block: KeyValue.key (3 + copy_size(kn) bytes at most), KeyValue.value's tag and
+	 * length (3), then the AnyValue: a string's (3 + copy_size(vn)) or a scalar's (11). */
+	if (!(p = (uint8_t *)pool_alloc(a->pool,
+	                                copy_size(kn) + 6 + (str ? 3 + copy_size(vn) : 11))))
 		return -ENOMEM;
 	a->heap += !pool_owns(a->pool, p);
-	c.key = p;
-	p = copy_short(p, attr->key, kn);
-	c.key_len = (uint32_t)(p - c.key - 1);
-	if (str) {
-		c.v.s = p;
-		c.len = (uint32_t)(copy_short(p, v, vn) - p - 1);
+	c.enc = p;
+	c.key = (const char *)p;
+	if (kn) { /* an empty key is left out, as proto3 leaves out "" */
+		p = put_copy(p, 1 << 3 | 2, attr->key, kn, &c.key_len);
+		c.key = (const char *)p - c.key_len;
 	}
+	*p++ = 2 << 3 | 2; /* KeyValue.value; AnyValue keeps false, 0 and "" */
+	switch (attr->type) {
+	case TRACE_ATTR_STRING:
+		if (vn < 126) { /* the usual: uncut, every length one byte */
+			*p++ = (uint8_t)(2 + vn);
+			p = put_copy(p, 1 << 3 | 2, v, vn, &c.len);
+			c.v.s = (const char *)p - vn;
+			break;
+		}
+		ka = varint_len(1 + varint_len(copy_size(vn) - 1) + copy_size(vn) - 1);
+		any = p + ka;
+		p = put_copy(any, 1 << 3 | 2, v, vn, &c.len);
+		c.v.s = (const char *)p - c.len;
+		an = (size_t)(p - any);
+		if (varint_len(an) != ka) { /* shorter, as in put_copy */
+			size_t d = ka - varint_len(an);
+			memmove(any - d, any, an + 1);
+			c.v.s -= d;
+			p -= d;
+			any -= d;
+		}
+		put_varint(any - varint_len(an), an);
+		break;
+	case TRACE_ATTR_BOOL:
+		*p++ = 2;
+		*p++ = 2 << 3 | 0; /* AnyValue.bool_value */
+		*p++ = attr->v.b;
+		break;
+	case TRACE_ATTR_INT:
+		*p++ = (uint8_t)(1 + varint_len((uint64_t)attr->v.i));
+		*p++ = 3 << 3 | 0; /* AnyValue.int_value */
+		p = put_varint(p, (uint64_t)attr->v.i);
+		break;
+	case TRACE_ATTR_DOUBLE: {
+		uint64_t bits;
+		memcpy(&bits, &attr->v.d, 8);
+		*p++ = 9;
+		*p++ = 4 << 3 | 1; /* AnyValue.double_value, little-endian */
+		for (int i = 0; i < 8; i++)
+			*p++ = (uint8_t)(bits >> (8 * i));
+		break;
+	}
+	default:
+		attr_free(a, (const char *)c.enc);
+		return -EINVAL;
+	}
+	c.enc_len = (uint32_t)(p - c.enc);
 	for (uint32_t i = 0; (a->key_lens >> (c.key_len % 64) & 1) && i < a->len; i++) {
 		if (a->items[i].key_len == c.key_len &&
 		    memcmp(a->items[i].key, c.key, c.key_len) == 0) {
-			attr_free(a, a->items[i].key);
+			attr_free(a, (const char *)a->items[i].enc);
 			a->items[i] = c;
 			return 0;
 		}
 	}
 	if ((rc = attrs_grow(a)) < 0) {
-		attr_free(a, c.key);
+		attr_free(a, (const char *)c.enc);
 		a->dropped += rc == -ENOSPC;
 		return rc;
 	}
@@ -254,7 +346,7 @@ int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
 void otlp_attrs_free(struct otlp_attrs *a)
 {
 	for (uint32_t i = 0; a->heap > 0 && i < a->len; i++) /* none: all in the pool */
-		attr_free(a, a->items[i].key);
+		attr_free(a, (const char *)a->items[i].enc);
 	if (!a->items_inline)
 		free(a->items);
 	memset(a, 0, sizeof(*a));

@@ -19,8 +19,12 @@ struct otlp_pool {
 	char *base, *next, *end;
 };
 
-/* An attribute as the SDK holds it: private copies, their lengths known. */
+/* An attribute as the SDK holds it: encoded once, when set, as the body of an OTLP KeyValue
+ * (enc, enc_len bytes), which key and a string value point into (key is not NUL-terminated, a
+ * string value is); their lengths known. */
 struct otlp_attr {
+	const uint8_t *enc; /* the KeyValue's fields: key (left out when empty), then value */
+	uint32_t enc_len;
 	const char *key;
 	uint32_t key_len, len; /* len: of v.s, for a string */
 	enum trace_attr_type type;

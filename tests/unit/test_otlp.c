@@ -263,6 +263,58 @@ static void test_protobuf_large(void)
 	free(big);
 }
 
+/* Attributes are encoded when set: lengths around each varint boundary, an empty key, and a
+ * value cut at OTLP_STRING_MAX inside a character read back as they were set. */
+static void test_attrs_encoded_when_set(void)
+{
+	static const size_t lens[] = {0, 1, 125, 126, 127, 128, 129, 300, 4096, 5000};
+	struct otlp_resource r = make_resource();
+	struct otlp_span s, *spans[] = {&s};
+	struct otlp_buf b = {0};
+	char *big = malloc(5001), key[16];
+	struct field span, any;
+
+	make_span(&s, "edges");
+	memset(big, 'k', 5000);
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		big[lens[i]] = '\0';
+		snprintf(key, sizeof(key), "v%zu", lens[i]);
+		CHECK(otlp_attrs_set(&s.attrs, &TRACE_STR(key, big)) == 0);
+		if (lens[i] > 0)
+			CHECK(otlp_attrs_set(&s.attrs, &TRACE_INT(big, (int64_t)lens[i])) == 0);
+		big[lens[i]] = 'k';
+	}
+	memset(big, 'c', OTLP_STRING_MAX - 1); /* a two-byte character across the cut */
+	memcpy(big + OTLP_STRING_MAX - 1, "\xc3\xa9tail", 7);
+	CHECK(otlp_attrs_set(&s.attrs, &TRACE_STR("cut", big)) == 0);
+	CHECK(otlp_attrs_set(&s.attrs, &TRACE_STR("", "no key")) == 0);
+	CHECK(otlp_attrs_set(&s.attrs, &TRACE_DOUBLE("v0", -1.5)) == 0); /* replaces */
+	CHECK(encode(false, &r, spans, 1, &b) == 0);
+	span = sub(sub(sub((struct field){2, 0, b.data, b.len}, 1, 0), 2, 0), 2, 0);
+	CHECK(span.p != NULL);
+	any = attr(span, 9, "v0");
+	CHECK(any.p && num(any, 4) != 0 && sub(any, 1, 0).p == NULL);
+	for (size_t i = 1; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		size_t want = lens[i] < OTLP_STRING_MAX ? lens[i] : OTLP_STRING_MAX;
+		snprintf(key, sizeof(key), "v%zu", lens[i]);
+		any = sub(attr(span, 9, key), 1, 0);
+		CHECK(any.len == want && (want == 0 || memcmp(any.p, big, 0) == 0));
+		for (size_t j = 0; any.p && j < any.len; j++)
+			if (any.p[j] != 'k') {
+				CHECK(!"value bytes");
+				break;
+			}
+	}
+	any = sub(attr(span, 9, "cut"), 1, 0);
+	CHECK(any.len == OTLP_STRING_MAX - 1 && any.p[any.len - 1] == 'c');
+	CHECK(str_is(sub(sub(sub(span, 9, 5 + 19), 2, 0), 1, 0), "no key"));
+	CHECK(sub(sub(span, 9, 5 + 19), 1, 0).p == NULL); /* no key field */
+	otlp_span_clear(&s);
+	otlp_buf_free(&b);
+	otlp_attrs_free(&r.attrs);
+	free(big);
+}
+
 /* Spans whose length takes one, two and three varint bytes, around each boundary, decode. */
 static void test_protobuf_span_sizes(void)
 {
@@ -326,7 +378,7 @@ static void test_short_strings(void)
 			in[at] = (char)0xff;
 			want[at] = '?';
 			CHECK(otlp_attrs_set(&a, &TRACE_STR(in, in)) == 0);
-			CHECK_STR(a.items[0].key, want);
+			CHECK(memcmp(a.items[0].key, want, n) == 0); /* not NUL-terminated */
 			CHECK_STR(a.items[0].v.s, want);
 			CHECK(a.items[0].len == n && a.items[0].key_len == n);
 			otlp_attrs_free(&a);
@@ -646,6 +698,7 @@ int main(void)
 {
 	RUN(test_protobuf);
 	RUN(test_protobuf_large);
+	RUN(test_attrs_encoded_when_set);
 	RUN(test_protobuf_span_sizes);
 	RUN(test_wrap_in_place);
 	RUN(test_short_strings);
