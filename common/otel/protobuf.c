@@ -156,29 +156,27 @@ static void pb_close2(struct otlp_buf *b, size_t start)
 	put_varint(b->data + start - 2, n);
 }
 
-/* One KeyValue: its fields were encoded when it was set (span.c), so only its tag and length
- * go in front. */
-static void pb_attr(struct otlp_buf *b, unsigned field, const struct otlp_attr *x)
-{
-	size_t n = x->enc_len;
-	uint8_t *p = otlp_buf_room(b, PB_HEAD_MAX + n);
-
-	if (!p)
-		return;
-	if (field < 16 && n < 128) { /* the usual: tag and length one byte each */
-		*p++ = (uint8_t)(field << 3 | 2);
-		*p++ = (uint8_t)n;
-	} else {
-		p = put_varint(put_tag(p, field, 2), n);
-	}
-	b->len = (size_t)(otlp_bytes_copy(p, x->enc, n) - b->data);
-}
-
+/* a's KeyValues, whose fields were encoded when each was set (span.c): only a tag and a length
+ * go in front of each, all after one room check. */
 static void pb_attrs(struct otlp_buf *b, unsigned field, unsigned dropped_field,
                      const struct otlp_attrs *a)
 {
-	for (uint32_t i = 0; i < a->len; i++)
-		pb_attr(b, field, &a->items[i]);
+	uint8_t *p;
+
+	/* A tag (field < 2^11: 2 bytes) and a length (enc_len < 2^21: 3 bytes) each. */
+	if (a->len && (p = otlp_buf_room(b, a->enc_bytes + (size_t)a->len * 5))) {
+		for (uint32_t i = 0; i < a->len; i++) {
+			size_t n = a->items[i].enc_len;
+			if (field < 16 && n < 128) { /* the usual: tag and length one byte each */
+				*p++ = (uint8_t)(field << 3 | 2);
+				*p++ = (uint8_t)n;
+			} else {
+				p = put_varint(put_tag(p, field, 2), n);
+			}
+			p = otlp_bytes_copy(p, a->items[i].enc, n);
+		}
+		b->len = (size_t)(p - b->data);
+	}
 	pb_uint(b, dropped_field, a->dropped);
 }
 

@@ -329,6 +329,7 @@ int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
 		if (a->items[i].key_len == c.key_len &&
 		    memcmp(a->items[i].key, c.key, c.key_len) == 0) {
 			attr_free(a, (const char *)a->items[i].enc);
+			a->enc_bytes = a->enc_bytes - a->items[i].enc_len + c.enc_len;
 			a->items[i] = c;
 			return 0;
 		}
@@ -339,6 +340,7 @@ int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
 		return rc;
 	}
 	a->items[a->len++] = c;
+	a->enc_bytes += c.enc_len;
 	a->key_lens |= 1ull << (c.key_len % 64);
 	return 0;
 }

@@ -24,10 +24,10 @@ struct otlp_pool {
  * string value is); their lengths known. */
 struct otlp_attr {
 	const uint8_t *enc; /* the KeyValue's fields: key (left out when empty), then value */
-	uint32_t enc_len;
 	const char *key;
-	uint32_t key_len, len; /* len: of v.s, for a string */
-	enum trace_attr_type type;
+	uint32_t enc_len;
+	uint32_t key_len, len;     /* len: of v.s, for a string */
+	enum trace_attr_type type; /* no padding: 40 bytes, copied as each is set */
 	union {
 		const char *s;
 		int64_t i;
@@ -41,7 +41,8 @@ struct otlp_attr {
 struct otlp_attrs {
 	struct otlp_attr *items;
 	uint32_t len, dropped;
-	uint32_t heap;     /* strings allocated on their own, outside pool */
+	uint32_t heap;      /* strings allocated on their own, outside pool */
+	uint32_t enc_bytes; /* the items' enc_len added up: one room check to encode them */
 	uint64_t key_lens; /* bit key_len % 64 set for each key held: most new keys skip the scan */
 	bool items_inline; /* OTLP_INLINE_ATTRS entries; else allocated as span.c's grow() does */
 	struct otlp_pool *pool; /* NULL: each key (and string value) is allocated */
