@@ -8,6 +8,25 @@
 
 #define OTLP_BODY_MAX (8 * 1024 * 1024) /* an encoded request larger than this is refused */
 
+/* Bytes of v as a protobuf varint. */
+static inline size_t pb_varint_len(uint64_t v)
+{
+	size_t n = 1;
+
+	for (; v > 0x7f; v >>= 7)
+		n++;
+	return n;
+}
+
+/* Writes v at p as a protobuf varint (pb_varint_len(v) bytes); returns the byte after it. */
+static inline uint8_t *pb_put_varint(uint8_t *p, uint64_t v)
+{
+	for (; v > 0x7f; v >>= 7)
+		*p++ = (uint8_t)(v | 0x80);
+	*p++ = (uint8_t)v;
+	return p;
+}
+
 /* A byte buffer capped at OTLP_BODY_MAX; err (-ENOMEM or -E2BIG) sticks after a failed write. */
 struct otlp_buf {
 	uint8_t *data;

@@ -12,26 +12,9 @@
 /* Room for a tag, a length and a fixed64 around a field's bytes. */
 #define PB_HEAD_MAX 30
 
-static size_t varint_len(uint64_t v)
-{
-	size_t n = 1;
-
-	for (; v > 0x7f; v >>= 7)
-		n++;
-	return n;
-}
-
-static uint8_t *put_varint(uint8_t *p, uint64_t v)
-{
-	for (; v > 0x7f; v >>= 7)
-		*p++ = (uint8_t)(v | 0x80);
-	*p++ = (uint8_t)v;
-	return p;
-}
-
 static uint8_t *put_tag(uint8_t *p, unsigned field, unsigned wire)
 {
-	return put_varint(p, (uint64_t)field << 3 | wire);
+	return pb_put_varint(p, (uint64_t)field << 3 | wire);
 }
 
 /* v's n (4 or 8) low bytes, little-endian. */
@@ -55,7 +38,7 @@ static uint8_t *put_le(uint8_t *p, uint64_t v, size_t n)
 /* A length-delimited field's tag, length and bytes. */
 static uint8_t *put_bytes(uint8_t *p, unsigned field, const void *data, size_t n)
 {
-	p = put_varint(put_tag(p, field, 2), n);
+	p = pb_put_varint(put_tag(p, field, 2), n);
 	return otlp_bytes_copy(p, data, n);
 }
 
@@ -64,7 +47,7 @@ static void pb_uint(struct otlp_buf *b, unsigned field, uint64_t v)
 	uint8_t *p;
 
 	if (v && (p = otlp_buf_room(b, PB_HEAD_MAX)))
-		b->len = (size_t)(put_varint(put_tag(p, field, 0), v) - b->data);
+		b->len = (size_t)(pb_put_varint(put_tag(p, field, 0), v) - b->data);
 }
 
 /* A fixed64 (wire 1), or a fixed32 (wire 5) unless 0, little-endian. */
@@ -112,7 +95,7 @@ static void pb_close(struct otlp_buf *b, size_t start)
 	if (b->err)
 		return;
 	n = b->len - start;
-	k = varint_len(n);
+	k = pb_varint_len(n);
 	if (k > 1) {
 		if (otlp_buf_reserve(b, k - 1) < 0)
 			return;
@@ -120,7 +103,7 @@ static void pb_close(struct otlp_buf *b, size_t start)
 		b->len += k - 1;
 	}
 	p = b->data + start - 1;
-	put_varint(p, n);
+	pb_put_varint(p, n);
 }
 
 /* A Span: two length bytes reserved, as most spans take 128 to 16383 bytes (pb_close2). */
@@ -143,7 +126,7 @@ static void pb_close2(struct otlp_buf *b, size_t start)
 	if (b->err)
 		return;
 	n = b->len - start;
-	k = varint_len(n);
+	k = pb_varint_len(n);
 	if (k == 1) {
 		memmove(b->data + start - 1, b->data + start, n);
 		b->len--;
@@ -153,7 +136,7 @@ static void pb_close2(struct otlp_buf *b, size_t start)
 		memmove(b->data + start + k - 2, b->data + start, n);
 		b->len += k - 2;
 	}
-	put_varint(b->data + start - 2, n);
+	pb_put_varint(b->data + start - 2, n);
 }
 
 /* a's KeyValues, whose fields were encoded when each was set (span.c): only a tag and a length
@@ -171,7 +154,7 @@ static void pb_attrs(struct otlp_buf *b, unsigned field, unsigned dropped_field,
 				*p++ = (uint8_t)(field << 3 | 2);
 				*p++ = (uint8_t)n;
 			} else {
-				p = put_varint(put_tag(p, field, 2), n);
+				p = pb_put_varint(put_tag(p, field, 2), n);
 			}
 			p = otlp_bytes_copy(p, a->items[i].enc, n);
 		}
@@ -198,7 +181,7 @@ int otlp_encode_protobuf_span(const struct otlp_span *s, struct otlp_buf *b)
 		if (nn)
 			p = put_bytes(p, 5, s->name, nn);
 		if (s->kind)
-			p = put_varint(put_tag(p, 6, 0), (uint64_t)s->kind);
+			p = pb_put_varint(put_tag(p, 6, 0), (uint64_t)s->kind);
 		p = put_le(put_tag(p, 7, 1), s->start_ns, 8);
 		p = put_le(put_tag(p, 8, 1), s->end_ns, 8);
 		b->len = (size_t)(p - b->data);
@@ -249,13 +232,13 @@ int otlp_encode_protobuf_head(const struct otlp_resource *r, size_t spans_len, s
 	}
 	/* ResourceSpans{resource = 1, scope_spans = 2{scope = 1, spans = 2...}}: every length is
 	 * known, so the spans that follow need not move. */
-	ss = 1 + varint_len(scope.len) + scope.len + spans_len;
-	rs = 1 + varint_len(res.len) + res.len + 1 + varint_len(ss) + ss;
+	ss = 1 + pb_varint_len(scope.len) + scope.len + spans_len;
+	rs = 1 + pb_varint_len(res.len) + res.len + 1 + pb_varint_len(ss) + ss;
 	if (!(p = otlp_buf_room(out, 4 * PB_HEAD_MAX + res.len + scope.len)))
 		goto done;
-	p = put_varint(put_tag(p, 1, 2), rs);
+	p = pb_put_varint(put_tag(p, 1, 2), rs);
 	p = put_bytes(p, 1, res.data, res.len);
-	p = put_varint(put_tag(p, 2, 2), ss);
+	p = pb_put_varint(put_tag(p, 2, 2), ss);
 	p = put_bytes(p, 1, scope.data, scope.len);
 	out->len = (size_t)(p - out->data);
 done:

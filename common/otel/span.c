@@ -208,24 +208,6 @@ static void attr_free(struct otlp_attrs *a, const char *block)
 	}
 }
 
-/* Bytes of n as a protobuf varint. */
-static size_t varint_len(uint64_t n)
-{
-	size_t k = 1;
-
-	for (; n > 0x7f; n >>= 7)
-		k++;
-	return k;
-}
-
-static uint8_t *put_varint(uint8_t *p, uint64_t v)
-{
-	for (; v > 0x7f; v >>= 7)
-		*p++ = (uint8_t)(v | 0x80);
-	*p++ = (uint8_t)v;
-	return p;
-}
-
 /* Writes at p a length-delimited field (tag, one byte) holding s (n bytes) copied as otlp_copy
  * does; p needs 3 + copy_size(n) bytes. Sets *len to the copy's length and returns the byte
  * after it, where a NUL stands. */
@@ -240,14 +222,15 @@ static inline uint8_t *put_copy(uint8_t *p, uint8_t tag, const char *s, size_t n
 		*len = (uint32_t)n;
 		return (uint8_t *)copy_short((char *)p + 2, s, n) - 1;
 	}
-	k = varint_len(copy_size(n) - 1);
+	k = pb_varint_len(copy_size(n) - 1);
 	body = p + 1 + k;
 	m = (size_t)((uint8_t *)copy_short((char *)body, s, n) - body - 1);
-	if (varint_len(m) != k) { /* cut shorter than its length's varint (not seen in practice) */
-		memmove(p + 1 + varint_len(m), body, m + 1);
-		body = p + 1 + varint_len(m);
+	/* Cut shorter than its length's varint (not seen in practice). */
+	if (pb_varint_len(m) != k) {
+		memmove(p + 1 + pb_varint_len(m), body, m + 1);
+		body = p + 1 + pb_varint_len(m);
 	}
-	put_varint(p + 1, m);
+	pb_put_varint(p + 1, m);
 	*len = (uint32_t)m;
 	return body + m;
 }
@@ -287,19 +270,19 @@ int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
 			c.v.s = (const char *)p - vn;
 			break;
 		}
-		ka = varint_len(1 + varint_len(copy_size(vn) - 1) + copy_size(vn) - 1);
+		ka = pb_varint_len(1 + pb_varint_len(copy_size(vn) - 1) + copy_size(vn) - 1);
 		any = p + ka;
 		p = put_copy(any, 1 << 3 | 2, v, vn, &c.len);
 		c.v.s = (const char *)p - c.len;
 		an = (size_t)(p - any);
-		if (varint_len(an) != ka) { /* shorter, as in put_copy */
-			size_t d = ka - varint_len(an);
+		if (pb_varint_len(an) != ka) { /* shorter, as in put_copy */
+			size_t d = ka - pb_varint_len(an);
 			memmove(any - d, any, an + 1);
 			c.v.s -= d;
 			p -= d;
 			any -= d;
 		}
-		put_varint(any - varint_len(an), an);
+		pb_put_varint(any - pb_varint_len(an), an);
 		break;
 	case TRACE_ATTR_BOOL:
 		*p++ = 2;
@@ -307,9 +290,9 @@ int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
 		*p++ = attr->v.b;
 		break;
 	case TRACE_ATTR_INT:
-		*p++ = (uint8_t)(1 + varint_len((uint64_t)attr->v.i));
+		*p++ = (uint8_t)(1 + pb_varint_len((uint64_t)attr->v.i));
 		*p++ = 3 << 3 | 0; /* AnyValue.int_value */
-		p = put_varint(p, (uint64_t)attr->v.i);
+		p = pb_put_varint(p, (uint64_t)attr->v.i);
 		break;
 	case TRACE_ATTR_DOUBLE: {
 		uint64_t bits;
