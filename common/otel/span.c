@@ -208,31 +208,28 @@ static void attr_free(struct otlp_attrs *a, const char *block)
 	}
 }
 
+/* A copy of 128 bytes or more keeps at least 128 (otlp_copy stops at most 3 bytes short of
+ * OTLP_STRING_MAX) and fewer than 2^14, so its length, and that of an AnyValue around it, is a
+ * two-byte varint whatever the cut. */
+_Static_assert(OTLP_STRING_MAX >= 131 && OTLP_STRING_MAX + 3 < 1 << 14, "two-byte lengths");
+
 /* Writes at p a length-delimited field (tag, one byte) holding s (n bytes) copied as otlp_copy
  * does; p needs 3 + copy_size(n) bytes. Sets *len to the copy's length and returns the byte
  * after it, where a NUL stands. */
 static inline uint8_t *put_copy(uint8_t *p, uint8_t tag, const char *s, size_t n, uint32_t *len)
 {
-	size_t k, m;
-	uint8_t *body;
+	uint8_t *end;
 
 	*p = tag;
-	if (n < 128) { /* the usual: uncut, so its length is n, one byte */
+	if (n < 128) { /* uncut, so its length is n, one byte */
 		p[1] = (uint8_t)n;
 		*len = (uint32_t)n;
 		return (uint8_t *)copy_short((char *)p + 2, s, n) - 1;
 	}
-	k = pb_varint_len(copy_size(n) - 1);
-	body = p + 1 + k;
-	m = (size_t)((uint8_t *)copy_short((char *)body, s, n) - body - 1);
-	/* Cut shorter than its length's varint (not seen in practice). */
-	if (pb_varint_len(m) != k) {
-		memmove(p + 1 + pb_varint_len(m), body, m + 1);
-		body = p + 1 + pb_varint_len(m);
-	}
-	pb_put_varint(p + 1, m);
-	*len = (uint32_t)m;
-	return body + m;
+	end = (uint8_t *)copy_short((char *)p + 3, s, n) - 1;
+	*len = (uint32_t)(end - (p + 3));
+	pb_put_varint(p + 1, *len);
+	return end;
 }
 
 int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
@@ -240,7 +237,7 @@ int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
 	struct otlp_attr c = {.type = attr->type};
 	bool str = attr->type == TRACE_ATTR_STRING;
 	const char *v = str && attr->v.s ? attr->v.s : "";
-	size_t kn, vn = str ? strlen(v) : 0, ka, an;
+	size_t kn, vn = str ? strlen(v) : 0;
 	uint8_t *p, *any;
 	int rc;
 
@@ -270,19 +267,10 @@ int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
 			c.v.s = (const char *)p - vn;
 			break;
 		}
-		ka = pb_varint_len(1 + pb_varint_len(copy_size(vn) - 1) + copy_size(vn) - 1);
-		any = p + ka;
-		p = put_copy(any, 1 << 3 | 2, v, vn, &c.len);
+		any = p;
+		p = put_copy(any + 2, 1 << 3 | 2, v, vn, &c.len);
 		c.v.s = (const char *)p - c.len;
-		an = (size_t)(p - any);
-		if (pb_varint_len(an) != ka) { /* shorter, as in put_copy */
-			size_t d = ka - pb_varint_len(an);
-			memmove(any - d, any, an + 1);
-			c.v.s -= d;
-			p -= d;
-			any -= d;
-		}
-		pb_put_varint(any - pb_varint_len(an), an);
+		pb_put_varint(any, (uint64_t)(p - (any + 2))); /* two bytes, as asserted above */
 		break;
 	case TRACE_ATTR_BOOL:
 		*p++ = 2;
