@@ -44,6 +44,7 @@ cli() { /usr/bin/redis-cli --no-auth-warning -h "127.0.0.1$1" "${@:2}" 2>&1; }
 roles() { for i in 0 1 2; do cli "$i" ROLE | head -n 1; done | tr '\n' ' '; }
 # The primaries the three Sentinels name, space-separated (one when they agree).
 primaries() { for i in 0 1 2; do cli "$i" -p 26379 SENTINEL get-master-addr-by-name mymaster | head -n 1; done | sort -u | paste -sd ' '; }
+ordinal() { echo "${1#redis-}" | cut -d. -f1; } # redis-<n>.redis-headless -> n
 until_primary_is_not() { # NAME TIMEOUT: seconds until every Sentinel names another primary
 	local t=0
 	while [ "$t" -lt "$2" ]; do
@@ -99,9 +100,7 @@ POD_NAME=redis-0 POD_IP=127.0.0.10 sh "$R/redis-0/scripts/prestop.sh" >"$R/prest
 result prestop.seconds $(($(date +%s) - t0))
 touch "$R/writer.stop"
 wait "$writer_pid"
-p=$(primaries)
-n=${p#redis-}
-n=${n%%.*}
+n=$(ordinal "$(primaries)")
 result handover.acked "$(wc -l <"$R/acked")"
 result handover.lost "$(for k in $(cat "$R/acked"); do cli "$n" EXISTS "$k"; done | grep -c '^0$')"
 result prestop.roles "$(roles)"
@@ -114,8 +113,7 @@ result back.log "$(grep -o 'starts as .*' "$R/redis-0/redis.log" | tail -n 1)"
 result back.roles "$(roles)"
 # 3. The primary dies (SIGKILL): the Sentinels promote a replica; it comes back a replica.
 p=$(primaries)
-n=${p#redis-}
-n=${n%%.*}
+n=$(ordinal "$p")
 kill -9 "$(cat "$R/redis-$n/redis.pid")"
 result kill.failover_seconds "$(until_primary_is_not "$p" 40)"
 # Back after the failover (a new pod, or a container that crashed for longer than 5 s).
