@@ -151,31 +151,41 @@ class OrderLoad:
             time.sleep(self.pause)
         conn.close()
 
-    def status(self, key):
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
-        try:
-            conn.request("GET", f"/orders/{key}")
-            r = conn.getresponse()
-            data = r.read()
-            return json.loads(data).get("status") if r.status == 200 else f"http {r.status}"
-        finally:
-            conn.close()
-
-    def unfinished(self, timeout):
-        """Polls every accepted order until all are finished or timeout passes; returns
-        {key: last status} of those that never finished."""
+    def unfinished(self, stall, limit=900):
+        """Polls every accepted order until all are finished; returns {key: last status} of
+        those that never did. A backlog the bakers are still working through is not a loss:
+        the wait ends when `stall` seconds pass with no order newly finished (or after
+        `limit`), and prints how long the backlog took to drain."""
         left = {k: None for k in self.accepted}
-        end = time.monotonic() + timeout
-        while left and time.monotonic() < end:
+        t0 = time.monotonic()
+        progress = t0
+        conn = None
+        while left:
+            before = len(left)
             for key in list(left):
                 try:
-                    st = self.status(key)
+                    conn = conn or http.client.HTTPConnection(self.host, self.port, timeout=10)
+                    conn.request("GET", f"/orders/{key}")
+                    r = conn.getresponse()
+                    data = r.read()
+                    st = json.loads(data).get("status") if r.status == 200 else f"http {r.status}"
                 except (OSError, http.client.HTTPException, ValueError) as e:
-                    st = f"{type(e).__name__}"
+                    st = type(e).__name__
+                    if conn:
+                        conn.close()
+                    conn = None
                 if st == "finished":
                     del left[key]
                 else:
                     left[key] = st
-            if left:
-                time.sleep(2)
+            now = time.monotonic()
+            if len(left) < before:
+                progress = now
+            if not left or now - progress > stall or now - t0 > limit:
+                break
+            time.sleep(2)
+        if conn:
+            conn.close()
+        print(f"\nall accepted orders polled: {len(self.accepted) - len(left)} finished, "
+              f"{len(left)} not, after {time.monotonic() - t0:.1f}s", flush=True)
         return left

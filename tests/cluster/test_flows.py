@@ -108,13 +108,13 @@ def test_2_helm_upgrade_under_load(cluster):
             p["metadata"]["name"] for p in kube.kjson("pods", "-n", NS)["items"]}, 120)
         time.sleep(2)
     after = {p["metadata"]["name"] for p in kube.pods(NS, "app.kubernetes.io/instance=" + RELEASE)}
-    lost = load.unfinished(180)
+    lost = load.unfinished(120)
     print(f"\nupgrade under load: accepted {len(load.accepted)}, failed {len(load.failures)}, "
           f"lost {len(lost)}; pods replaced: {len(before - after)} of {len(before)}")
     assert not (before & after), f"not every pod was replaced: {before & after}"
     assert len(load.accepted) > 50
     assert load.failures == []
-    assert lost == {}
+    assert not lost, f"{len(lost)} accepted orders never finished"
     kube.flow_time("helm upgrade under load", t0)
 
 
@@ -144,14 +144,16 @@ def test_3_chaos_under_load(cluster):
             print(f"\nchaos: deleted {name} pod {pod}; back in {time.monotonic() - t:.1f}s; "
                   f"accepted so far {len(load.accepted)}", flush=True)
         time.sleep(5)
-    lost = load.unfinished(300)
+    lost = load.unfinished(120)
     print(f"\nchaos: accepted {len(load.accepted)}, finished {len(load.accepted) - len(lost)}, "
           f"lost {len(lost)}; refused (503 while a dependency was down) {load.refused}, "
           f"other failures {len(load.failures) - load.refused}")
     if lost:
-        print("lost:", json.dumps(dict(list(lost.items())[:20]), indent=1))
+        print("lost:", json.dumps(dict(list(lost.items())[:20]), indent=1), "\nbaker:",
+              kube.kubectl("logs", "-n", NS, f"deployment/{BAKER}", "--tail=40",
+                           check=False).stdout)
     assert len(load.accepted) > 50
-    assert lost == {}
+    assert not lost, f"{len(lost)} accepted orders never finished"
     k6_delete(NS, k6)
     kube.flow_time("chaos under load", t0)
 
