@@ -98,10 +98,15 @@ class OrderLoad:
     every accepted key and every failure; then checks that each accepted order finishes.
 
     A failure is any answer but 202 or any connection error; `refused` keeps 503s apart
-    (the documented answer while a dependency is down, when nothing is accepted)."""
+    (the documented answer while a dependency is down, when nothing is accepted).
 
-    def __init__(self, host, port=8000, workers=4, pause=0.02):
-        self.host, self.port, self.workers, self.pause = host, port, workers, pause
+    `rate` (orders/s from all workers together) stays well under what the chart's bakers
+    finish (2 pods x 4 at a time, croissants of ~110 ms: ~70/s): the flows test faults, not
+    an ever-growing backlog, whose size would depend on how fast the machine answers."""
+
+    def __init__(self, host, port=8000, workers=4, rate=40):
+        self.host, self.port, self.workers = host, port, workers
+        self.interval = workers / rate  # between one worker's orders
         self.accepted, self.failures, self.refused = [], [], 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -126,6 +131,7 @@ class OrderLoad:
     def _loop(self, worker):
         conn = http.client.HTTPConnection(self.host, self.port, timeout=15)
         n = 0
+        due = time.monotonic()
         while not self._stop.is_set():
             n += 1
             body = json.dumps({"customer": f"load-{worker}-{n}", "pastry": "croissant"})
@@ -148,7 +154,9 @@ class OrderLoad:
                     self.failures.append(f"{r.status} {data[:200]!r}")
                     if r.status == 503:
                         self.refused += 1
-            time.sleep(self.pause)
+            # The next order on schedule; after a slow answer, not a burst to catch up.
+            due = max(due + self.interval, time.monotonic())
+            self._stop.wait(due - time.monotonic())
         conn.close()
 
     def unfinished(self, stall, limit=900):
