@@ -146,8 +146,14 @@ static void pb_attrs(struct otlp_buf *b, unsigned field, unsigned dropped_field,
 {
 	uint8_t *p;
 
-	/* A tag (field < 2^11: 2 bytes) and a length (enc_len < 2^21: 3 bytes) each. */
-	if (a->len && (p = otlp_buf_room(b, a->enc_bytes + (size_t)a->len * 5))) {
+	if (a->packed_end && (field << 3 | 2) == OTLP_ATTR_TAG) { /* a span's, usually: one copy */
+		size_t n = (size_t)(a->packed_end - (a->items[0].enc - 2));
+		if ((p = otlp_buf_room(b, n))) {
+			memcpy(p, a->items[0].enc - 2, n);
+			b->len += n;
+		}
+	} else if (a->len && (p = otlp_buf_room(b, a->enc_bytes + (size_t)a->len * 5))) {
+		/* A tag (field < 2^11: 2 bytes) and a length (enc_len < 2^21: 3 bytes) each. */
 		for (uint32_t i = 0; i < a->len; i++) {
 			size_t n = a->items[i].enc_len;
 			if (field < 16 && n < 128) { /* the usual: tag and length one byte each */

@@ -199,12 +199,13 @@ static int attrs_grow(struct otlp_attrs *a)
 	return 0;
 }
 
-/* Gives back an attribute's block (its key first), counting one less on the heap. */
-static void attr_free(struct otlp_attrs *a, const char *block)
+/* Gives back an attribute's block (starting two bytes before its encoding), counting one less
+ * on the heap. */
+static void attr_free(struct otlp_attrs *a, const struct otlp_attr *x)
 {
-	if (!pool_owns(a->pool, block)) {
+	if (!pool_owns(a->pool, x->enc)) {
 		a->heap--;
-		free((void *)block);
+		free((void *)(x->enc - 2));
 	}
 }
 
@@ -234,43 +235,43 @@ static inline uint8_t *put_copy(uint8_t *p, uint8_t tag, const char *s, size_t n
 
 int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
 {
-	struct otlp_attr c = {.type = attr->type};
-	bool str = attr->type == TRACE_ATTR_STRING;
-	const char *v = str && attr->v.s ? attr->v.s : "";
-	size_t kn, vn = str ? strlen(v) : 0;
-	uint8_t *p, *any;
+	const char *key = attr->key, *v = "";
+	bool str = attr->type == TRACE_ATTR_STRING, pooled;
+	size_t kn, vn = 0, need;
+	uint32_t key_len = 0, len = 0, enc_len;
+	struct otlp_attr *x = NULL;
+	uint8_t *blk, *p, *any;
 	int rc;
 
-	_Static_assert(sizeof(c.v) == sizeof(attr->v), "the same value union");
-	memcpy(&c.v, &attr->v, sizeof(c.v));
-	if (!attr->key)
+	if (!key || (unsigned)attr->type > TRACE_ATTR_BOOL)
 		return -EINVAL;
-	kn = strlen(attr->key);
-	/* One block: KeyValue.key (3 + copy_size(kn) bytes at most), KeyValue.value's tag and
-	 * length (3), then the AnyValue: a string's (3 + copy_size(vn)) or a scalar's (11). */
-	if (!(p = (uint8_t *)pool_alloc(a->pool,
-	                                copy_size(kn) + 6 + (str ? 3 + copy_size(vn) : 11))))
+	kn = strlen(key);
+	if (str && attr->v.s)
+		vn = strlen(v = attr->v.s);
+	/* One block: OTLP_ATTR_TAG and a length (2), KeyValue.key (3 + copy_size(kn) bytes at
+	 * most), KeyValue.value's tag and length (3), then the AnyValue: a string's
+	 * (3 + copy_size(vn)) or a scalar's (11). Taken from the pool (its unused end given back
+	 * below), else allocated. */
+	need = copy_size(kn) + 8 + (str ? 3 + copy_size(vn) : 11);
+	pooled = a->pool && (size_t)(a->pool->end - a->pool->next) >= need;
+	if (!(blk = pooled ? (uint8_t *)a->pool->next : malloc(need)))
 		return -ENOMEM;
-	a->heap += !pool_owns(a->pool, p);
-	c.enc = p;
-	c.key = (const char *)p;
-	if (kn) { /* an empty key is left out, as proto3 leaves out "" */
-		p = put_copy(p, 1 << 3 | 2, attr->key, kn, &c.key_len);
-		c.key = (const char *)p - c.key_len;
-	}
+	p = blk + 2;
+	if (kn) /* an empty key is left out, as proto3 leaves out "" */
+		p = put_copy(p, 1 << 3 | 2, key, kn, &key_len);
+	key = (const char *)p - key_len;
 	*p++ = 2 << 3 | 2; /* KeyValue.value; AnyValue keeps false, 0 and "" */
 	switch (attr->type) {
 	case TRACE_ATTR_STRING:
 		if (vn < 126) { /* the usual: uncut, every length one byte */
 			*p++ = (uint8_t)(2 + vn);
-			p = put_copy(p, 1 << 3 | 2, v, vn, &c.len);
-			c.v.s = (const char *)p - vn;
-			break;
+			p = put_copy(p, 1 << 3 | 2, v, vn, &len);
+		} else {
+			any = p;
+			p = put_copy(any + 2, 1 << 3 | 2, v, vn, &len);
+			pb_put_varint(any, (uint64_t)(p - (any + 2))); /* two bytes, as asserted */
 		}
-		any = p;
-		p = put_copy(any + 2, 1 << 3 | 2, v, vn, &c.len);
-		c.v.s = (const char *)p - c.len;
-		pb_put_varint(any, (uint64_t)(p - (any + 2))); /* two bytes, as asserted above */
+		v = (const char *)p - len;
 		break;
 	case TRACE_ATTR_BOOL:
 		*p++ = 2;
@@ -291,35 +292,54 @@ int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
 			*p++ = (uint8_t)(bits >> (8 * i));
 		break;
 	}
-	default:
-		attr_free(a, (const char *)c.enc);
-		return -EINVAL;
 	}
-	c.enc_len = (uint32_t)(p - c.enc);
-	for (uint32_t i = 0; (a->key_lens >> (c.key_len % 64) & 1) && i < a->len; i++) {
-		if (a->items[i].key_len == c.key_len &&
-		    memcmp(a->items[i].key, c.key, c.key_len) == 0) {
-			attr_free(a, (const char *)a->items[i].enc);
-			a->enc_bytes = a->enc_bytes - a->items[i].enc_len + c.enc_len;
-			a->items[i] = c;
-			return 0;
+	enc_len = (uint32_t)(p - (blk + 2));
+	blk[0] = OTLP_ATTR_TAG;
+	blk[1] = (uint8_t)enc_len; /* when under 128: else the list is not packed */
+
+	for (uint32_t i = 0; (a->key_lens >> (key_len % 64) & 1) && i < a->len; i++) {
+		if (a->items[i].key_len == key_len && memcmp(a->items[i].key, key, key_len) == 0) {
+			x = &a->items[i]; /* replaced */
+			attr_free(a, x);
+			a->enc_bytes -= x->enc_len;
+			a->packed_end = NULL;
+			break;
 		}
 	}
-	if ((rc = attrs_grow(a)) < 0) {
-		attr_free(a, (const char *)c.enc);
-		a->dropped += rc == -ENOSPC;
-		return rc;
+	if (!x) {
+		if ((rc = attrs_grow(a)) < 0) {
+			a->dropped += rc == -ENOSPC;
+			if (!pooled)
+				free(blk);
+			return rc;
+		}
+		x = &a->items[a->len++];
+		a->key_lens |= 1ull << (key_len % 64);
+		a->packed_end =
+		    pooled && enc_len < 128 && (a->len == 1 || a->packed_end == blk) ? p : NULL;
 	}
-	a->items[a->len++] = c;
-	a->enc_bytes += c.enc_len;
-	a->key_lens |= 1ull << (c.key_len % 64);
+	if (pooled)
+		a->pool->next = (char *)p; /* the block's unused end (and the value's NUL) back */
+	else
+		a->heap++;
+	*x = (struct otlp_attr){.enc = blk + 2,
+	                        .key = key,
+	                        .enc_len = enc_len,
+	                        .key_len = key_len,
+	                        .len = len,
+	                        .type = attr->type};
+	_Static_assert(sizeof(x->v) == sizeof(attr->v), "the same value union");
+	memcpy(&x->v, &attr->v, sizeof(x->v));
+	if (str)
+		x->v.s = v;
+	a->enc_bytes += enc_len;
 	return 0;
 }
 
 void otlp_attrs_free(struct otlp_attrs *a)
 {
 	for (uint32_t i = 0; a->heap > 0 && i < a->len; i++) /* none: all in the pool */
-		attr_free(a, (const char *)a->items[i].enc);
+		attr_free(a, &a->items[i]);
 	if (!a->items_inline)
 		free(a->items);
 	memset(a, 0, sizeof(*a));

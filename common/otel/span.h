@@ -19,9 +19,14 @@ struct otlp_pool {
 	char *base, *next, *end;
 };
 
+/* The tag of Span.attributes (field 9, length-delimited): each attribute's encoding is preceded
+ * by it and the encoding's length (one byte, when it is under 128), so that a span's attributes
+ * set back to back are its Span.attributes fields as they are sent. */
+#define OTLP_ATTR_TAG (9 << 3 | 2)
+
 /* An attribute as the SDK holds it: encoded once, when set, as the body of an OTLP KeyValue
- * (enc, enc_len bytes), which key and a string value point into (key is not NUL-terminated, a
- * string value is); their lengths known. */
+ * (enc, enc_len bytes; OTLP_ATTR_TAG and the length in the two bytes before), which key and a
+ * string value point into (neither NUL-terminated); their lengths known. */
 struct otlp_attr {
 	const uint8_t *enc; /* the KeyValue's fields: key (left out when empty), then value */
 	const char *key;
@@ -45,6 +50,9 @@ struct otlp_attrs {
 	uint32_t enc_bytes; /* the items' enc_len added up: one room check to encode them */
 	uint64_t key_lens; /* bit key_len % 64 set for each key held: most new keys skip the scan */
 	bool items_inline; /* OTLP_INLINE_ATTRS entries; else allocated as span.c's grow() does */
+	/* Not NULL when the items' encodings, each with its two bytes before, lie back to back
+	 * from items[0].enc - 2 to here (in the pool): a span's attributes are one copy. */
+	const uint8_t *packed_end;
 	struct otlp_pool *pool; /* NULL: each key (and string value) is allocated */
 };
 

@@ -379,14 +379,14 @@ static void test_short_strings(void)
 			want[at] = '?';
 			CHECK(otlp_attrs_set(&a, &TRACE_STR(in, in)) == 0);
 			CHECK(memcmp(a.items[0].key, want, n) == 0); /* not NUL-terminated */
-			CHECK_STR(a.items[0].v.s, want);
+			CHECK(memcmp(a.items[0].v.s, want, n) == 0);
 			CHECK(a.items[0].len == n && a.items[0].key_len == n);
 			otlp_attrs_free(&a);
 			if (at + 1 < n) {
 				in[at] = (char)0xc3;
 				in[at + 1] = (char)0xa9;
 				CHECK(otlp_attrs_set(&a, &TRACE_STR("k", in)) == 0);
-				CHECK_STR(a.items[0].v.s, in);
+				CHECK(a.items[0].len == n && memcmp(a.items[0].v.s, in, n) == 0);
 				otlp_attrs_free(&a);
 			}
 		}
@@ -679,8 +679,10 @@ static void test_span_record_storage(void)
 		CHECK(otlp_attrs_set(&in->attrs, &x) == 0 && otlp_attrs_set(&heap.attrs, &x) == 0);
 	}
 	CHECK(in->attrs.len == OTLP_INLINE_ATTRS + 4 && in->attrs.items[1].v.i == 7);
-	CHECK_STR(in->attrs.items[3].v.s, long_value);
-	CHECK_STR(in->attrs.items[0].v.s, "a value \xc3\xa9 ?");
+	CHECK(in->attrs.items[3].len == 2000 &&
+	      memcmp(in->attrs.items[3].v.s, long_value, 2000) == 0);
+	CHECK(in->attrs.items[0].len == 12 && /* not NUL-terminated */
+	      memcmp(in->attrs.items[0].v.s, "a value \xc3\xa9 ?", 12) == 0);
 	spans[0] = in;
 	CHECK(encode(false, &r, spans, 1, &a) == 0);
 	spans[0] = &heap;
@@ -692,6 +694,58 @@ static void test_span_record_storage(void)
 	otlp_span_clear(in);
 	free(in);
 	free(long_value);
+}
+
+/* Whether spans x and y encode to the same request. */
+static bool same_encoding(struct otlp_span *x, struct otlp_span *y)
+{
+	struct otlp_buf a = {0}, b = {0};
+	struct otlp_resource r = {0};
+	bool same;
+
+	same = encode(false, &r, &x, 1, &a) == 0 && encode(false, &r, &y, 1, &b) == 0 &&
+	       a.len == b.len && memcmp(a.data, b.data, a.len) == 0;
+	otlp_buf_free(&a);
+	otlp_buf_free(&b);
+	return same;
+}
+
+/* Attributes set back to back in a record's storage are encoded with one copy (packed_end); a
+ * replaced one, or one whose encoding takes 128 bytes or more, ends that. Every way, the record
+ * encodes as one that allocates everything does. */
+static void test_packed_attrs(void)
+{
+	char long_value[200];
+
+	memset(long_value, 'v', sizeof(long_value) - 1);
+	long_value[sizeof(long_value) - 1] = '\0';
+	for (int step = 0; step < 3; step++) {
+		struct otlp_span *in = malloc(sizeof(*in)), heap = {0};
+		const struct trace_attr set[] = {
+		    TRACE_STR("http.route", "/orders"), TRACE_INT("client.port", 53412),
+		    TRACE_BOOL("ok", true), TRACE_DOUBLE("ratio", 0.5), TRACE_STR("", "no key")};
+		const struct trace_attr more[] = {TRACE_STR("db.system", "redis"),
+		                                  TRACE_INT("client.port", 1),
+		                                  TRACE_STR("long", long_value)};
+
+		otlp_span_init(in);
+		CHECK(otlp_span_set_name(in, "s") == 0 && otlp_span_set_name(&heap, "s") == 0);
+		for (size_t i = 0; i < sizeof(set) / sizeof(set[0]); i++)
+			CHECK(otlp_attrs_set(&in->attrs, &set[i]) == 0 &&
+			      otlp_attrs_set(&heap.attrs, &set[i]) == 0);
+		CHECK(in->attrs.packed_end != NULL && heap.attrs.packed_end == NULL);
+		CHECK(same_encoding(in, &heap));
+		CHECK(otlp_attrs_set(&in->attrs, &more[step]) == 0 &&
+		      otlp_attrs_set(&heap.attrs, &more[step]) == 0);
+		CHECK((in->attrs.packed_end != NULL) == (step == 0));
+		CHECK(same_encoding(in, &heap));
+		CHECK(otlp_attrs_set(&in->attrs, &set[0]) == 0 && /* replaced */
+		      otlp_attrs_set(&heap.attrs, &set[0]) == 0);
+		CHECK(in->attrs.packed_end == NULL && same_encoding(in, &heap));
+		otlp_span_clear(&heap);
+		otlp_span_clear(in);
+		free(in);
+	}
 }
 
 int main(void)
@@ -708,5 +762,6 @@ int main(void)
 	RUN(test_kv_list);
 	RUN(test_strings_and_limits);
 	RUN(test_span_record_storage);
+	RUN(test_packed_attrs);
 	return CHECK_DONE();
 }
