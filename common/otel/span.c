@@ -36,27 +36,10 @@ static size_t copy_size(size_t n)
 
 /* Copies s (n bytes) into out (copy_size(n) bytes) as otlp_strdup does; returns the byte
  * after it. ASCII runs are copied whole. */
-static char *otlp_copy(char *out, const char *s, size_t n)
+static char *copy_utf8(char *out, const char *s, size_t n)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	size_t i = 0, o = 0;
-	uint64_t w, any = 0;
-
-	/* The usual case, short ASCII: checked 8 bytes at a time (the last word overlapping), one
-	 * copy. */
-	if (n >= 8 && n <= OTLP_STRING_MAX) {
-		for (; i + 8 <= n; i += 8) {
-			memcpy(&w, u + i, 8);
-			any |= w;
-		}
-		memcpy(&w, u + n - 8, 8);
-		if (!((any | w) & 0x8080808080808080u)) {
-			otlp_bytes_copy((uint8_t *)out, s, n);
-			out[n] = '\0';
-			return out + n + 1;
-		}
-		i = 0;
-	}
 
 	while (i < n) {
 		size_t run = i, k, step;
@@ -86,40 +69,41 @@ static char *otlp_copy(char *out, const char *s, size_t n)
 	return out + o + 1;
 }
 
-/* otlp_copy, with short ASCII strings (most keys and values: up to 32 bytes) done inline. */
-static inline char *copy_short(char *out, const char *s, size_t n)
+/* copy_utf8 in one pass for the usual string, ASCII and uncut: each word (8 bytes, the last
+ * overlapping; 4 for 4 to 7 bytes) moved once its high bits are checked. Anything else, and
+ * any string once a high bit shows, goes to copy_utf8 from the start. */
+static inline char *otlp_copy(char *out, const char *s, size_t n)
 {
-	uint64_t a = 0, b = 0;
+	uint64_t w;
 
-	if (n > 32)
-		return otlp_copy(out, s, n);
-	if (n > 16) { /* 17 to 32 bytes: four overlapping words */
-		uint64_t c, d;
-		memcpy(&a, s, 8);
-		memcpy(&b, s + 8, 8);
-		memcpy(&c, s + n - 16, 8);
-		memcpy(&d, s + n - 8, 8);
-		if ((a | b | c | d) & 0x8080808080808080u)
-			return otlp_copy(out, s, n);
-		memcpy(out, s, n);
-		out[n] = '\0';
-		return out + n + 1;
-	}
-	if (n >= 8) {
-		memcpy(&a, s, 8);
-		memcpy(&b, s + n - 8, 8);
-	} else if (n >= 4) {
+	if (n >= 8 && n <= OTLP_STRING_MAX) {
+		for (size_t i = 0; i + 8 < n; i += 8) {
+			memcpy(&w, s + i, 8);
+			if (w & 0x8080808080808080u)
+				return copy_utf8(out, s, n);
+			memcpy(out + i, &w, 8);
+		}
+		memcpy(&w, s + n - 8, 8);
+		if (w & 0x8080808080808080u)
+			return copy_utf8(out, s, n);
+		memcpy(out + n - 8, &w, 8);
+	} else if (n >= 4 && n < 8) {
 		uint32_t x, y;
 		memcpy(&x, s, 4);
 		memcpy(&y, s + n - 4, 4);
-		a = x | y;
+		if ((x | y) & 0x80808080u)
+			return copy_utf8(out, s, n);
+		memcpy(out, &x, 4);
+		memcpy(out + n - 4, &y, 4);
+	} else if (n < 4) {
+		for (size_t i = 0; i < n; i++) {
+			if ((unsigned char)s[i] >= 0x80)
+				return copy_utf8(out, s, n);
+			out[i] = s[i];
+		}
 	} else {
-		for (size_t i = 0; i < n; i++)
-			a |= (uint8_t)s[i];
+		return copy_utf8(out, s, n);
 	}
-	if ((a | b) & 0x8080808080808080u)
-		return otlp_copy(out, s, n);
-	otlp_bytes_copy((uint8_t *)out, s, n);
 	out[n] = '\0';
 	return out + n + 1;
 }
@@ -225,9 +209,9 @@ static inline uint8_t *put_copy(uint8_t *p, uint8_t tag, const char *s, size_t n
 	if (n < 128) { /* uncut, so its length is n, one byte */
 		p[1] = (uint8_t)n;
 		*len = (uint32_t)n;
-		return (uint8_t *)copy_short((char *)p + 2, s, n) - 1;
+		return (uint8_t *)otlp_copy((char *)p + 2, s, n) - 1;
 	}
-	end = (uint8_t *)copy_short((char *)p + 3, s, n) - 1;
+	end = (uint8_t *)otlp_copy((char *)p + 3, s, n) - 1;
 	*len = (uint32_t)(end - (p + 3));
 	pb_put_varint(p + 1, *len);
 	return end;
@@ -362,7 +346,7 @@ int otlp_span_set_name(struct otlp_span *s, const char *name)
 	if (!p)
 		return -ENOMEM;
 	pool_free(&s->pool, s->name);
-	copy_short(p, name, n);
+	otlp_copy(p, name, n);
 	s->name = p;
 	return 0;
 }
