@@ -320,6 +320,46 @@ int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
 	return 0;
 }
 
+int otlp_attrs_set_str(struct otlp_attrs *a, const char *key, const char *value)
+{
+	size_t kn = strlen(key), vn = strlen(value);
+	struct otlp_pool *pool = a->pool;
+	struct otlp_attr *x;
+	uint8_t *p;
+
+	/* The usual attribute, written here as otlp_attrs_set would: a new key (its length's bit
+	 * clear), key and value short enough for one-byte lengths (copies keep their length under
+	 * OTLP_STRING_MAX), room in the pool and in the inline items. */
+	if (kn - 1 >= 60 || vn >= 60 || (a->key_lens >> kn & 1) || !pool ||
+	    (size_t)(pool->end - pool->next) < kn + vn + 9 || !a->items_inline ||
+	    a->len >= OTLP_INLINE_ATTRS)
+		return otlp_attrs_set(a, &TRACE_STR(key, value));
+	p = (uint8_t *)pool->next;
+	x = &a->items[a->len++];
+	*x = (struct otlp_attr){.enc = p + 2,
+	                        .key = (const char *)p + 4,
+	                        .enc_len = (uint32_t)(kn + vn + 6),
+	                        .key_len = (uint32_t)kn,
+	                        .len = (uint32_t)vn,
+	                        .type = TRACE_ATTR_STRING,
+	                        .v.s = (const char *)p + kn + 8};
+	p[0] = OTLP_ATTR_TAG;
+	p[1] = (uint8_t)x->enc_len;
+	p[2] = 1 << 3 | 2; /* KeyValue.key */
+	p[3] = (uint8_t)kn;
+	p = (uint8_t *)otlp_copy((char *)p + 4, key, kn) - 1;
+	p[0] = 2 << 3 | 2; /* KeyValue.value */
+	p[1] = (uint8_t)(vn + 2);
+	p[2] = 1 << 3 | 2; /* AnyValue.string_value */
+	p[3] = (uint8_t)vn;
+	p = (uint8_t *)otlp_copy((char *)p + 4, value, vn) - 1;
+	a->packed_end = a->len == 1 || a->packed_end == x->enc - 2 ? p : NULL;
+	a->key_lens |= 1ull << kn;
+	a->enc_bytes += x->enc_len;
+	pool->next = (char *)p;
+	return 0;
+}
+
 void otlp_attrs_free(struct otlp_attrs *a)
 {
 	for (uint32_t i = 0; a->heap > 0 && i < a->len; i++) /* none: all in the pool */

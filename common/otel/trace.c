@@ -215,7 +215,10 @@ static void set_attr(trace_span *s, struct trace_attr a)
 
 void trace_span_set_str(trace_span *s, const char *key, const char *value)
 {
-	set_attr(s, TRACE_STR(key, value ? value : ""));
+	if (s)
+		ASSERT_OWNED(s);
+	if (s && s->recording && key)
+		otlp_attrs_set_str(&s->data.attrs, key, value ? value : "");
 }
 
 void trace_span_set_int(trace_span *s, const char *key, int64_t value)

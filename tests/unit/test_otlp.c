@@ -748,6 +748,64 @@ static void test_packed_attrs(void)
 	}
 }
 
+/* otlp_attrs_set_str writes the usual string attribute itself: lengths around its limits and
+ * each word boundary, a bad byte at each place, a key set twice and a full record all come out
+ * as otlp_attrs_set makes them. */
+static void test_attrs_set_str(void)
+{
+	static const size_t lens[] = {0, 1, 3, 4, 7, 8, 9, 15, 16, 17, 59, 60, 61, 130};
+	enum { N = sizeof(lens) / sizeof(lens[0]) };
+	char k[140], v[140];
+
+	for (size_t i = 1; i < N; i++) {
+		for (size_t j = 0; j < N; j++) {
+			for (size_t bad = 0; bad <= lens[i] + lens[j]; bad += 3) {
+				struct otlp_span *in = malloc(sizeof(*in)), heap = {0};
+				memset(k, 'k', lens[i]);
+				memset(v, 'v', lens[j]);
+				k[lens[i]] = v[lens[j]] = '\0';
+				if (bad < lens[i])
+					k[bad] = (char)0xff;
+				else if (bad < lens[i] + lens[j])
+					v[bad - lens[i]] = (char)0xc3; /* cut short: invalid */
+				otlp_span_init(in);
+				CHECK(otlp_span_set_name(in, "s") == 0 &&
+				      otlp_span_set_name(&heap, "s") == 0);
+				for (int twice = 0; twice < 2; twice++) {
+					CHECK(otlp_attrs_set_str(&in->attrs, "first", "x") == 0);
+					CHECK(otlp_attrs_set_str(&in->attrs, k, v) == 0);
+					CHECK(otlp_attrs_set(&heap.attrs,
+					                     &TRACE_STR("first", "x")) == 0);
+					CHECK(otlp_attrs_set(&heap.attrs, &TRACE_STR(k, v)) == 0);
+				}
+				CHECK(in->attrs.len == 2 && in->attrs.items[1].key_len == lens[i] &&
+				      in->attrs.items[1].len == lens[j]);
+				CHECK(memcmp(in->attrs.items[1].v.s, heap.attrs.items[1].v.s,
+				             lens[j]) == 0);
+				CHECK(same_encoding(in, &heap));
+				otlp_span_clear(&heap);
+				otlp_span_clear(in);
+				free(in);
+			}
+		}
+	}
+	/* Past the record's inline items and bytes. */
+	struct otlp_span *in = malloc(sizeof(*in)), heap = {0};
+	otlp_span_init(in);
+	memset(v, 'v', 59);
+	v[59] = '\0';
+	for (int i = 0; i < 2 * OTLP_INLINE_ATTRS; i++) {
+		snprintf(k, sizeof(k), "key.%d", i);
+		CHECK(otlp_attrs_set_str(&in->attrs, k, v) == 0 &&
+		      otlp_attrs_set(&heap.attrs, &TRACE_STR(k, v)) == 0);
+	}
+	CHECK(in->attrs.heap > 0 && in->attrs.items != in->inline_attrs);
+	CHECK(same_encoding(in, &heap));
+	otlp_span_clear(&heap);
+	otlp_span_clear(in);
+	free(in);
+}
+
 int main(void)
 {
 	RUN(test_protobuf);
@@ -763,5 +821,6 @@ int main(void)
 	RUN(test_strings_and_limits);
 	RUN(test_span_record_storage);
 	RUN(test_packed_attrs);
+	RUN(test_attrs_set_str);
 	return CHECK_DONE();
 }
