@@ -217,13 +217,22 @@ static inline uint8_t *put_copy(uint8_t *p, uint8_t tag, const char *s, size_t n
 	return end;
 }
 
+/* The item in a whose (copied) key is key, key_len bytes; NULL when none. */
+static struct otlp_attr *attrs_find(struct otlp_attrs *a, const char *key, uint32_t key_len)
+{
+	for (uint32_t i = 0; i < a->len; i++)
+		if (a->items[i].key_len == key_len && memcmp(a->items[i].key, key, key_len) == 0)
+			return &a->items[i];
+	return NULL;
+}
+
 int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
 {
 	const char *key = attr->key, *v = "";
 	bool str = attr->type == TRACE_ATTR_STRING, pooled;
 	size_t kn, vn = 0, need;
 	uint32_t key_len = 0, len = 0, enc_len;
-	struct otlp_attr *x = NULL;
+	struct otlp_attr *x;
 	uint8_t *blk, *p, *any;
 	int rc;
 
@@ -281,16 +290,11 @@ int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
 	blk[0] = OTLP_ATTR_TAG;
 	blk[1] = (uint8_t)enc_len; /* when under 128: else the list is not packed */
 
-	for (uint32_t i = 0; (a->key_lens >> (key_len % 64) & 1) && i < a->len; i++) {
-		if (a->items[i].key_len == key_len && memcmp(a->items[i].key, key, key_len) == 0) {
-			x = &a->items[i]; /* replaced */
-			attr_free(a, x);
-			a->enc_bytes -= x->enc_len;
-			a->packed_end = NULL;
-			break;
-		}
-	}
-	if (!x) {
+	if ((a->key_lens >> (key_len % 64) & 1) && (x = attrs_find(a, key, key_len))) {
+		attr_free(a, x); /* replaced */
+		a->enc_bytes -= x->enc_len;
+		a->packed_end = NULL;
+	} else {
 		if ((rc = attrs_grow(a)) < 0) {
 			a->dropped += rc == -ENOSPC;
 			if (!pooled)
@@ -320,43 +324,78 @@ int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
 	return 0;
 }
 
-int otlp_attrs_set_str(struct otlp_attrs *a, const char *key, const char *value)
+/* Starts the usual attribute in a's record, as otlp_attrs_set would write it: a new key of 1 to
+ * 60 bytes (copied; its length's bit in key_lens may be set by another), then KeyValue.value's
+ * tag and length (any_len, under 64), with room in the pool (for a string's NUL too) and an
+ * inline item. Returns where the AnyValue goes, the item (a->items[a->len]) filled in but for
+ * type, len and v; NULL, nothing changed, for otlp_attrs_set's way. Finish with fast_end. */
+static inline uint8_t *fast_start(struct otlp_attrs *a, const char *key, size_t kn, size_t any_len)
 {
-	size_t kn = strlen(key), vn = strlen(value);
 	struct otlp_pool *pool = a->pool;
-	struct otlp_attr *x;
+	uint32_t len = a->len, enc_len = (uint32_t)(kn + any_len + 4);
 	uint8_t *p;
 
-	/* The usual attribute, written here as otlp_attrs_set would: a new key (its length's bit
-	 * clear), key and value short enough for one-byte lengths (copies keep their length under
-	 * OTLP_STRING_MAX), room in the pool and in the inline items. */
-	if (kn - 1 >= 60 || vn >= 60 || (a->key_lens >> kn & 1) || !pool ||
-	    (size_t)(pool->end - pool->next) < kn + vn + 9 || !a->items_inline ||
-	    a->len >= OTLP_INLINE_ATTRS)
-		return otlp_attrs_set(a, &TRACE_STR(key, value));
+	if (kn - 1 >= 60 || any_len >= 64 || !pool || len >= OTLP_INLINE_ATTRS ||
+	    !a->items_inline || (size_t)(pool->end - pool->next) < enc_len + 3)
+		return NULL;
 	p = (uint8_t *)pool->next;
-	x = &a->items[a->len++];
-	*x = (struct otlp_attr){.enc = p + 2,
-	                        .key = (const char *)p + 4,
-	                        .enc_len = (uint32_t)(kn + vn + 6),
-	                        .key_len = (uint32_t)kn,
-	                        .len = (uint32_t)vn,
-	                        .type = TRACE_ATTR_STRING,
-	                        .v.s = (const char *)p + kn + 8};
+	otlp_copy((char *)p + 4, key, kn);
+	if ((a->key_lens >> kn & 1) && attrs_find(a, (char *)p + 4, (uint32_t)kn))
+		return NULL;
 	p[0] = OTLP_ATTR_TAG;
-	p[1] = (uint8_t)x->enc_len;
+	p[1] = (uint8_t)enc_len;
 	p[2] = 1 << 3 | 2; /* KeyValue.key */
 	p[3] = (uint8_t)kn;
-	p = (uint8_t *)otlp_copy((char *)p + 4, key, kn) - 1;
-	p[0] = 2 << 3 | 2; /* KeyValue.value */
-	p[1] = (uint8_t)(vn + 2);
-	p[2] = 1 << 3 | 2; /* AnyValue.string_value */
-	p[3] = (uint8_t)vn;
-	p = (uint8_t *)otlp_copy((char *)p + 4, value, vn) - 1;
-	a->packed_end = a->len == 1 || a->packed_end == x->enc - 2 ? p : NULL;
-	a->key_lens |= 1ull << kn;
+	p[4 + kn] = 2 << 3 | 2; /* KeyValue.value */
+	p[5 + kn] = (uint8_t)any_len;
+	a->items[len] = (struct otlp_attr){
+	    .enc = p + 2, .key = (const char *)p + 4, .enc_len = enc_len, .key_len = (uint32_t)kn};
+	return p + 6 + kn;
+}
+
+/* Ends fast_start's attribute, whose AnyValue ends at end. */
+static inline void fast_end(struct otlp_attrs *a, uint8_t *end)
+{
+	const struct otlp_attr *x = &a->items[a->len++];
+
+	a->packed_end = a->len == 1 || a->packed_end == x->enc - 2 ? end : NULL;
+	a->key_lens |= 1ull << x->key_len;
 	a->enc_bytes += x->enc_len;
-	pool->next = (char *)p;
+	a->pool->next = (char *)end;
+}
+
+int otlp_attrs_set_str(struct otlp_attrs *a, const char *key, const char *value)
+{
+	size_t vn = strlen(value);
+	uint8_t *p = fast_start(a, key, strlen(key), vn + 2), *end;
+	struct otlp_attr *x;
+
+	if (!p) /* copies keep their length under OTLP_STRING_MAX: vn is the copy's */
+		return otlp_attrs_set(a, &TRACE_STR(key, value));
+	p[0] = 1 << 3 | 2; /* AnyValue.string_value */
+	p[1] = (uint8_t)vn;
+	end = (uint8_t *)otlp_copy((char *)p + 2, value, vn) - 1;
+	x = &a->items[a->len];
+	x->type = TRACE_ATTR_STRING;
+	x->len = (uint32_t)vn;
+	x->v.s = (const char *)p + 2;
+	fast_end(a, end);
+	return 0;
+}
+
+int otlp_attrs_set_int(struct otlp_attrs *a, const char *key, int64_t value)
+{
+	uint8_t *p = fast_start(a, key, strlen(key), 1 + pb_varint_len((uint64_t)value)), *end;
+	struct otlp_attr *x;
+
+	if (!p)
+		return otlp_attrs_set(a, &TRACE_INT(key, value));
+	p[0] = 3 << 3 | 0; /* AnyValue.int_value */
+	end = pb_put_varint(p + 1, (uint64_t)value);
+	x = &a->items[a->len];
+	x->type = TRACE_ATTR_INT;
+	x->v.i = value;
+	fast_end(a, end);
 	return 0;
 }
 

@@ -223,7 +223,10 @@ void trace_span_set_str(trace_span *s, const char *key, const char *value)
 
 void trace_span_set_int(trace_span *s, const char *key, int64_t value)
 {
-	set_attr(s, TRACE_INT(key, value));
+	if (s)
+		ASSERT_OWNED(s);
+	if (s && s->recording && key)
+		otlp_attrs_set_int(&s->data.attrs, key, value);
 }
 
 void trace_span_set_double(trace_span *s, const char *key, double value)

@@ -748,9 +748,9 @@ static void test_packed_attrs(void)
 	}
 }
 
-/* otlp_attrs_set_str writes the usual string attribute itself: lengths around its limits and
- * each word boundary, a bad byte at each place, a key set twice and a full record all come out
- * as otlp_attrs_set makes them. */
+/* otlp_attrs_set_str and _int write the usual attribute themselves: lengths around their limits
+ * and each word boundary, a bad byte at each place, a key set twice and a full record all come
+ * out as otlp_attrs_set makes them. */
 static void test_attrs_set_str(void)
 {
 	static const size_t lens[] = {0, 1, 3, 4, 7, 8, 9, 15, 16, 17, 59, 60, 61, 130};
@@ -788,6 +788,25 @@ static void test_attrs_set_str(void)
 				free(in);
 			}
 		}
+	}
+	/* Integers of every varint length, keys around the limit, each also set twice. */
+	static const int64_t ints[] = {0, 1, 127, 128, 16384, -1, INT64_MIN, INT64_MAX};
+	for (size_t i = 1; i < N; i++) {
+		struct otlp_span *in = malloc(sizeof(*in)), heap = {0};
+		otlp_span_init(in);
+		CHECK(otlp_span_set_name(in, "s") == 0 && otlp_span_set_name(&heap, "s") == 0);
+		memset(k, 'k', lens[i]);
+		for (size_t j = 0; j < sizeof(ints) / sizeof(ints[0]); j++) {
+			k[lens[i]] = (char)('a' + j % 4); /* four keys, each set twice */
+			k[lens[i] + 1] = '\0';
+			CHECK(otlp_attrs_set_int(&in->attrs, k, ints[j]) == 0 &&
+			      otlp_attrs_set(&heap.attrs, &TRACE_INT(k, ints[j])) == 0);
+			CHECK(in->attrs.items[j % 4].v.i == ints[j]);
+		}
+		CHECK(in->attrs.len == 4 && same_encoding(in, &heap));
+		otlp_span_clear(&heap);
+		otlp_span_clear(in);
+		free(in);
 	}
 	/* Past the record's inline items and bytes. */
 	struct otlp_span *in = malloc(sizeof(*in)), heap = {0};
