@@ -184,8 +184,9 @@ void trace_span_detach(trace_span *s)
 	s->owner = NULL;
 	for (int i = depth - 1; i >= 0; i--) { /* off this thread's stack, wherever it is */
 		if (stack[i] == s) {
-			memmove(&stack[i], &stack[i + 1],
-			        (size_t)(depth - i - 1) * sizeof(stack[0]));
+			if (i + 1 < depth) /* not the top, as it usually is */
+				memmove(&stack[i], &stack[i + 1],
+				        (size_t)(depth - i - 1) * sizeof(stack[0]));
 			depth--;
 			break;
 		}
