@@ -489,5 +489,4 @@ void otlp_span_clear(struct otlp_span *s)
 	pool_free(&s->pool, s->name);
 	free(s->status_message);
 	otlp_attrs_free(&s->attrs);
-	memset(s, 0, offsetof(struct otlp_span, inline_attrs));
 }

@@ -125,7 +125,8 @@ int otlp_span_add_event(struct otlp_span *s, uint64_t time_ns, const char *name,
 int otlp_span_add_link(struct otlp_span *s, const struct trace_context *ctx,
                        const struct trace_attr *attrs, size_t n);
 
-/* Frees what s owns and zeroes it (s itself stays the caller's: trace.c reuses records). */
+/* Frees what s owns (s itself stays the caller's: trace.c reuses records, emptied again by
+ * otlp_span_init, so it is not zeroed here; clear it once). */
 void otlp_span_clear(struct otlp_span *s);
 
 #endif
