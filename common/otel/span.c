@@ -424,7 +424,8 @@ int otlp_span_set_name(struct otlp_span *s, const char *name)
 
 	if (!p)
 		return -ENOMEM;
-	pool_free(&s->pool, s->name);
+	if (s->name)
+		pool_free(&s->pool, s->name);
 	otlp_copy(p, name, n);
 	s->name = p;
 	return 0;
@@ -483,10 +484,12 @@ void otlp_span_clear(struct otlp_span *s)
 		free(s->links[i].trace_state);
 		otlp_attrs_free(&s->links[i].attrs);
 	}
-	free(s->events);
-	free(s->links);
-	free(s->trace_state);
+	if (s->events || s->links || s->trace_state || s->status_message) { /* seldom */
+		free(s->events);
+		free(s->links);
+		free(s->trace_state);
+		free(s->status_message);
+	}
 	pool_free(&s->pool, s->name);
-	free(s->status_message);
 	otlp_attrs_free(&s->attrs);
 }

@@ -92,7 +92,8 @@ static void span_free(trace_span *s)
 {
 	if (!s)
 		return;
-	free(s->baggage);
+	if (s->baggage)
+		free(s->baggage);
 	otlp_span_clear(&s->data);
 	pthread_mutex_lock(&pool.lock);
 	if (pool.len < POOL_MAX) {
