@@ -364,10 +364,10 @@ static inline void fast_end(struct otlp_attrs *a, uint8_t *end)
 	a->pool->next = (char *)end;
 }
 
-int otlp_attrs_set_str(struct otlp_attrs *a, const char *key, const char *value)
+int otlp_attrs_set_str(struct otlp_attrs *a, const char *key, size_t kn, const char *value,
+                       size_t vn)
 {
-	size_t vn = strlen(value);
-	uint8_t *p = fast_start(a, key, strlen(key), vn + 2), *end;
+	uint8_t *p = fast_start(a, key, kn, vn + 2), *end;
 	struct otlp_attr *x;
 
 	if (!p) /* copies keep their length under OTLP_STRING_MAX: vn is the copy's */

@@ -268,12 +268,13 @@ static void set_attr(trace_span *s, struct trace_attr a)
 		otlp_attrs_set(&s->data.attrs, &a);
 }
 
-void trace_span_set_str(trace_span *s, const char *key, const char *value)
+void trace_span_set_strn(trace_span *s, const char *key, size_t key_len, const char *value,
+                         size_t value_len)
 {
 	if (s)
 		ASSERT_OWNED(s);
-	if (s && s->recording && key)
-		otlp_attrs_set_str(&s->data.attrs, key, value ? value : "");
+	if (s && s->recording)
+		otlp_attrs_set_str(&s->data.attrs, key, key_len, value, value_len);
 }
 
 void trace_span_set_int(trace_span *s, const char *key, int64_t value)

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "tracecontext.h"
 
@@ -107,8 +108,19 @@ void trace_span_detach(trace_span *span);
 
 /* Sets one attribute (copied; a later value for the key replaces the earlier). At most 128 per
  * span; strings are cut to 4096 bytes, invalid UTF-8 replaced. */
-void trace_span_set_str(trace_span *span, const char *key, const char *value);
 void trace_span_set_int(trace_span *span, const char *key, int64_t value);
+
+/* trace_span_set_str with the lengths already known: key_len is strlen(key), value_len
+ * strlen(value) (both still NUL-terminated, not NULL). trace_span_set_str, inline, works them
+ * out: at compile time for a literal. */
+void trace_span_set_strn(trace_span *span, const char *key, size_t key_len, const char *value,
+                         size_t value_len);
+static inline void trace_span_set_str(trace_span *span, const char *key, const char *value)
+{
+	if (key)
+		trace_span_set_strn(span, key, strlen(key), value ? value : "",
+		                    value ? strlen(value) : 0);
+}
 void trace_span_set_double(trace_span *span, const char *key, double value);
 void trace_span_set_bool(trace_span *span, const char *key, bool value);
 

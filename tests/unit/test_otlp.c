@@ -772,8 +772,10 @@ static void test_attrs_set_str(void)
 				CHECK(otlp_span_set_name(in, "s") == 0 &&
 				      otlp_span_set_name(&heap, "s") == 0);
 				for (int twice = 0; twice < 2; twice++) {
-					CHECK(otlp_attrs_set_str(&in->attrs, "first", "x") == 0);
-					CHECK(otlp_attrs_set_str(&in->attrs, k, v) == 0);
+					CHECK(otlp_attrs_set_str(&in->attrs, "first", 5, "x", 1) ==
+					      0);
+					CHECK(otlp_attrs_set_str(&in->attrs, k, strlen(k), v,
+					                         strlen(v)) == 0);
 					CHECK(otlp_attrs_set(&heap.attrs,
 					                     &TRACE_STR("first", "x")) == 0);
 					CHECK(otlp_attrs_set(&heap.attrs, &TRACE_STR(k, v)) == 0);
@@ -815,7 +817,7 @@ static void test_attrs_set_str(void)
 	v[59] = '\0';
 	for (int i = 0; i < 2 * OTLP_INLINE_ATTRS; i++) {
 		snprintf(k, sizeof(k), "key.%d", i);
-		CHECK(otlp_attrs_set_str(&in->attrs, k, v) == 0 &&
+		CHECK(otlp_attrs_set_str(&in->attrs, k, strlen(k), v, strlen(v)) == 0 &&
 		      otlp_attrs_set(&heap.attrs, &TRACE_STR(k, v)) == 0);
 	}
 	CHECK(in->attrs.heap > 0 && in->attrs.items != in->inline_attrs);
