@@ -827,6 +827,50 @@ static void test_attrs_set_str(void)
 	free(in);
 }
 
+/* otlp_copy moves ASCII a word at a time: a high byte at every place of every word (and of the
+ * 4-byte and byte-wise tails), around each length, is still repaired or kept; the cap cuts
+ * before a character it would split, whatever its length. */
+static void test_copy_words(void)
+{
+	char in[48], want[48], *s, *big = malloc(OTLP_STRING_MAX + 8);
+
+	for (size_t n = 1; n <= 40; n++) {
+		for (size_t at = 0; at < n; at++) {
+			memset(in, 'a', n);
+			in[n] = '\0';
+			memcpy(want, in, n + 1);
+			in[at] = (char)0x80; /* a stray continuation byte */
+			want[at] = '?';
+			s = otlp_strdup(in);
+			CHECK_STR(s, want);
+			free(s);
+			if (at + 2 < n) { /* a valid three-byte character there is kept */
+				memcpy(in + at, "\xe2\x82\xac", 3);
+				s = otlp_strdup(in);
+				CHECK_STR(s, in);
+				free(s);
+			}
+		}
+	}
+	for (size_t n = OTLP_STRING_MAX - 1; n <= OTLP_STRING_MAX + 1; n++) {
+		memset(big, 'a', n);
+		big[n] = '\0';
+		s = otlp_strdup(big);
+		CHECK(strlen(s) == (n < OTLP_STRING_MAX ? n : OTLP_STRING_MAX));
+		free(s);
+	}
+	memset(big, 'a', OTLP_STRING_MAX + 7);
+	big[OTLP_STRING_MAX + 7] = '\0';
+	for (size_t back = 1; back <= 3; back++) { /* a character starting 1 to 3 before the cap */
+		memcpy(big + OTLP_STRING_MAX - back, "\xe2\x82\xac", 3);
+		s = otlp_strdup(big);
+		CHECK(strlen(s) == (back == 3 ? OTLP_STRING_MAX : OTLP_STRING_MAX - back));
+		free(s);
+		memset(big + OTLP_STRING_MAX - back, 'a', 3);
+	}
+	free(big);
+}
+
 int main(void)
 {
 	RUN(test_protobuf);
@@ -843,5 +887,6 @@ int main(void)
 	RUN(test_span_record_storage);
 	RUN(test_packed_attrs);
 	RUN(test_attrs_set_str);
+	RUN(test_copy_words);
 	return CHECK_DONE();
 }
