@@ -150,6 +150,17 @@ static void pb_close2(struct otlp_buf *b, size_t start)
 
 /* a's KeyValues, whose fields were encoded when each was set (span.c): only a tag and a length
  * go in front of each, all after one room check. */
+/* The most a's KeyValues take with a tag (field < 2^11: 2 bytes) and a length (enc_len < 2^21:
+ * 3 bytes) each. */
+static size_t attrs_room(const struct otlp_attrs *a)
+{
+	size_t n = (size_t)a->len * 5;
+
+	for (uint32_t i = 0; i < a->len; i++)
+		n += a->items[i].enc_len;
+	return n;
+}
+
 static void pb_attrs(struct otlp_buf *b, unsigned field, unsigned dropped_field,
                      const struct otlp_attrs *a)
 {
@@ -161,8 +172,7 @@ static void pb_attrs(struct otlp_buf *b, unsigned field, unsigned dropped_field,
 			memcpy(p, a->items[0].enc - 2, n);
 			b->len += n;
 		}
-	} else if (a->len && (p = otlp_buf_room(b, a->enc_bytes + (size_t)a->len * 5))) {
-		/* A tag (field < 2^11: 2 bytes) and a length (enc_len < 2^21: 3 bytes) each. */
+	} else if (a->len && (p = otlp_buf_room(b, attrs_room(a)))) {
 		for (uint32_t i = 0; i < a->len; i++) {
 			size_t n = a->items[i].enc_len;
 			if (field < 16 && n < 128) { /* the usual: tag and length one byte each */

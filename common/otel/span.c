@@ -292,7 +292,6 @@ int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
 
 	if ((a->key_lens >> (key_len % 64) & 1) && (x = attrs_find(a, key, key_len))) {
 		attr_free(a, x); /* replaced */
-		a->enc_bytes -= x->enc_len;
 		a->packed_end = NULL;
 	} else {
 		if ((rc = attrs_grow(a)) < 0) {
@@ -320,7 +319,6 @@ int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
 	memcpy(&x->v, &attr->v, sizeof(x->v));
 	if (str)
 		x->v.s = v;
-	a->enc_bytes += enc_len;
 	return 0;
 }
 
@@ -360,7 +358,6 @@ static inline void fast_end(struct otlp_attrs *a, uint8_t *end)
 
 	a->packed_end = a->len == 1 || a->packed_end == x->enc - 2 ? end : NULL;
 	a->key_lens |= 1ull << x->key_len;
-	a->enc_bytes += x->enc_len;
 	a->pool->next = (char *)end;
 }
 

@@ -46,8 +46,7 @@ struct otlp_attr {
 struct otlp_attrs {
 	struct otlp_attr *items;
 	uint32_t len, dropped;
-	uint32_t heap;      /* strings allocated on their own, outside pool */
-	uint32_t enc_bytes; /* the items' enc_len added up: one room check to encode them */
+	uint32_t heap;     /* strings allocated on their own, outside pool */
 	uint64_t key_lens; /* bit key_len % 64 set for each key held: most new keys skip the scan */
 	bool items_inline; /* OTLP_INLINE_ATTRS entries; else allocated as span.c's grow() does */
 	/* Not NULL when the items' encodings, each with its two bytes before, lie back to back
