@@ -45,11 +45,15 @@ uint64_t otel_id_rand64(void)
 
 void otel_id_random(uint8_t *id, size_t n)
 {
-	uint64_t w[2];
+	uint64_t w[2] = {0, 0};
 
-	do {
+	while (!(w[0] | w[1])) {
 		w[0] = otel_id_rand64();
-		w[1] = n > 8 ? otel_id_rand64() : 0;
-	} while (w[0] == 0 && w[1] == 0);
-	memcpy(id, w, n);
+		if (n > 8)
+			w[1] = otel_id_rand64();
+	}
+	if (n > 8) /* sizes the compiler knows: no call */
+		memcpy(id, w, 16);
+	else
+		memcpy(id, w, 8);
 }

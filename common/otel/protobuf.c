@@ -42,6 +42,15 @@ static uint8_t *put_bytes(uint8_t *p, unsigned field, const void *data, size_t n
 	return otlp_bytes_copy(p, data, n);
 }
 
+/* An id (n: 8 or 16 bytes) as field (under 16), moved without a call. */
+static inline uint8_t *put_id(uint8_t *p, unsigned field, const uint8_t *id, size_t n)
+{
+	*p++ = (uint8_t)(field << 3 | 2);
+	*p++ = (uint8_t)n;
+	memcpy(p, id, n);
+	return p + n;
+}
+
 static void pb_uint(struct otlp_buf *b, unsigned field, uint64_t v)
 {
 	uint8_t *p;
@@ -141,13 +150,29 @@ static void pb_close2(struct otlp_buf *b, size_t start)
 
 /* a's KeyValues, whose fields were encoded when each was set (span.c): only a tag and a length
  * go in front of each, all after one room check. */
+/* The most a's KeyValues take with a tag (field < 2^11: 2 bytes) and a length (enc_len < 2^21:
+ * 3 bytes) each. */
+static size_t attrs_room(const struct otlp_attrs *a)
+{
+	size_t n = (size_t)a->len * 5;
+
+	for (uint32_t i = 0; i < a->len; i++)
+		n += a->items[i].enc_len;
+	return n;
+}
+
 static void pb_attrs(struct otlp_buf *b, unsigned field, unsigned dropped_field,
                      const struct otlp_attrs *a)
 {
 	uint8_t *p;
 
-	/* A tag (field < 2^11: 2 bytes) and a length (enc_len < 2^21: 3 bytes) each. */
-	if (a->len && (p = otlp_buf_room(b, a->enc_bytes + (size_t)a->len * 5))) {
+	if (a->packed_end && (field << 3 | 2) == OTLP_ATTR_TAG) { /* a span's, usually: one copy */
+		size_t n = (size_t)(a->packed_end - (a->items[0].enc - 2));
+		if ((p = otlp_buf_room(b, n))) {
+			memcpy(p, a->items[0].enc - 2, n);
+			b->len += n;
+		}
+	} else if (a->len && (p = otlp_buf_room(b, attrs_room(a)))) {
 		for (uint32_t i = 0; i < a->len; i++) {
 			size_t n = a->items[i].enc_len;
 			if (field < 16 && n < 128) { /* the usual: tag and length one byte each */
@@ -172,12 +197,12 @@ int otlp_encode_protobuf_span(const struct otlp_span *s, struct otlp_buf *b)
 	uint8_t *p = otlp_buf_room(b, 8 * PB_HEAD_MAX + 32 + tsn + nn);
 
 	if (p) { /* the fixed head in one go: ids, state, parent, name, kind, times */
-		p = put_bytes(p, 1, s->trace_id, 16);
-		p = put_bytes(p, 2, s->span_id, 8);
+		p = put_id(p, 1, s->trace_id, 16);
+		p = put_id(p, 2, s->span_id, 8);
 		if (tsn)
 			p = put_bytes(p, 3, s->trace_state, tsn);
 		if (s->has_parent)
-			p = put_bytes(p, 4, s->parent_span_id, 8);
+			p = put_id(p, 4, s->parent_span_id, 8);
 		if (nn)
 			p = put_bytes(p, 5, s->name, nn);
 		if (s->kind)
@@ -212,7 +237,9 @@ int otlp_encode_protobuf_span(const struct otlp_span *s, struct otlp_buf *b)
 		pb_uint(b, 3, 2); /* STATUS_CODE_ERROR */
 		pb_close(b, m);
 	}
-	pb_fixed(b, 16, 5, s->flags);
+	if (s->flags && (p = otlp_buf_room(b, 6))) { /* flags: field 16, fixed32 */
+		b->len = (size_t)(put_le(put_tag(p, 16, 5), s->flags, 4) - b->data);
+	}
 	pb_close2(b, span);
 	return b->err;
 }

@@ -36,27 +36,10 @@ static size_t copy_size(size_t n)
 
 /* Copies s (n bytes) into out (copy_size(n) bytes) as otlp_strdup does; returns the byte
  * after it. ASCII runs are copied whole. */
-static char *otlp_copy(char *out, const char *s, size_t n)
+static char *copy_utf8(char *out, const char *s, size_t n)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	size_t i = 0, o = 0;
-	uint64_t w, any = 0;
-
-	/* The usual case, short ASCII: checked 8 bytes at a time (the last word overlapping), one
-	 * copy. */
-	if (n >= 8 && n <= OTLP_STRING_MAX) {
-		for (; i + 8 <= n; i += 8) {
-			memcpy(&w, u + i, 8);
-			any |= w;
-		}
-		memcpy(&w, u + n - 8, 8);
-		if (!((any | w) & 0x8080808080808080u)) {
-			otlp_bytes_copy((uint8_t *)out, s, n);
-			out[n] = '\0';
-			return out + n + 1;
-		}
-		i = 0;
-	}
 
 	while (i < n) {
 		size_t run = i, k, step;
@@ -86,40 +69,41 @@ static char *otlp_copy(char *out, const char *s, size_t n)
 	return out + o + 1;
 }
 
-/* otlp_copy, with short ASCII strings (most keys and values: up to 32 bytes) done inline. */
-static inline char *copy_short(char *out, const char *s, size_t n)
+/* copy_utf8 in one pass for the usual string, ASCII and uncut: each word (8 bytes, the last
+ * overlapping; 4 for 4 to 7 bytes) moved once its high bits are checked. Anything else, and
+ * any string once a high bit shows, goes to copy_utf8 from the start. */
+static inline char *otlp_copy(char *out, const char *s, size_t n)
 {
-	uint64_t a = 0, b = 0;
+	uint64_t w;
 
-	if (n > 32)
-		return otlp_copy(out, s, n);
-	if (n > 16) { /* 17 to 32 bytes: four overlapping words */
-		uint64_t c, d;
-		memcpy(&a, s, 8);
-		memcpy(&b, s + 8, 8);
-		memcpy(&c, s + n - 16, 8);
-		memcpy(&d, s + n - 8, 8);
-		if ((a | b | c | d) & 0x8080808080808080u)
-			return otlp_copy(out, s, n);
-		memcpy(out, s, n);
-		out[n] = '\0';
-		return out + n + 1;
-	}
-	if (n >= 8) {
-		memcpy(&a, s, 8);
-		memcpy(&b, s + n - 8, 8);
-	} else if (n >= 4) {
+	if (n >= 8 && n <= OTLP_STRING_MAX) {
+		for (size_t i = 0; i + 8 < n; i += 8) {
+			memcpy(&w, s + i, 8);
+			if (w & 0x8080808080808080u)
+				return copy_utf8(out, s, n);
+			memcpy(out + i, &w, 8);
+		}
+		memcpy(&w, s + n - 8, 8);
+		if (w & 0x8080808080808080u)
+			return copy_utf8(out, s, n);
+		memcpy(out + n - 8, &w, 8);
+	} else if (n >= 4 && n < 8) {
 		uint32_t x, y;
 		memcpy(&x, s, 4);
 		memcpy(&y, s + n - 4, 4);
-		a = x | y;
+		if ((x | y) & 0x80808080u)
+			return copy_utf8(out, s, n);
+		memcpy(out, &x, 4);
+		memcpy(out + n - 4, &y, 4);
+	} else if (n < 4) {
+		for (size_t i = 0; i < n; i++) {
+			if ((unsigned char)s[i] >= 0x80)
+				return copy_utf8(out, s, n);
+			out[i] = s[i];
+		}
 	} else {
-		for (size_t i = 0; i < n; i++)
-			a |= (uint8_t)s[i];
+		return copy_utf8(out, s, n);
 	}
-	if ((a | b) & 0x8080808080808080u)
-		return otlp_copy(out, s, n);
-	otlp_bytes_copy((uint8_t *)out, s, n);
 	out[n] = '\0';
 	return out + n + 1;
 }
@@ -199,12 +183,13 @@ static int attrs_grow(struct otlp_attrs *a)
 	return 0;
 }
 
-/* Gives back an attribute's block (its key first), counting one less on the heap. */
-static void attr_free(struct otlp_attrs *a, const char *block)
+/* Gives back an attribute's block (starting two bytes before its encoding), counting one less
+ * on the heap. */
+static void attr_free(struct otlp_attrs *a, const struct otlp_attr *x)
 {
-	if (!pool_owns(a->pool, block)) {
+	if (!pool_owns(a->pool, x->enc)) {
 		a->heap--;
-		free((void *)block);
+		free((void *)(x->enc - 2));
 	}
 }
 
@@ -224,53 +209,62 @@ static inline uint8_t *put_copy(uint8_t *p, uint8_t tag, const char *s, size_t n
 	if (n < 128) { /* uncut, so its length is n, one byte */
 		p[1] = (uint8_t)n;
 		*len = (uint32_t)n;
-		return (uint8_t *)copy_short((char *)p + 2, s, n) - 1;
+		return (uint8_t *)otlp_copy((char *)p + 2, s, n) - 1;
 	}
-	end = (uint8_t *)copy_short((char *)p + 3, s, n) - 1;
+	end = (uint8_t *)otlp_copy((char *)p + 3, s, n) - 1;
 	*len = (uint32_t)(end - (p + 3));
 	pb_put_varint(p + 1, *len);
 	return end;
 }
 
+/* The item in a whose (copied) key is key, key_len bytes; NULL when none. */
+static struct otlp_attr *attrs_find(struct otlp_attrs *a, const char *key, uint32_t key_len)
+{
+	for (uint32_t i = 0; i < a->len; i++)
+		if (a->items[i].key_len == key_len && memcmp(a->items[i].key, key, key_len) == 0)
+			return &a->items[i];
+	return NULL;
+}
+
 int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
 {
-	struct otlp_attr c = {.type = attr->type};
-	bool str = attr->type == TRACE_ATTR_STRING;
-	const char *v = str && attr->v.s ? attr->v.s : "";
-	size_t kn, vn = str ? strlen(v) : 0;
-	uint8_t *p, *any;
+	const char *key = attr->key, *v = "";
+	bool str = attr->type == TRACE_ATTR_STRING, pooled;
+	size_t kn, vn = 0, need;
+	uint32_t key_len = 0, len = 0, enc_len;
+	struct otlp_attr *x;
+	uint8_t *blk, *p, *any;
 	int rc;
 
-	_Static_assert(sizeof(c.v) == sizeof(attr->v), "the same value union");
-	memcpy(&c.v, &attr->v, sizeof(c.v));
-	if (!attr->key)
+	if (!key || (unsigned)attr->type > TRACE_ATTR_BOOL)
 		return -EINVAL;
-	kn = strlen(attr->key);
-	/* One block: KeyValue.key (3 + copy_size(kn) bytes at most), KeyValue.value's tag and
-	 * length (3), then the AnyValue: a string's (3 + copy_size(vn)) or a scalar's (11). */
-	if (!(p = (uint8_t *)pool_alloc(a->pool,
-	                                copy_size(kn) + 6 + (str ? 3 + copy_size(vn) : 11))))
+	kn = strlen(key);
+	if (str && attr->v.s)
+		vn = strlen(v = attr->v.s);
+	/* One block: OTLP_ATTR_TAG and a length (2), KeyValue.key (3 + copy_size(kn) bytes at
+	 * most), KeyValue.value's tag and length (3), then the AnyValue: a string's
+	 * (3 + copy_size(vn)) or a scalar's (11). Taken from the pool (its unused end given back
+	 * below), else allocated. */
+	need = copy_size(kn) + 8 + (str ? 3 + copy_size(vn) : 11);
+	pooled = a->pool && (size_t)(a->pool->end - a->pool->next) >= need;
+	if (!(blk = pooled ? (uint8_t *)a->pool->next : malloc(need)))
 		return -ENOMEM;
-	a->heap += !pool_owns(a->pool, p);
-	c.enc = p;
-	c.key = (const char *)p;
-	if (kn) { /* an empty key is left out, as proto3 leaves out "" */
-		p = put_copy(p, 1 << 3 | 2, attr->key, kn, &c.key_len);
-		c.key = (const char *)p - c.key_len;
-	}
+	p = blk + 2;
+	if (kn) /* an empty key is left out, as proto3 leaves out "" */
+		p = put_copy(p, 1 << 3 | 2, key, kn, &key_len);
+	key = (const char *)p - key_len;
 	*p++ = 2 << 3 | 2; /* KeyValue.value; AnyValue keeps false, 0 and "" */
 	switch (attr->type) {
 	case TRACE_ATTR_STRING:
 		if (vn < 126) { /* the usual: uncut, every length one byte */
 			*p++ = (uint8_t)(2 + vn);
-			p = put_copy(p, 1 << 3 | 2, v, vn, &c.len);
-			c.v.s = (const char *)p - vn;
-			break;
+			p = put_copy(p, 1 << 3 | 2, v, vn, &len);
+		} else {
+			any = p;
+			p = put_copy(any + 2, 1 << 3 | 2, v, vn, &len);
+			pb_put_varint(any, (uint64_t)(p - (any + 2))); /* two bytes, as asserted */
 		}
-		any = p;
-		p = put_copy(any + 2, 1 << 3 | 2, v, vn, &c.len);
-		c.v.s = (const char *)p - c.len;
-		pb_put_varint(any, (uint64_t)(p - (any + 2))); /* two bytes, as asserted above */
+		v = (const char *)p - len;
 		break;
 	case TRACE_ATTR_BOOL:
 		*p++ = 2;
@@ -291,35 +285,121 @@ int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
 			*p++ = (uint8_t)(bits >> (8 * i));
 		break;
 	}
-	default:
-		attr_free(a, (const char *)c.enc);
-		return -EINVAL;
 	}
-	c.enc_len = (uint32_t)(p - c.enc);
-	for (uint32_t i = 0; (a->key_lens >> (c.key_len % 64) & 1) && i < a->len; i++) {
-		if (a->items[i].key_len == c.key_len &&
-		    memcmp(a->items[i].key, c.key, c.key_len) == 0) {
-			attr_free(a, (const char *)a->items[i].enc);
-			a->enc_bytes = a->enc_bytes - a->items[i].enc_len + c.enc_len;
-			a->items[i] = c;
-			return 0;
+	enc_len = (uint32_t)(p - (blk + 2));
+	blk[0] = OTLP_ATTR_TAG;
+	blk[1] = (uint8_t)enc_len; /* when under 128: else the list is not packed */
+
+	if ((a->key_lens >> (key_len % 64) & 1) && (x = attrs_find(a, key, key_len))) {
+		attr_free(a, x); /* replaced */
+		a->packed_end = NULL;
+	} else {
+		if ((rc = attrs_grow(a)) < 0) {
+			a->dropped += rc == -ENOSPC;
+			if (!pooled)
+				free(blk);
+			return rc;
 		}
+		x = &a->items[a->len++];
+		a->key_lens |= 1ull << (key_len % 64);
+		a->packed_end =
+		    pooled && enc_len < 128 && (a->len == 1 || a->packed_end == blk) ? p : NULL;
 	}
-	if ((rc = attrs_grow(a)) < 0) {
-		attr_free(a, (const char *)c.enc);
-		a->dropped += rc == -ENOSPC;
-		return rc;
-	}
-	a->items[a->len++] = c;
-	a->enc_bytes += c.enc_len;
-	a->key_lens |= 1ull << (c.key_len % 64);
+	if (pooled)
+		a->pool->next = (char *)p; /* the block's unused end (and the value's NUL) back */
+	else
+		a->heap++;
+	*x = (struct otlp_attr){.enc = blk + 2,
+	                        .key = key,
+	                        .enc_len = enc_len,
+	                        .key_len = key_len,
+	                        .len = len,
+	                        .type = attr->type};
+	_Static_assert(sizeof(x->v) == sizeof(attr->v), "the same value union");
+	memcpy(&x->v, &attr->v, sizeof(x->v));
+	if (str)
+		x->v.s = v;
+	return 0;
+}
+
+/* Starts the usual attribute in a's record, as otlp_attrs_set would write it: a new key of 1 to
+ * 60 bytes (copied; its length's bit in key_lens may be set by another), then KeyValue.value's
+ * tag and length (any_len, under 64), with room in the pool (for a string's NUL too) and an
+ * inline item. Returns where the AnyValue goes, the item (a->items[a->len]) filled in but for
+ * type, len and v; NULL, nothing changed, for otlp_attrs_set's way. Finish with fast_end. */
+static inline uint8_t *fast_start(struct otlp_attrs *a, const char *key, size_t kn, size_t any_len)
+{
+	struct otlp_pool *pool = a->pool;
+	uint32_t len = a->len, enc_len = (uint32_t)(kn + any_len + 4);
+	uint8_t *p;
+
+	if (kn - 1 >= 60 || any_len >= 64 || !pool || len >= OTLP_INLINE_ATTRS ||
+	    !a->items_inline || (size_t)(pool->end - pool->next) < enc_len + 3)
+		return NULL;
+	p = (uint8_t *)pool->next;
+	otlp_copy((char *)p + 4, key, kn);
+	if ((a->key_lens >> kn & 1) && attrs_find(a, (char *)p + 4, (uint32_t)kn))
+		return NULL;
+	p[0] = OTLP_ATTR_TAG;
+	p[1] = (uint8_t)enc_len;
+	p[2] = 1 << 3 | 2; /* KeyValue.key */
+	p[3] = (uint8_t)kn;
+	p[4 + kn] = 2 << 3 | 2; /* KeyValue.value */
+	p[5 + kn] = (uint8_t)any_len;
+	a->items[len] = (struct otlp_attr){
+	    .enc = p + 2, .key = (const char *)p + 4, .enc_len = enc_len, .key_len = (uint32_t)kn};
+	return p + 6 + kn;
+}
+
+/* Ends fast_start's attribute, whose AnyValue ends at end. */
+static inline void fast_end(struct otlp_attrs *a, uint8_t *end)
+{
+	const struct otlp_attr *x = &a->items[a->len++];
+
+	a->packed_end = a->len == 1 || a->packed_end == x->enc - 2 ? end : NULL;
+	a->key_lens |= 1ull << x->key_len;
+	a->pool->next = (char *)end;
+}
+
+int otlp_attrs_set_str(struct otlp_attrs *a, const char *key, size_t kn, const char *value,
+                       size_t vn)
+{
+	uint8_t *p = fast_start(a, key, kn, vn + 2), *end;
+	struct otlp_attr *x;
+
+	if (!p) /* copies keep their length under OTLP_STRING_MAX: vn is the copy's */
+		return otlp_attrs_set(a, &TRACE_STR(key, value));
+	p[0] = 1 << 3 | 2; /* AnyValue.string_value */
+	p[1] = (uint8_t)vn;
+	end = (uint8_t *)otlp_copy((char *)p + 2, value, vn) - 1;
+	x = &a->items[a->len];
+	x->type = TRACE_ATTR_STRING;
+	x->len = (uint32_t)vn;
+	x->v.s = (const char *)p + 2;
+	fast_end(a, end);
+	return 0;
+}
+
+int otlp_attrs_set_int(struct otlp_attrs *a, const char *key, int64_t value)
+{
+	uint8_t *p = fast_start(a, key, strlen(key), 1 + pb_varint_len((uint64_t)value)), *end;
+	struct otlp_attr *x;
+
+	if (!p)
+		return otlp_attrs_set(a, &TRACE_INT(key, value));
+	p[0] = 3 << 3 | 0; /* AnyValue.int_value */
+	end = pb_put_varint(p + 1, (uint64_t)value);
+	x = &a->items[a->len];
+	x->type = TRACE_ATTR_INT;
+	x->v.i = value;
+	fast_end(a, end);
 	return 0;
 }
 
 void otlp_attrs_free(struct otlp_attrs *a)
 {
 	for (uint32_t i = 0; a->heap > 0 && i < a->len; i++) /* none: all in the pool */
-		attr_free(a, (const char *)a->items[i].enc);
+		attr_free(a, &a->items[i]);
 	if (!a->items_inline)
 		free(a->items);
 	memset(a, 0, sizeof(*a));
@@ -341,8 +421,9 @@ int otlp_span_set_name(struct otlp_span *s, const char *name)
 
 	if (!p)
 		return -ENOMEM;
-	pool_free(&s->pool, s->name);
-	copy_short(p, name, n);
+	if (s->name)
+		pool_free(&s->pool, s->name);
+	otlp_copy(p, name, n);
 	s->name = p;
 	return 0;
 }
@@ -400,11 +481,12 @@ void otlp_span_clear(struct otlp_span *s)
 		free(s->links[i].trace_state);
 		otlp_attrs_free(&s->links[i].attrs);
 	}
-	free(s->events);
-	free(s->links);
-	free(s->trace_state);
+	if (s->events || s->links || s->trace_state || s->status_message) { /* seldom */
+		free(s->events);
+		free(s->links);
+		free(s->trace_state);
+		free(s->status_message);
+	}
 	pool_free(&s->pool, s->name);
-	free(s->status_message);
 	otlp_attrs_free(&s->attrs);
-	memset(s, 0, offsetof(struct otlp_span, inline_attrs));
 }

@@ -19,9 +19,14 @@ struct otlp_pool {
 	char *base, *next, *end;
 };
 
+/* The tag of Span.attributes (field 9, length-delimited): each attribute's encoding is preceded
+ * by it and the encoding's length (one byte, when it is under 128), so that a span's attributes
+ * set back to back are its Span.attributes fields as they are sent. */
+#define OTLP_ATTR_TAG (9 << 3 | 2)
+
 /* An attribute as the SDK holds it: encoded once, when set, as the body of an OTLP KeyValue
- * (enc, enc_len bytes), which key and a string value point into (key is not NUL-terminated, a
- * string value is); their lengths known. */
+ * (enc, enc_len bytes; OTLP_ATTR_TAG and the length in the two bytes before), which key and a
+ * string value point into (neither NUL-terminated); their lengths known. */
 struct otlp_attr {
 	const uint8_t *enc; /* the KeyValue's fields: key (left out when empty), then value */
 	const char *key;
@@ -41,10 +46,12 @@ struct otlp_attr {
 struct otlp_attrs {
 	struct otlp_attr *items;
 	uint32_t len, dropped;
-	uint32_t heap;      /* strings allocated on their own, outside pool */
-	uint32_t enc_bytes; /* the items' enc_len added up: one room check to encode them */
+	uint32_t heap;     /* strings allocated on their own, outside pool */
 	uint64_t key_lens; /* bit key_len % 64 set for each key held: most new keys skip the scan */
 	bool items_inline; /* OTLP_INLINE_ATTRS entries; else allocated as span.c's grow() does */
+	/* Not NULL when the items' encodings, each with its two bytes before, lie back to back
+	 * from items[0].enc - 2 to here (in the pool): a span's attributes are one copy. */
+	const uint8_t *packed_end;
 	struct otlp_pool *pool; /* NULL: each key (and string value) is allocated */
 };
 
@@ -102,6 +109,12 @@ int otlp_span_set_name(struct otlp_span *s, const char *name);
  * full (counted in a->dropped), or -ENOMEM. */
 int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr);
 
+/* otlp_attrs_set for a string (kn and vn: strlen of key and value, neither NULL) or an integer
+ * attribute, the usual one written directly. The same returns. */
+int otlp_attrs_set_str(struct otlp_attrs *a, const char *key, size_t kn, const char *value,
+                       size_t vn);
+int otlp_attrs_set_int(struct otlp_attrs *a, const char *key, int64_t value);
+
 /* Frees the copies and empties a. */
 void otlp_attrs_free(struct otlp_attrs *a);
 
@@ -112,7 +125,8 @@ int otlp_span_add_event(struct otlp_span *s, uint64_t time_ns, const char *name,
 int otlp_span_add_link(struct otlp_span *s, const struct trace_context *ctx,
                        const struct trace_attr *attrs, size_t n);
 
-/* Frees what s owns and zeroes it (s itself stays the caller's: trace.c reuses records). */
+/* Frees what s owns (s itself stays the caller's: trace.c reuses records, emptied again by
+ * otlp_span_init, so it is not zeroed here; clear it once). */
 void otlp_span_clear(struct otlp_span *s);
 
 #endif

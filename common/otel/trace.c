@@ -73,11 +73,49 @@ int trace_current_ids(char trace_id[33], char span_id[17])
 	return 1;
 }
 
-/* A record from the pool, else from malloc; NULL when out of memory. */
+/* One ended record each thread keeps for its next start, out of the pool's lock: a thread
+ * usually ends a span before it starts the next. Given back to the pool when the thread exits
+ * (spare_key's destructor). */
+static _Thread_local trace_span *spare;
+static _Thread_local bool spare_kept; /* spare_key set for this thread */
+static pthread_key_t spare_key;
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+static bool spare_key_made;
+
+static void pool_put(trace_span *s);
+
+static void spare_exit(void *arg)
+{
+	(void)arg;
+	pool_put(spare);
+	spare = NULL;
+}
+
+static void spare_make_key(void)
+{
+	spare_key_made = pthread_key_create(&spare_key, spare_exit) == 0;
+}
+
+/* Whether this thread may keep a spare record (its exit then gives it back). */
+static bool spare_allowed(void)
+{
+	if (!spare_kept) {
+		pthread_once(&spare_once, spare_make_key);
+		spare_kept = spare_key_made && pthread_setspecific(spare_key, &spare) == 0;
+	}
+	return spare_kept;
+}
+
+/* This thread's spare record, else one from the pool, else from malloc; NULL when out of
+ * memory. */
 static trace_span *span_alloc(void)
 {
-	trace_span *s;
+	trace_span *s = spare;
 
+	if (s) {
+		spare = NULL;
+		return s;
+	}
 	pthread_mutex_lock(&pool.lock);
 	if ((s = pool.free)) {
 		pool.free = s->next;
@@ -87,13 +125,26 @@ static trace_span *span_alloc(void)
 	return s ? s : malloc(sizeof(*s));
 }
 
-/* Clears s's record and keeps it in the pool, up to POOL_MAX (else frees it). NULL is fine. */
+/* Clears s's record and keeps it as this thread's spare, else in the pool, up to POOL_MAX
+ * (else frees it). NULL is fine. */
 static void span_free(trace_span *s)
 {
 	if (!s)
 		return;
-	free(s->baggage);
+	if (s->baggage)
+		free(s->baggage);
 	otlp_span_clear(&s->data);
+	if (!spare && spare_allowed())
+		spare = s;
+	else
+		pool_put(s);
+}
+
+/* Keeps cleared record s in the pool, up to POOL_MAX (else frees it). NULL is fine. */
+static void pool_put(trace_span *s)
+{
+	if (!s)
+		return;
 	pthread_mutex_lock(&pool.lock);
 	if (pool.len < POOL_MAX) {
 		s->next = pool.free;
@@ -105,11 +156,14 @@ static void span_free(trace_span *s)
 	free(s);
 }
 
-/* Frees the pool's records (at shutdown, once no span can end). */
+/* Frees the pool's records and this thread's spare (at shutdown, once no span can end; other
+ * threads give theirs back as they exit). */
 static void pool_drain(void)
 {
 	trace_span *s;
 
+	free(spare);
+	spare = NULL;
 	pthread_mutex_lock(&pool.lock);
 	while ((s = pool.free)) {
 		pool.free = s->next;
@@ -184,8 +238,9 @@ void trace_span_detach(trace_span *s)
 	s->owner = NULL;
 	for (int i = depth - 1; i >= 0; i--) { /* off this thread's stack, wherever it is */
 		if (stack[i] == s) {
-			memmove(&stack[i], &stack[i + 1],
-			        (size_t)(depth - i - 1) * sizeof(stack[0]));
+			if (i + 1 < depth) /* not the top, as it usually is */
+				memmove(&stack[i], &stack[i + 1],
+				        (size_t)(depth - i - 1) * sizeof(stack[0]));
 			depth--;
 			break;
 		}
@@ -213,14 +268,21 @@ static void set_attr(trace_span *s, struct trace_attr a)
 		otlp_attrs_set(&s->data.attrs, &a);
 }
 
-void trace_span_set_str(trace_span *s, const char *key, const char *value)
+void trace_span_set_strn(trace_span *s, const char *key, size_t key_len, const char *value,
+                         size_t value_len)
 {
-	set_attr(s, TRACE_STR(key, value ? value : ""));
+	if (s)
+		ASSERT_OWNED(s);
+	if (s && s->recording)
+		otlp_attrs_set_str(&s->data.attrs, key, key_len, value, value_len);
 }
 
 void trace_span_set_int(trace_span *s, const char *key, int64_t value)
 {
-	set_attr(s, TRACE_INT(key, value));
+	if (s)
+		ASSERT_OWNED(s);
+	if (s && s->recording && key)
+		otlp_attrs_set_int(&s->data.attrs, key, value);
 }
 
 void trace_span_set_double(trace_span *s, const char *key, double value)

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "tracecontext.h"
 
@@ -105,9 +106,20 @@ void trace_span_end(trace_span *span);
  * an explicit parent. */
 void trace_span_detach(trace_span *span);
 
+/* trace_span_set_str with the lengths already known: key_len is strlen(key), value_len
+ * strlen(value) (both still NUL-terminated, not NULL). */
+void trace_span_set_strn(trace_span *span, const char *key, size_t key_len, const char *value,
+                         size_t value_len);
+
 /* Sets one attribute (copied; a later value for the key replaces the earlier). At most 128 per
- * span; strings are cut to 4096 bytes, invalid UTF-8 replaced. */
-void trace_span_set_str(trace_span *span, const char *key, const char *value);
+ * span; strings are cut to 4096 bytes, invalid UTF-8 replaced. trace_span_set_str is inline so
+ * that the lengths of a literal key or value are worked out when compiling. */
+static inline void trace_span_set_str(trace_span *span, const char *key, const char *value)
+{
+	if (key)
+		trace_span_set_strn(span, key, strlen(key), value ? value : "",
+		                    value ? strlen(value) : 0);
+}
 void trace_span_set_int(trace_span *span, const char *key, int64_t value);
 void trace_span_set_double(trace_span *span, const char *key, double value);
 void trace_span_set_bool(trace_span *span, const char *key, bool value);

@@ -379,14 +379,14 @@ static void test_short_strings(void)
 			want[at] = '?';
 			CHECK(otlp_attrs_set(&a, &TRACE_STR(in, in)) == 0);
 			CHECK(memcmp(a.items[0].key, want, n) == 0); /* not NUL-terminated */
-			CHECK_STR(a.items[0].v.s, want);
+			CHECK(memcmp(a.items[0].v.s, want, n) == 0);
 			CHECK(a.items[0].len == n && a.items[0].key_len == n);
 			otlp_attrs_free(&a);
 			if (at + 1 < n) {
 				in[at] = (char)0xc3;
 				in[at + 1] = (char)0xa9;
 				CHECK(otlp_attrs_set(&a, &TRACE_STR("k", in)) == 0);
-				CHECK_STR(a.items[0].v.s, in);
+				CHECK(a.items[0].len == n && memcmp(a.items[0].v.s, in, n) == 0);
 				otlp_attrs_free(&a);
 			}
 		}
@@ -679,8 +679,10 @@ static void test_span_record_storage(void)
 		CHECK(otlp_attrs_set(&in->attrs, &x) == 0 && otlp_attrs_set(&heap.attrs, &x) == 0);
 	}
 	CHECK(in->attrs.len == OTLP_INLINE_ATTRS + 4 && in->attrs.items[1].v.i == 7);
-	CHECK_STR(in->attrs.items[3].v.s, long_value);
-	CHECK_STR(in->attrs.items[0].v.s, "a value \xc3\xa9 ?");
+	CHECK(in->attrs.items[3].len == 2000 &&
+	      memcmp(in->attrs.items[3].v.s, long_value, 2000) == 0);
+	CHECK(in->attrs.items[0].len == 12 && /* not NUL-terminated */
+	      memcmp(in->attrs.items[0].v.s, "a value \xc3\xa9 ?", 12) == 0);
 	spans[0] = in;
 	CHECK(encode(false, &r, spans, 1, &a) == 0);
 	spans[0] = &heap;
@@ -692,6 +694,181 @@ static void test_span_record_storage(void)
 	otlp_span_clear(in);
 	free(in);
 	free(long_value);
+}
+
+/* Whether spans x and y encode to the same request. */
+static bool same_encoding(struct otlp_span *x, struct otlp_span *y)
+{
+	struct otlp_buf a = {0}, b = {0};
+	struct otlp_resource r = {0};
+	bool same;
+
+	same = encode(false, &r, &x, 1, &a) == 0 && encode(false, &r, &y, 1, &b) == 0 &&
+	       a.len == b.len && memcmp(a.data, b.data, a.len) == 0;
+	otlp_buf_free(&a);
+	otlp_buf_free(&b);
+	return same;
+}
+
+/* Attributes set back to back in a record's storage are encoded with one copy (packed_end); a
+ * replaced one, or one whose encoding takes 128 bytes or more, ends that. Every way, the record
+ * encodes as one that allocates everything does. */
+static void test_packed_attrs(void)
+{
+	char long_value[200];
+
+	memset(long_value, 'v', sizeof(long_value) - 1);
+	long_value[sizeof(long_value) - 1] = '\0';
+	for (int step = 0; step < 3; step++) {
+		struct otlp_span *in = malloc(sizeof(*in)), heap = {0};
+		const struct trace_attr set[] = {
+		    TRACE_STR("http.route", "/orders"), TRACE_INT("client.port", 53412),
+		    TRACE_BOOL("ok", true), TRACE_DOUBLE("ratio", 0.5), TRACE_STR("", "no key")};
+		const struct trace_attr more[] = {TRACE_STR("db.system", "redis"),
+		                                  TRACE_INT("client.port", 1),
+		                                  TRACE_STR("long", long_value)};
+
+		otlp_span_init(in);
+		CHECK(otlp_span_set_name(in, "s") == 0 && otlp_span_set_name(&heap, "s") == 0);
+		for (size_t i = 0; i < sizeof(set) / sizeof(set[0]); i++)
+			CHECK(otlp_attrs_set(&in->attrs, &set[i]) == 0 &&
+			      otlp_attrs_set(&heap.attrs, &set[i]) == 0);
+		CHECK(in->attrs.packed_end != NULL && heap.attrs.packed_end == NULL);
+		CHECK(same_encoding(in, &heap));
+		CHECK(otlp_attrs_set(&in->attrs, &more[step]) == 0 &&
+		      otlp_attrs_set(&heap.attrs, &more[step]) == 0);
+		CHECK((in->attrs.packed_end != NULL) == (step == 0));
+		CHECK(same_encoding(in, &heap));
+		CHECK(otlp_attrs_set(&in->attrs, &set[0]) == 0 && /* replaced */
+		      otlp_attrs_set(&heap.attrs, &set[0]) == 0);
+		CHECK(in->attrs.packed_end == NULL && same_encoding(in, &heap));
+		otlp_span_clear(&heap);
+		otlp_span_clear(in);
+		free(in);
+	}
+}
+
+/* otlp_attrs_set_str and _int write the usual attribute themselves: lengths around their limits
+ * and each word boundary, a bad byte at each place, a key set twice and a full record all come
+ * out as otlp_attrs_set makes them. */
+static void test_attrs_set_str(void)
+{
+	static const size_t lens[] = {0, 1, 3, 4, 7, 8, 9, 15, 16, 17, 59, 60, 61, 130};
+	enum { N = sizeof(lens) / sizeof(lens[0]) };
+	char k[140], v[140];
+
+	for (size_t i = 1; i < N; i++) {
+		for (size_t j = 0; j < N; j++) {
+			for (size_t bad = 0; bad <= lens[i] + lens[j]; bad += 3) {
+				struct otlp_span *in = malloc(sizeof(*in)), heap = {0};
+				memset(k, 'k', lens[i]);
+				memset(v, 'v', lens[j]);
+				k[lens[i]] = v[lens[j]] = '\0';
+				if (bad < lens[i])
+					k[bad] = (char)0xff;
+				else if (bad < lens[i] + lens[j])
+					v[bad - lens[i]] = (char)0xc3; /* cut short: invalid */
+				otlp_span_init(in);
+				CHECK(otlp_span_set_name(in, "s") == 0 &&
+				      otlp_span_set_name(&heap, "s") == 0);
+				for (int twice = 0; twice < 2; twice++) {
+					CHECK(otlp_attrs_set_str(&in->attrs, "first", 5, "x", 1) ==
+					      0);
+					CHECK(otlp_attrs_set_str(&in->attrs, k, strlen(k), v,
+					                         strlen(v)) == 0);
+					CHECK(otlp_attrs_set(&heap.attrs,
+					                     &TRACE_STR("first", "x")) == 0);
+					CHECK(otlp_attrs_set(&heap.attrs, &TRACE_STR(k, v)) == 0);
+				}
+				CHECK(in->attrs.len == 2 && in->attrs.items[1].key_len == lens[i] &&
+				      in->attrs.items[1].len == lens[j]);
+				CHECK(memcmp(in->attrs.items[1].v.s, heap.attrs.items[1].v.s,
+				             lens[j]) == 0);
+				CHECK(same_encoding(in, &heap));
+				otlp_span_clear(&heap);
+				otlp_span_clear(in);
+				free(in);
+			}
+		}
+	}
+	/* Integers of every varint length, keys around the limit, each also set twice. */
+	static const int64_t ints[] = {0, 1, 127, 128, 16384, -1, INT64_MIN, INT64_MAX};
+	for (size_t i = 1; i < N; i++) {
+		struct otlp_span *in = malloc(sizeof(*in)), heap = {0};
+		otlp_span_init(in);
+		CHECK(otlp_span_set_name(in, "s") == 0 && otlp_span_set_name(&heap, "s") == 0);
+		memset(k, 'k', lens[i]);
+		for (size_t j = 0; j < sizeof(ints) / sizeof(ints[0]); j++) {
+			k[lens[i]] = (char)('a' + j % 4); /* four keys, each set twice */
+			k[lens[i] + 1] = '\0';
+			CHECK(otlp_attrs_set_int(&in->attrs, k, ints[j]) == 0 &&
+			      otlp_attrs_set(&heap.attrs, &TRACE_INT(k, ints[j])) == 0);
+			CHECK(in->attrs.items[j % 4].v.i == ints[j]);
+		}
+		CHECK(in->attrs.len == 4 && same_encoding(in, &heap));
+		otlp_span_clear(&heap);
+		otlp_span_clear(in);
+		free(in);
+	}
+	/* Past the record's inline items and bytes. */
+	struct otlp_span *in = malloc(sizeof(*in)), heap = {0};
+	otlp_span_init(in);
+	memset(v, 'v', 59);
+	v[59] = '\0';
+	for (int i = 0; i < 2 * OTLP_INLINE_ATTRS; i++) {
+		snprintf(k, sizeof(k), "key.%d", i);
+		CHECK(otlp_attrs_set_str(&in->attrs, k, strlen(k), v, strlen(v)) == 0 &&
+		      otlp_attrs_set(&heap.attrs, &TRACE_STR(k, v)) == 0);
+	}
+	CHECK(in->attrs.heap > 0 && in->attrs.items != in->inline_attrs);
+	CHECK(same_encoding(in, &heap));
+	otlp_span_clear(&heap);
+	otlp_span_clear(in);
+	free(in);
+}
+
+/* otlp_copy moves ASCII a word at a time: a high byte at every place of every word (and of the
+ * 4-byte and byte-wise tails), around each length, is still repaired or kept; the cap cuts
+ * before a character it would split, whatever its length. */
+static void test_copy_words(void)
+{
+	char in[48], want[48], *s, *big = malloc(OTLP_STRING_MAX + 8);
+
+	for (size_t n = 1; n <= 40; n++) {
+		for (size_t at = 0; at < n; at++) {
+			memset(in, 'a', n);
+			in[n] = '\0';
+			memcpy(want, in, n + 1);
+			in[at] = (char)0x80; /* a stray continuation byte */
+			want[at] = '?';
+			s = otlp_strdup(in);
+			CHECK_STR(s, want);
+			free(s);
+			if (at + 2 < n) { /* a valid three-byte character there is kept */
+				memcpy(in + at, "\xe2\x82\xac", 3);
+				s = otlp_strdup(in);
+				CHECK_STR(s, in);
+				free(s);
+			}
+		}
+	}
+	for (size_t n = OTLP_STRING_MAX - 1; n <= OTLP_STRING_MAX + 1; n++) {
+		memset(big, 'a', n);
+		big[n] = '\0';
+		s = otlp_strdup(big);
+		CHECK(strlen(s) == (n < OTLP_STRING_MAX ? n : OTLP_STRING_MAX));
+		free(s);
+	}
+	memset(big, 'a', OTLP_STRING_MAX + 7);
+	big[OTLP_STRING_MAX + 7] = '\0';
+	for (size_t back = 1; back <= 3; back++) { /* a character starting 1 to 3 before the cap */
+		memcpy(big + OTLP_STRING_MAX - back, "\xe2\x82\xac", 3);
+		s = otlp_strdup(big);
+		CHECK(strlen(s) == (back == 3 ? OTLP_STRING_MAX : OTLP_STRING_MAX - back));
+		free(s);
+		memset(big + OTLP_STRING_MAX - back, 'a', 3);
+	}
+	free(big);
 }
 
 int main(void)
@@ -708,5 +885,8 @@ int main(void)
 	RUN(test_kv_list);
 	RUN(test_strings_and_limits);
 	RUN(test_span_record_storage);
+	RUN(test_packed_attrs);
+	RUN(test_attrs_set_str);
+	RUN(test_copy_words);
 	return CHECK_DONE();
 }
