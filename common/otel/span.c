@@ -322,78 +322,120 @@ int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
 	return 0;
 }
 
-/* Starts the usual attribute in a's record, as otlp_attrs_set would write it: a new key of 1 to
- * 60 bytes (copied; its length's bit in key_lens may be set by another), then KeyValue.value's
- * tag and length (any_len, under 64), with room in the pool (for a string's NUL too) and an
- * inline item. Returns where the AnyValue goes, the item (a->items[a->len]) filled in but for
- * type, len and v; NULL, nothing changed, for otlp_attrs_set's way. Finish with fast_end. */
-static inline uint8_t *fast_start(struct otlp_attrs *a, const char *key, size_t kn, size_t any_len)
+/* Copies s (n bytes) to out as it is, a word at a time where it can, without looking at it;
+ * returns the bytes moved ORed together: s was ASCII when no high bit is set in it. */
+static inline uint64_t copy_raw(char *out, const char *s, size_t n)
+{
+	uint64_t w, seen = 0;
+	uint32_t x, y;
+
+	if (n >= 8) {
+		for (size_t i = 0; i + 8 < n; i += 8) {
+			memcpy(&w, s + i, 8);
+			memcpy(out + i, &w, 8);
+			seen |= w;
+		}
+		memcpy(&w, s + n - 8, 8); /* the last word, overlapping */
+		memcpy(out + n - 8, &w, 8);
+		return seen | w;
+	}
+	if (n >= 4) {
+		memcpy(&x, s, 4);
+		memcpy(&y, s + n - 4, 4);
+		memcpy(out, &x, 4);
+		memcpy(out + n - 4, &y, 4);
+		return x | y;
+	}
+	for (size_t i = 0; i < n; i++)
+		seen |= (unsigned char)(out[i] = s[i]);
+	return seen;
+}
+
+/* Starts the usual attribute in a's record, as otlp_attrs_set would write it: a key of 1 to 60
+ * bytes, then KeyValue.value's tag and length (any_len, under 64), with room in the pool and an
+ * inline item. Writes the key as it is (ORing its bytes into *seen) past a's packed bytes,
+ * which fast_end takes; returns where the AnyValue goes, or NULL (nothing changed) for
+ * otlp_attrs_set's way. */
+static inline uint8_t *fast_start(struct otlp_attrs *a, const char *key, size_t kn, size_t any_len,
+                                  uint64_t *seen)
 {
 	struct otlp_pool *pool = a->pool;
-	uint32_t len = a->len, enc_len = (uint32_t)(kn + any_len + 4);
+	size_t enc_len = kn + any_len + 4;
 	uint8_t *p;
 
-	if (kn - 1 >= 60 || any_len >= 64 || !pool || len >= OTLP_INLINE_ATTRS ||
-	    !a->items_inline || (size_t)(pool->end - pool->next) < enc_len + 3)
+	if (kn - 1 >= 60 || any_len >= 64 || !a->items_inline || a->len >= OTLP_INLINE_ATTRS ||
+	    (size_t)(pool->end - pool->next) < enc_len + 2)
 		return NULL;
 	p = (uint8_t *)pool->next;
-	otlp_copy((char *)p + 4, key, kn);
-	if ((a->key_lens >> kn & 1) && attrs_find(a, (char *)p + 4, (uint32_t)kn))
-		return NULL;
 	p[0] = OTLP_ATTR_TAG;
 	p[1] = (uint8_t)enc_len;
 	p[2] = 1 << 3 | 2; /* KeyValue.key */
 	p[3] = (uint8_t)kn;
+	*seen = copy_raw((char *)p + 4, key, kn);
 	p[4 + kn] = 2 << 3 | 2; /* KeyValue.value */
 	p[5 + kn] = (uint8_t)any_len;
-	a->items[len] = (struct otlp_attr){
-	    .enc = p + 2, .key = (const char *)p + 4, .enc_len = enc_len, .key_len = (uint32_t)kn};
 	return p + 6 + kn;
 }
 
-/* Ends fast_start's attribute, whose AnyValue ends at end. */
-static inline void fast_end(struct otlp_attrs *a, uint8_t *end)
+/* Keeps fast_start's attribute, whose AnyValue ends at end, when what it copied was ASCII
+ * (seen) and its key is new: returns its item, filled in but for type, len and v. NULL,
+ * nothing changed, for otlp_attrs_set's way (which repairs, or replaces). */
+static inline struct otlp_attr *fast_end(struct otlp_attrs *a, size_t kn, uint8_t *end,
+                                         uint64_t seen)
 {
-	const struct otlp_attr *x = &a->items[a->len++];
+	uint8_t *p = (uint8_t *)a->pool->next;
+	struct otlp_attr *x = &a->items[a->len];
 
-	a->packed_end = a->len == 1 || a->packed_end == x->enc - 2 ? end : NULL;
-	a->key_lens |= 1ull << x->key_len;
+	if ((seen & 0x8080808080808080u) ||
+	    ((a->key_lens >> kn & 1) && attrs_find(a, (const char *)p + 4, (uint32_t)kn)))
+		return NULL;
+	*x = (struct otlp_attr){.enc = p + 2,
+	                        .key = (const char *)p + 4,
+	                        .enc_len = (uint32_t)(end - (p + 2)),
+	                        .key_len = (uint32_t)kn};
+	a->packed_end = a->len++ == 0 || a->packed_end == p ? end : NULL;
+	a->key_lens |= 1ull << kn;
 	a->pool->next = (char *)end;
+	return x;
 }
 
 int otlp_attrs_set_str(struct otlp_attrs *a, const char *key, size_t kn, const char *value,
                        size_t vn)
 {
-	uint8_t *p = fast_start(a, key, kn, vn + 2), *end;
+	uint64_t seen;
+	uint8_t *p = fast_start(a, key, kn, vn + 2, &seen);
 	struct otlp_attr *x;
 
-	if (!p) /* copies keep their length under OTLP_STRING_MAX: vn is the copy's */
-		return otlp_attrs_set(a, &TRACE_STR(key, value));
-	p[0] = 1 << 3 | 2; /* AnyValue.string_value */
-	p[1] = (uint8_t)vn;
-	end = (uint8_t *)otlp_copy((char *)p + 2, value, vn) - 1;
-	x = &a->items[a->len];
-	x->type = TRACE_ATTR_STRING;
-	x->len = (uint32_t)vn;
-	x->v.s = (const char *)p + 2;
-	fast_end(a, end);
-	return 0;
+	if (p) {
+		p[0] = 1 << 3 | 2; /* AnyValue.string_value */
+		p[1] = (uint8_t)vn;
+		seen |= copy_raw((char *)p + 2, value, vn);
+		if ((x = fast_end(a, kn, p + 2 + vn, seen))) {
+			x->type = TRACE_ATTR_STRING;
+			x->len = (uint32_t)vn;
+			x->v.s = (const char *)p + 2;
+			return 0;
+		}
+	}
+	return otlp_attrs_set(a, &TRACE_STR(key, value));
 }
 
 int otlp_attrs_set_int(struct otlp_attrs *a, const char *key, int64_t value)
 {
-	uint8_t *p = fast_start(a, key, strlen(key), 1 + pb_varint_len((uint64_t)value)), *end;
+	uint64_t seen;
+	size_t kn = strlen(key);
+	uint8_t *p = fast_start(a, key, kn, 1 + pb_varint_len((uint64_t)value), &seen);
 	struct otlp_attr *x;
 
-	if (!p)
-		return otlp_attrs_set(a, &TRACE_INT(key, value));
-	p[0] = 3 << 3 | 0; /* AnyValue.int_value */
-	end = pb_put_varint(p + 1, (uint64_t)value);
-	x = &a->items[a->len];
-	x->type = TRACE_ATTR_INT;
-	x->v.i = value;
-	fast_end(a, end);
-	return 0;
+	if (p) {
+		p[0] = 3 << 3 | 0; /* AnyValue.int_value */
+		if ((x = fast_end(a, kn, pb_put_varint(p + 1, (uint64_t)value), seen))) {
+			x->type = TRACE_ATTR_INT;
+			x->v.i = value;
+			return 0;
+		}
+	}
+	return otlp_attrs_set(a, &TRACE_INT(key, value));
 }
 
 void otlp_attrs_free(struct otlp_attrs *a)
