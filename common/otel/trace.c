@@ -73,10 +73,13 @@ int trace_current_ids(char trace_id[33], char span_id[17])
 	return 1;
 }
 
-/* One ended record each thread keeps for its next start, out of the pool's lock: a thread
- * usually ends a span before it starts the next. Given back to the pool when the thread exits
- * (spare_key's destructor). */
-static _Thread_local trace_span *spare;
+/* Ended records each thread keeps for its next starts, out of the pool's lock: a thread usually
+ * ends its spans before it starts the next ones, and holds at most a span and a child (as
+ * reception's request does) at once. Given back to the pool when the thread exits (spare_key's
+ * destructor). */
+#define SPARES 2
+static _Thread_local trace_span *spares[SPARES];
+static _Thread_local int n_spares;
 static _Thread_local bool spare_kept; /* spare_key set for this thread */
 static pthread_key_t spare_key;
 static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
@@ -87,8 +90,8 @@ static void pool_put(trace_span *s);
 static void spare_exit(void *arg)
 {
 	(void)arg;
-	pool_put(spare);
-	spare = NULL;
+	while (n_spares > 0)
+		pool_put(spares[--n_spares]);
 }
 
 static void spare_make_key(void)
@@ -96,26 +99,24 @@ static void spare_make_key(void)
 	spare_key_made = pthread_key_create(&spare_key, spare_exit) == 0;
 }
 
-/* Whether this thread may keep a spare record (its exit then gives it back). */
+/* Whether this thread may keep spare records (its exit then gives them back). */
 static bool spare_allowed(void)
 {
 	if (!spare_kept) {
 		pthread_once(&spare_once, spare_make_key);
-		spare_kept = spare_key_made && pthread_setspecific(spare_key, &spare) == 0;
+		spare_kept = spare_key_made && pthread_setspecific(spare_key, spares) == 0;
 	}
 	return spare_kept;
 }
 
-/* This thread's spare record, else one from the pool, else from malloc; NULL when out of
- * memory. */
+/* One of this thread's spare records, else one from the pool, else from malloc; NULL when out
+ * of memory. */
 static trace_span *span_alloc(void)
 {
-	trace_span *s = spare;
+	trace_span *s;
 
-	if (s) {
-		spare = NULL;
-		return s;
-	}
+	if (n_spares > 0)
+		return spares[--n_spares];
 	pthread_mutex_lock(&pool.lock);
 	if ((s = pool.free)) {
 		pool.free = s->next;
@@ -125,7 +126,7 @@ static trace_span *span_alloc(void)
 	return s ? s : malloc(sizeof(*s));
 }
 
-/* Clears s's record and keeps it as this thread's spare, else in the pool, up to POOL_MAX
+/* Clears s's record and keeps it as one of this thread's spares, else in the pool, up to POOL_MAX
  * (else frees it). NULL is fine. */
 static void span_free(trace_span *s)
 {
@@ -134,8 +135,8 @@ static void span_free(trace_span *s)
 	if (s->baggage)
 		free(s->baggage);
 	otlp_span_clear(&s->data);
-	if (!spare && spare_allowed())
-		spare = s;
+	if (n_spares < SPARES && spare_allowed())
+		spares[n_spares++] = s;
 	else
 		pool_put(s);
 }
@@ -156,14 +157,14 @@ static void pool_put(trace_span *s)
 	free(s);
 }
 
-/* Frees the pool's records and this thread's spare (at shutdown, once no span can end; other
+/* Frees the pool's records and this thread's spares (at shutdown, once no span can end; other
  * threads give theirs back as they exit). */
 static void pool_drain(void)
 {
 	trace_span *s;
 
-	free(spare);
-	spare = NULL;
+	while (n_spares > 0)
+		free(spares[--n_spares]);
 	pthread_mutex_lock(&pool.lock);
 	while ((s = pool.free)) {
 		pool.free = s->next;
