@@ -14,24 +14,31 @@ static uint64_t rotl(uint64_t x, int k)
 	return (x << k) | (x >> (64 - k));
 }
 
-/* Seeded from getrandom, or splitmix64 over the clock, the thread and a stack address if that
- * ever fails. */
-uint64_t otel_id_rand64(void)
+/* Seeds this thread's generator from getrandom, or splitmix64 over the clock, the thread and a
+ * stack address if that ever fails. */
+static void seed(void)
+{
+	uint64_t x;
+
+	if (getrandom(rng, sizeof(rng), 0) == (ssize_t)sizeof(rng))
+		return;
+	x = otel_clock_ns(CLOCK_REALTIME) ^ (uint64_t)(uintptr_t)&x ^ (uint64_t)pthread_self();
+	for (int i = 0; i < 4; i++) { /* splitmix64 */
+		uint64_t z = (x += 0x9e3779b97f4a7c15u);
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+		rng[i] = z ^ (z >> 31);
+	}
+}
+
+/* The next 64 bits of this thread's generator, seeded on first use: inline, so that an id takes
+ * no call. */
+static inline uint64_t next(void)
 {
 	uint64_t r, t;
 
-	if (!(rng[0] | rng[1] | rng[2] | rng[3])) {
-		if (getrandom(rng, sizeof(rng), 0) != (ssize_t)sizeof(rng)) {
-			uint64_t x = otel_clock_ns(CLOCK_REALTIME) ^ (uint64_t)(uintptr_t)&r ^
-			             (uint64_t)pthread_self();
-			for (int i = 0; i < 4; i++) { /* splitmix64 */
-				uint64_t z = (x += 0x9e3779b97f4a7c15u);
-				z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-				z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-				rng[i] = z ^ (z >> 31);
-			}
-		}
-	}
+	if (!(rng[0] | rng[1] | rng[2] | rng[3]))
+		seed();
 	r = rotl(rng[1] * 5, 7) * 9;
 	t = rng[1] << 17;
 	rng[2] ^= rng[0];
@@ -43,14 +50,19 @@ uint64_t otel_id_rand64(void)
 	return r;
 }
 
+uint64_t otel_id_rand64(void)
+{
+	return next();
+}
+
 void otel_id_random(uint8_t *id, size_t n)
 {
 	uint64_t w[2] = {0, 0};
 
 	while (!(w[0] | w[1])) {
-		w[0] = otel_id_rand64();
+		w[0] = next();
 		if (n > 8)
-			w[1] = otel_id_rand64();
+			w[1] = next();
 	}
 	if (n > 8) /* sizes the compiler knows: no call */
 		memcpy(id, w, 16);
