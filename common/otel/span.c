@@ -420,10 +420,9 @@ int otlp_attrs_set_str(struct otlp_attrs *a, const char *key, size_t kn, const c
 	return otlp_attrs_set(a, &TRACE_STR(key, value));
 }
 
-int otlp_attrs_set_int(struct otlp_attrs *a, const char *key, int64_t value)
+int otlp_attrs_set_int(struct otlp_attrs *a, const char *key, size_t kn, int64_t value)
 {
 	uint64_t seen;
-	size_t kn = strlen(key);
 	uint8_t *p = fast_start(a, key, kn, 1 + pb_varint_len((uint64_t)value), &seen);
 	struct otlp_attr *x;
 

@@ -109,11 +109,11 @@ int otlp_span_set_name(struct otlp_span *s, const char *name);
  * full (counted in a->dropped), or -ENOMEM. */
 int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr);
 
-/* otlp_attrs_set for a string (kn and vn: strlen of key and value, neither NULL) or an integer
- * attribute, the usual one written directly. The same returns. */
+/* otlp_attrs_set for a string or an integer attribute (kn and vn: strlen of key and value,
+ * neither NULL), the usual one written directly. The same returns. */
 int otlp_attrs_set_str(struct otlp_attrs *a, const char *key, size_t kn, const char *value,
                        size_t vn);
-int otlp_attrs_set_int(struct otlp_attrs *a, const char *key, int64_t value);
+int otlp_attrs_set_int(struct otlp_attrs *a, const char *key, size_t kn, int64_t value);
 
 /* Frees the copies and empties a. */
 void otlp_attrs_free(struct otlp_attrs *a);

@@ -278,12 +278,12 @@ void trace_span_set_strn(trace_span *s, const char *key, size_t key_len, const c
 		otlp_attrs_set_str(&s->data.attrs, key, key_len, value, value_len);
 }
 
-void trace_span_set_int(trace_span *s, const char *key, int64_t value)
+void trace_span_set_intn(trace_span *s, const char *key, size_t key_len, int64_t value)
 {
 	if (s)
 		ASSERT_OWNED(s);
-	if (s && s->recording && key)
-		otlp_attrs_set_int(&s->data.attrs, key, value);
+	if (s && s->recording)
+		otlp_attrs_set_int(&s->data.attrs, key, key_len, value);
 }
 
 void trace_span_set_double(trace_span *s, const char *key, double value)

@@ -111,16 +111,23 @@ void trace_span_detach(trace_span *span);
 void trace_span_set_strn(trace_span *span, const char *key, size_t key_len, const char *value,
                          size_t value_len);
 
+/* trace_span_set_int with key's length already known (key_len is strlen(key), key not NULL). */
+void trace_span_set_intn(trace_span *span, const char *key, size_t key_len, int64_t value);
+
 /* Sets one attribute (copied; a later value for the key replaces the earlier). At most 128 per
- * span; strings are cut to 4096 bytes, invalid UTF-8 replaced. trace_span_set_str is inline so
- * that the lengths of a literal key or value are worked out when compiling. */
+ * span; strings are cut to 4096 bytes, invalid UTF-8 replaced. trace_span_set_str and _int are
+ * inline so that the lengths of a literal key or value are worked out when compiling. */
 static inline void trace_span_set_str(trace_span *span, const char *key, const char *value)
 {
 	if (key)
 		trace_span_set_strn(span, key, strlen(key), value ? value : "",
 		                    value ? strlen(value) : 0);
 }
-void trace_span_set_int(trace_span *span, const char *key, int64_t value);
+static inline void trace_span_set_int(trace_span *span, const char *key, int64_t value)
+{
+	if (key)
+		trace_span_set_intn(span, key, strlen(key), value);
+}
 void trace_span_set_double(trace_span *span, const char *key, double value);
 void trace_span_set_bool(trace_span *span, const char *key, bool value);
 

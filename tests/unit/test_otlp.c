@@ -801,7 +801,7 @@ static void test_attrs_set_str(void)
 		for (size_t j = 0; j < sizeof(ints) / sizeof(ints[0]); j++) {
 			k[lens[i]] = (char)('a' + j % 4); /* four keys, each set twice */
 			k[lens[i] + 1] = '\0';
-			CHECK(otlp_attrs_set_int(&in->attrs, k, ints[j]) == 0 &&
+			CHECK(otlp_attrs_set_int(&in->attrs, k, strlen(k), ints[j]) == 0 &&
 			      otlp_attrs_set(&heap.attrs, &TRACE_INT(k, ints[j])) == 0);
 			CHECK(in->attrs.items[j % 4].v.i == ints[j]);
 		}
