@@ -810,6 +810,31 @@ static void test_attrs_set_str(void)
 		otlp_span_clear(in);
 		free(in);
 	}
+	/* Valid UTF-8 (a high bit in a word of key or value) leaves the direct path for
+	 * otlp_attrs_set, which keeps it as it is and the list packed. */
+	static const char *const utf8[][2] = {
+	    {"caf\xc3\xa9", "x"},
+	    {"key", "cr\xc3\xa8me br\xc3\xbbl\xc3\xa9"
+	            "e"},
+	    {"k\xe2\x82\xac.with.a.long.key", "\xf0\x9f\x8d\xb0"}};
+	for (size_t i = 0; i < sizeof(utf8) / sizeof(utf8[0]); i++) {
+		struct otlp_span *in = malloc(sizeof(*in)), heap = {0};
+		otlp_span_init(in);
+		CHECK(otlp_attrs_set_str(&in->attrs, "first", 5, "x", 1) == 0 &&
+		      otlp_attrs_set_str(&in->attrs, utf8[i][0], strlen(utf8[i][0]), utf8[i][1],
+		                         strlen(utf8[i][1])) == 0 &&
+		      otlp_attrs_set_int(&in->attrs, "last", 4, 1) == 0);
+		CHECK(otlp_attrs_set(&heap.attrs, &TRACE_STR("first", "x")) == 0 &&
+		      otlp_attrs_set(&heap.attrs, &TRACE_STR(utf8[i][0], utf8[i][1])) == 0 &&
+		      otlp_attrs_set(&heap.attrs, &TRACE_INT("last", 1)) == 0);
+		CHECK(in->attrs.len == 3 && in->attrs.packed_end != NULL &&
+		      in->attrs.items[1].len == strlen(utf8[i][1]) &&
+		      memcmp(in->attrs.items[1].v.s, utf8[i][1], strlen(utf8[i][1])) == 0);
+		CHECK(same_encoding(in, &heap));
+		otlp_span_clear(&heap);
+		otlp_span_clear(in);
+		free(in);
+	}
 	/* Past the record's inline items and bytes. */
 	struct otlp_span *in = malloc(sizeof(*in)), heap = {0};
 	otlp_span_init(in);
