@@ -1,4 +1,4 @@
-/* exporter.c — the OTLP/HTTP exporter: settings from the environment, encoding, libcurl POST. */
+/* exporter.c — the OTLP/HTTP exporter: settings from the environment, encoding, the POST. */
 #include "exporter.h"
 
 #include <curl/curl.h>
@@ -8,17 +8,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
 #include "diag.h"
 #include "env.h"
+#include "http.h"
 
 #define URL_MAX     2048
 #define HEADERS_MAX 32 /* entries taken from OTEL_EXPORTER_OTLP_[TRACES_]HEADERS */
 
 struct otlp_exporter {
-	CURL *curl;
+	struct otlp_http *http;
 	char url[URL_MAX];
-	struct curl_slist *headers;
+	struct otlp_buf headers; /* "Name: value\r\n" lines, n_headers of them */
 	int n_headers;
 	bool json, gzip;
 	long timeout_ms;
@@ -42,17 +42,18 @@ static const char *env_otlp(const char *what, char *name, size_t cap)
 static int add_header(void *arg, const char *key, const char *value)
 {
 	struct otlp_exporter *e = arg;
-	char line[OTLP_KV_ITEM_MAX + 260];
-	struct curl_slist *l;
 
-	if (strpbrk(key, "\r\n: \t") || strpbrk(value, "\r\n") || e->n_headers == HEADERS_MAX)
+	if (!*key || strpbrk(key, "\r\n: \t") || strpbrk(value, "\r\n") ||
+	    e->n_headers == HEADERS_MAX)
 		return -EINVAL;
-	snprintf(line, sizeof(line), "%s: %s", key, value);
-	if (!(l = curl_slist_append(e->headers, line)))
-		return -ENOMEM;
-	e->headers = l;
+	otlp_buf_put(&e->headers, key, strlen(key));
+	otlp_buf_put(&e->headers, ": ", 2);
+	otlp_buf_put(&e->headers, value, strlen(value));
+	otlp_buf_put(&e->headers, "\r\n", 3); /* and a NUL, left out of len */
+	if (!e->headers.err)
+		e->headers.len--;
 	e->n_headers++;
-	return 0;
+	return e->headers.err;
 }
 
 /* Reads the endpoint, protocol, compression, timeout, certificate and headers into e. */
@@ -98,8 +99,7 @@ static int exporter_configure(struct otlp_exporter *e)
 	}
 	if ((rc = add_header(e, "Content-Type",
 	                     e->json ? "application/json" : "application/x-protobuf")) < 0 ||
-	    (e->gzip && (rc = add_header(e, "Content-Encoding", "gzip")) < 0) ||
-	    (rc = add_header(e, "Expect", "")) < 0)
+	    (e->gzip && (rc = add_header(e, "Content-Encoding", "gzip")) < 0))
 		return rc;
 	/* Both header lists apply; for the same name the signal-specific one comes last. */
 	for (int i = 0; i < 2; i++) {
@@ -121,7 +121,10 @@ int otlp_exporter_create(struct otlp_exporter **out)
 		return -ENOMEM;
 	if ((rc = exporter_configure(e)) == 0) {
 		e->curl_global = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
-		rc = e->curl_global && (e->curl = curl_easy_init()) ? 0 : -ENOMEM;
+		rc = e->curl_global
+		         ? otlp_http_create(&e->http, e->url, e->ca_file[0] ? e->ca_file : NULL,
+		                            (const char *)e->headers.data)
+		         : -ENOMEM;
 	}
 	if (rc < 0)
 		otlp_exporter_free(e);
@@ -190,69 +193,30 @@ int otlp_exporter_wrap(const struct otlp_exporter *e, const struct otlp_resource
 	return rc;
 }
 
-static size_t discard(char *p, size_t size, size_t n, void *arg)
-{
-	(void)p, (void)arg;
-	return size * n;
-}
-
-static int past_deadline(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
-{
-	struct otlp_exporter *e = arg;
-	uint64_t deadline = atomic_load(&e->deadline_ms);
-
-	(void)dt, (void)dn, (void)ut, (void)un;
-	return deadline && otel_mono_ms() >= deadline;
-}
-
 int otlp_exporter_post(struct otlp_exporter *e, const struct otlp_buf *body, long timeout_ms,
                        long *retry_after_ms)
 {
-	CURL *c = e->curl;
-	curl_off_t retry_after = -1;
-	long status = 0;
-	CURLcode res;
+	struct otlp_http_response r;
+	const char *why;
+	int rc;
 
 	*retry_after_ms = -1;
-	if (past_deadline(e, 0, 0, 0, 0))
-		return -ECANCELED;
-	curl_easy_setopt(c, CURLOPT_URL, e->url);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body->data);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, e->headers);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "OTel-OTLP-Exporter-C/bakery");
 	/* OTEL_EXPORTER_OTLP_TIMEOUT bounds each request; the caller's budget may cut it. */
 	if (timeout_ms <= 0 || timeout_ms > e->timeout_ms)
 		timeout_ms = timeout_ms <= 0 ? 1L : e->timeout_ms;
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, past_deadline);
-	curl_easy_setopt(c, CURLOPT_XFERINFODATA, e);
-	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-	if (e->ca_file[0])
-		curl_easy_setopt(c, CURLOPT_CAINFO, e->ca_file);
-	res = curl_easy_perform(c);
-	if (res == CURLE_ABORTED_BY_CALLBACK)
-		return -ECANCELED;
-	if (res != CURLE_OK) {
-		otel_diag_log(TRACE_DIAG_DEBUG, "span export failed",
-		              (const char *const[6]){"error", curl_easy_strerror(res)});
-		/* A bad URL or certificate will not fix itself; a network error may. */
-		return res == CURLE_UNSUPPORTED_PROTOCOL || res == CURLE_URL_MALFORMAT ||
-		               res == CURLE_PEER_FAILED_VERIFICATION ||
-		               res == CURLE_SSL_CACERT_BADFILE
-		           ? -EIO
-		           : -EAGAIN;
+	rc = otlp_http_post(e->http, body->data, body->len, timeout_ms, &e->deadline_ms, &r, &why);
+	if (rc < 0) {
+		if (rc != -ECANCELED)
+			otel_diag_log(TRACE_DIAG_DEBUG, "span export failed",
+			              (const char *const[6]){"error", why});
+		return rc == -ENOMEM ? -EAGAIN : rc;
 	}
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	if (status >= 200 && status < 300)
+	if (r.status >= 200 && r.status < 300)
 		return 0;
-	if (status == 429 || status == 502 || status == 503 || status == 504) {
-		if (curl_easy_getinfo(c, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK &&
-		    retry_after > 0)
-			*retry_after_ms = retry_after > 3600 ? 3600000L : (long)retry_after * 1000;
+	if (r.status == 429 || r.status == 502 || r.status == 503 || r.status == 504) {
+		if (r.retry_after_s > 0)
+			*retry_after_ms =
+			    r.retry_after_s > 3600 ? 3600000L : r.retry_after_s * 1000;
 		return -EAGAIN;
 	}
 	return -EIO;
@@ -267,8 +231,8 @@ void otlp_exporter_free(struct otlp_exporter *e)
 {
 	if (!e)
 		return;
-	curl_easy_cleanup(e->curl);
-	curl_slist_free_all(e->headers);
+	otlp_http_free(e->http);
+	otlp_buf_free(&e->headers);
 	if (e->curl_global)
 		curl_global_cleanup();
 	free(e);

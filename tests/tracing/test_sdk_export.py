@@ -233,3 +233,89 @@ def test_retry_after_and_headers(emit_bin):
         spans = doc["resourceSpans"][0]["scopeSpans"][0]["spans"]
         assert [s["name"] for s in spans] == ["emit-burst"] * 3
         assert [s["attributes"][0]["value"]["intValue"] for s in spans] == ["0", "1", "2"]
+
+
+class _KeepAliveCollector(http.server.BaseHTTPRequestHandler):
+    """An HTTP/1.1 Collector that keeps connections open, recording which one each POST used."""
+
+    protocol_version = "HTTP/1.1"
+    requests = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.requests.append((self.client_address, self.path, dict(self.headers), body))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def tls_collector(tmp_path):
+    """_KeepAliveCollector over TLS with a self-signed certificate for 127.0.0.1; yields
+    (its https URL, the certificate's path)."""
+    import ssl
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext",
+                    "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    _KeepAliveCollector.requests = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _KeepAliveCollector)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}", str(cert)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_https_keeps_one_connection(emit_bin, tls_collector):
+    """The exporter sends its batches from its own memory over a libcurl connection: over TLS,
+    checked against OTEL_EXPORTER_OTLP_CERTIFICATE, every batch on the one kept-alive
+    connection, each request's head and body intact."""
+    url, cert = tls_collector
+    out, _ = run_emit(emit_bin, ["burst", "300"], {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": url + "/",
+        "OTEL_EXPORTER_OTLP_CERTIFICATE": cert,
+        "OTEL_EXPORTER_OTLP_HEADERS": "x-tenant=bakery",
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "50",
+        "OTEL_BSP_MAX_QUEUE_SIZE": "300",
+        "OTEL_BSP_SCHEDULE_DELAY": "10",
+    })
+    reqs = _KeepAliveCollector.requests
+    assert out["stats"] == {"ended": 300, "exported": 300, "dropped": 0}
+    assert len(reqs) >= 6
+    assert len({r[0] for r in reqs}) == 1, "one connection for every batch"
+    for _, path, headers, body in reqs:
+        assert path == "/v1/traces"
+        assert headers["Host"] == url.removeprefix("https://")
+        assert headers["Content-Type"] == "application/x-protobuf"
+        assert headers["x-tenant"] == "bakery"
+        assert headers["User-Agent"].startswith("OTel-OTLP-Exporter-C/")
+        assert int(headers["Content-Length"]) == len(body) > 0
+    total = sum(len(r[3]) for r in reqs)
+    assert total > 300 * 20, "each span's bytes arrived"
+
+
+def test_https_untrusted_certificate_is_not_retried(emit_bin, tls_collector):
+    """Without OTEL_EXPORTER_OTLP_CERTIFICATE the self-signed certificate fails verification:
+    a failure that will not fix itself, so the batch is dropped at once, not retried, and
+    nothing reaches the server."""
+    url, _ = tls_collector
+    t0 = time.monotonic()
+    out, _ = run_emit(emit_bin, ["burst", "10"], {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": url,
+        "OTEL_BSP_SCHEDULE_DELAY": "10",
+        "OTEL_BSP_EXPORT_TIMEOUT": "20000",
+    })
+    assert out["stats"] == {"ended": 10, "exported": 0, "dropped": 10}
+    assert time.monotonic() - t0 < 10, "no retries with backoff for a bad certificate"
+    assert _KeepAliveCollector.requests == []
