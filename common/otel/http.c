@@ -265,6 +265,16 @@ static bool stale(struct otlp_http *h)
 	return poll(&p, 1, 0) != 0;
 }
 
+/* libcurl's progress callback while connecting: nonzero (abort) once *arg has passed. */
+static int cancelled(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	const _Atomic uint64_t *cancel_ms = arg;
+	uint64_t cancel = atomic_load(cancel_ms);
+
+	(void)dt, (void)dn, (void)ut, (void)un;
+	return cancel && otel_mono_ms() >= cancel;
+}
+
 /* Makes a connection within until. Returns 0, -EAGAIN, -EIO, -ECANCELED or -ENOMEM. */
 static int connect_to(struct otlp_http *h, uint64_t until, const _Atomic uint64_t *cancel_ms,
                       const char **why)
@@ -287,6 +297,11 @@ static int connect_to(struct otlp_http *h, uint64_t until, const _Atomic uint64_
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	if (h->ca_file)
 		curl_easy_setopt(c, CURLOPT_CAINFO, h->ca_file);
+	if (cancel_ms) { /* a cancel set while connecting */
+		curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, cancelled);
+		curl_easy_setopt(c, CURLOPT_XFERINFODATA, (void *)cancel_ms);
+		curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	}
 	res = curl_easy_perform(c);
 	if (res == CURLE_OK && (curl_easy_getinfo(c, CURLINFO_ACTIVESOCKET, &h->fd) != CURLE_OK ||
 	                        h->fd == CURL_SOCKET_BAD))
@@ -297,7 +312,7 @@ static int connect_to(struct otlp_http *h, uint64_t until, const _Atomic uint64_
 	}
 	curl_easy_cleanup(c);
 	*why = curl_easy_strerror(res);
-	if (res == CURLE_OPERATION_TIMEDOUT && by_cancel)
+	if ((res == CURLE_OPERATION_TIMEDOUT && by_cancel) || res == CURLE_ABORTED_BY_CALLBACK)
 		return -ECANCELED;
 	/* A bad URL or certificate will not fix itself; a network error may. */
 	return res == CURLE_UNSUPPORTED_PROTOCOL || res == CURLE_URL_MALFORMAT ||

@@ -365,6 +365,50 @@ static void test_failures(void)
 	CHECK(s.requests == 4 && s.connections == 4);
 }
 
+/* A connect that hangs (a full accept queue drops the SYN) ends when the cancel deadline,
+ * set after the post began, passes, not at the 10 s timeout. */
+static void *cancel_soon(void *arg)
+{
+	nanosleep(&(struct timespec){0, 300 * 1000000L}, NULL);
+	atomic_store((_Atomic uint64_t *)arg, otel_mono_ms());
+	return NULL;
+}
+
+static void test_cancel_while_connecting(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof(a);
+	struct otlp_http_response r;
+	struct otlp_http *h = NULL;
+	_Atomic uint64_t cancel = 0;
+	const char *why;
+	char url[64];
+	pthread_t t;
+	uint64_t t0;
+	int lfd = socket(AF_INET, SOCK_STREAM, 0), fill[2] = {-1, -1};
+
+	CHECK(lfd >= 0 && bind(lfd, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(lfd, 0) == 0);
+	CHECK(getsockname(lfd, (struct sockaddr *)&a, &alen) == 0);
+	for (int i = 0; i < 2; i++) { /* fill the queue: the next SYN is dropped */
+		fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		connect(fill[i], (struct sockaddr *)&a, sizeof(a));
+	}
+	nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", ntohs(a.sin_port));
+	CHECK(otlp_http_create(&h, url, NULL, "") == 0);
+	t0 = otel_mono_ms();
+	CHECK(pthread_create(&t, NULL, cancel_soon, &cancel) == 0);
+	CHECK(otlp_http_post(h, "x", 1, 10000, &cancel, &r, &why) == -ECANCELED);
+	fprintf(stderr, "  connect cancelled after %llu ms\n",
+	        (unsigned long long)(otel_mono_ms() - t0));
+	CHECK(otel_mono_ms() - t0 < 3000);
+	pthread_join(t, NULL);
+	otlp_http_free(h);
+	close(fill[0]);
+	close(fill[1]);
+	close(lfd);
+}
+
 static void test_create(void)
 {
 	struct otlp_http *h = NULL;
@@ -387,6 +431,7 @@ int main(void)
 	RUN(test_reconnects);
 	RUN(test_interim_and_chunked);
 	RUN(test_failures);
+	RUN(test_cancel_while_connecting);
 	RUN(test_create);
 	return CHECK_DONE();
 }
