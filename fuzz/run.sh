@@ -30,8 +30,10 @@ lib="$out/libbakery-fuzz.a"
 if [ ! -f "$lib" ] || [ -n "$(find common -newer "$lib" -name '*.[ch]' | head -1)" ]; then
 	rm -f "$lib" "$out"/obj/*.o
 	for src in common/*.c common/otel/*.c; do
+		# named by path: common/http.c and common/otel/http.c are two objects
+		obj=${src%.c}
 		# shellcheck disable=SC2086
-		"$cc" $cflags -fsanitize=fuzzer-no-link -c -o "$out/obj/$(basename "${src%.c}").o" "$src"
+		"$cc" $cflags -fsanitize=fuzzer-no-link -c -o "$out/obj/${obj//\//_}.o" "$src"
 	done
 	ar rcs "$lib" "$out"/obj/*.o
 fi
