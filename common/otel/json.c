@@ -82,9 +82,10 @@ static void put_double(struct otlp_buf *b, double d)
 /* [{"key":...,"value":{...}},...] */
 static void put_attrs(struct otlp_buf *b, const struct otlp_attrs *a)
 {
+	struct otlp_attr xs, *x = &xs;
+
 	put(b, "[");
-	for (uint32_t i = 0; i < a->len; i++) {
-		const struct otlp_attr *x = &a->items[i];
+	for (size_t it = 0, i = 0; otlp_attrs_next(a, &it, x); i++) {
 		put(b, i ? ",{\"key\":" : "{\"key\":");
 		put_strn(b, x->key, x->key_len);
 		switch (x->type) {

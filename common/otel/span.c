@@ -118,30 +118,10 @@ char *otlp_strdup(const char *s)
 	return out;
 }
 
-/* n bytes from pool when it has them (NULL is fine), else from malloc; NULL when out of
- * memory. Give back with pool_free. */
-static char *pool_alloc(struct otlp_pool *pool, size_t n)
-{
-	char *p;
-
-	if (pool && pool->base && (size_t)(pool->end - pool->next) >= n) {
-		p = pool->next;
-		pool->next += n;
-		return p;
-	}
-	return malloc(n);
-}
-
 static bool pool_owns(const struct otlp_pool *pool, const void *p)
 {
 	return pool && pool->base && (uintptr_t)p >= (uintptr_t)pool->base &&
 	       (uintptr_t)p < (uintptr_t)pool->end;
-}
-
-static void pool_free(const struct otlp_pool *pool, void *p)
-{
-	if (!pool_owns(pool, p))
-		free(p);
 }
 
 /* Makes room for entry len of *items (elem bytes each; the capacity is 4, then the next power
@@ -158,28 +138,6 @@ static int grow(void **items, uint32_t len, size_t elem, uint32_t max)
 	if (!p)
 		return -ENOMEM;
 	*items = p;
-	return 0;
-}
-
-/* Makes room for one more attribute in a: in its inline storage while there is some, then on
- * the heap at twice that, where grow's powers of two carry on. Returns 0, -ENOSPC at
- * OTLP_ATTRS_MAX or -ENOMEM. */
-static int attrs_grow(struct otlp_attrs *a)
-{
-	struct otlp_attr *p;
-
-	_Static_assert(OTLP_INLINE_ATTRS >= 4 && OTLP_INLINE_ATTRS < OTLP_ATTRS_MAX &&
-	                   (OTLP_INLINE_ATTRS & (OTLP_INLINE_ATTRS - 1)) == 0,
-	               "grow's capacities continue the inline one");
-	if (!a->items_inline)
-		return grow((void **)&a->items, a->len, sizeof(*p), OTLP_ATTRS_MAX);
-	if (a->len < OTLP_INLINE_ATTRS)
-		return 0;
-	if (!(p = malloc(2 * OTLP_INLINE_ATTRS * sizeof(*p))))
-		return -ENOMEM;
-	memcpy(p, a->items, a->len * sizeof(*p));
-	a->items = p;
-	a->items_inline = false;
 	return 0;
 }
 
@@ -217,7 +175,7 @@ static inline uint8_t *put_copy(uint8_t *p, uint8_t tag, const char *s, size_t n
 	return end;
 }
 
-/* The item in a whose (copied) key is key, key_len bytes; NULL when none. */
+/* The item in general list a whose (copied) key is key, key_len bytes; NULL when none. */
 static struct otlp_attr *attrs_find(struct otlp_attrs *a, const char *key, uint32_t key_len)
 {
 	for (uint32_t i = 0; i < a->len; i++)
@@ -226,28 +184,140 @@ static struct otlp_attr *attrs_find(struct otlp_attrs *a, const char *key, uint3
 	return NULL;
 }
 
-int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
+/* Whether packed list a holds key (key_len bytes): its fields are walked, lengths compared
+ * first (an empty key is left out of its KeyValue). */
+static bool packed_has(const struct otlp_attrs *a, const char *key, uint32_t key_len)
+{
+	for (const uint8_t *p = a->packed; p < a->fast.next; p += 2 + p[1]) {
+		uint32_t n = p[2] == (1 << 3 | 2) ? p[3] : 0;
+		if (n == key_len && memcmp(p + 4, key, n) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* The attribute whose KeyValue's fields are enc (n bytes, every length in them one byte, as in
+ * a packed list) into x. */
+static void decode(const uint8_t *enc, uint32_t n, struct otlp_attr *x)
+{
+	const uint8_t *p = enc;
+
+	*x = (struct otlp_attr){.enc = enc, .enc_len = n, .key = (const char *)enc};
+	if (p[0] == (1 << 3 | 2)) { /* KeyValue.key, left out when empty */
+		x->key = (const char *)p + 2;
+		x->key_len = p[1];
+		p += 2 + p[1];
+	}
+	p += 2; /* KeyValue.value's tag and length: the AnyValue follows */
+	switch (p[0]) {
+	case 1 << 3 | 2:
+		x->type = TRACE_ATTR_STRING;
+		x->len = p[1];
+		x->v.s = (const char *)p + 2;
+		break;
+	case 2 << 3 | 0:
+		x->type = TRACE_ATTR_BOOL;
+		x->v.b = p[1] != 0;
+		break;
+	case 3 << 3 | 0: {
+		uint64_t v = 0;
+		for (int i = 0; i < 10; i++) {
+			v |= (uint64_t)(p[1 + i] & 0x7f) << (7 * i);
+			if (!(p[1 + i] & 0x80))
+				break;
+		}
+		x->type = TRACE_ATTR_INT;
+		x->v.i = (int64_t)v;
+		break;
+	}
+	default: { /* 4 << 3 | 1: AnyValue.double_value, little-endian */
+		uint64_t bits = 0;
+		for (int i = 0; i < 8; i++)
+			bits |= (uint64_t)p[1 + i] << (8 * i);
+		x->type = TRACE_ATTR_DOUBLE;
+		memcpy(&x->v.d, &bits, 8);
+		break;
+	}
+	}
+}
+
+bool otlp_attrs_next(const struct otlp_attrs *a, size_t *it, struct otlp_attr *out)
+{
+	const uint8_t *p;
+
+	if (!a->packed) {
+		if (*it >= a->len)
+			return false;
+		*out = a->items[(*it)++];
+		return true;
+	}
+	p = a->packed + *it;
+	if (p >= a->fast.next)
+		return false;
+	decode(p + 2, p[1], out);
+	*it += 2 + (size_t)p[1];
+	return true;
+}
+
+uint32_t otlp_attrs_count(const struct otlp_attrs *a)
+{
+	uint32_t n = 0;
+
+	if (!a->packed)
+		return a->len;
+	for (const uint8_t *p = a->packed; p < a->fast.next; p += 2 + p[1])
+		n++;
+	return n;
+}
+
+/* Turns packed list a general: its items point into the record, where the packed bytes stay;
+ * what follows them is the pool's. Returns 0 or -ENOMEM (a unchanged). */
+static int unpack(struct otlp_attrs *a)
+{
+	uint32_t n = otlp_attrs_count(a), cap = 4;
+	struct otlp_attr *items = NULL;
+	size_t it = 0;
+
+	while (cap < n) /* grow()'s capacity for n entries */
+		cap *= 2;
+	if (n && !(items = malloc(cap * sizeof(*items))))
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++)
+		otlp_attrs_next(a, &it, &items[i]);
+	a->items = items;
+	a->len = n;
+	a->pool->next = (char *)a->fast.next;
+	a->fast.max = a->fast.next; /* no room: trace.h's setters leave it to otlp_attrs_set */
+	a->packed = NULL;
+	return 0;
+}
+
+/* otlp_attrs_set with strlen(attr->key) (kn) and, for a string, strlen(attr->v.s) (vn) known. */
+static int attrs_put(struct otlp_attrs *a, const struct trace_attr *attr, size_t kn, size_t vn)
 {
 	const char *key = attr->key, *v = "";
-	bool str = attr->type == TRACE_ATTR_STRING, pooled;
-	size_t kn, vn = 0, need;
+	bool str = attr->type == TRACE_ATTR_STRING, pooled, packed;
+	size_t need;
 	uint32_t key_len = 0, len = 0, enc_len;
 	struct otlp_attr *x;
 	uint8_t *blk, *p, *any;
 	int rc;
 
-	if (!key || (unsigned)attr->type > TRACE_ATTR_BOOL)
-		return -EINVAL;
-	kn = strlen(key);
 	if (str && attr->v.s)
-		vn = strlen(v = attr->v.s);
+		v = attr->v.s;
+	else
+		vn = 0;
 	/* One block: OTLP_ATTR_TAG and a length (2), KeyValue.key (3 + copy_size(kn) bytes at
 	 * most), KeyValue.value's tag and length (3), then the AnyValue: a string's
-	 * (3 + copy_size(vn)) or a scalar's (11). Taken from the pool (its unused end given back
-	 * below), else allocated. */
+	 * (3 + copy_size(vn)) or a scalar's (11). Written where a packed list's next field goes,
+	 * else taken from the pool (its unused end given back below), else allocated. */
 	need = copy_size(kn) + 8 + (str ? 3 + copy_size(vn) : 11);
-	pooled = a->pool && (size_t)(a->pool->end - a->pool->next) >= need;
-	if (!(blk = pooled ? (uint8_t *)a->pool->next : malloc(need)))
+again:
+	packed = a->packed && (size_t)(a->fast.max - a->fast.next) >= need;
+	if (a->packed && !packed && (rc = unpack(a)) < 0)
+		return rc;
+	pooled = !packed && a->pool && (size_t)(a->pool->end - a->pool->next) >= need;
+	if (!(blk = packed ? a->fast.next : pooled ? (uint8_t *)a->pool->next : malloc(need)))
 		return -ENOMEM;
 	p = blk + 2;
 	if (kn) /* an empty key is left out, as proto3 leaves out "" */
@@ -290,20 +360,29 @@ int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
 	blk[0] = OTLP_ATTR_TAG;
 	blk[1] = (uint8_t)enc_len; /* when under 128: else the list is not packed */
 
-	if ((a->key_lens >> (key_len % 64) & 1) && (x = attrs_find(a, key, key_len))) {
+	if (packed) { /* a new key with a short encoding stays packed; else the list turns general
+		       */
+		if (enc_len < 128 &&
+		    !((a->fast.key_lens >> (key_len % 64) & 1) && packed_has(a, key, key_len))) {
+			a->fast.next = p;
+			a->fast.key_lens |= 1ull << (key_len % 64);
+			return 0;
+		}
+		if ((rc = unpack(a)) < 0)
+			return rc;
+		goto again; /* written again, general */
+	}
+	if ((a->fast.key_lens >> (key_len % 64) & 1) && (x = attrs_find(a, key, key_len))) {
 		attr_free(a, x); /* replaced */
-		a->packed_end = NULL;
 	} else {
-		if ((rc = attrs_grow(a)) < 0) {
+		if ((rc = grow((void **)&a->items, a->len, sizeof(*x), OTLP_ATTRS_MAX)) < 0) {
 			a->dropped += rc == -ENOSPC;
 			if (!pooled)
 				free(blk);
 			return rc;
 		}
 		x = &a->items[a->len++];
-		a->key_lens |= 1ull << (key_len % 64);
-		a->packed_end =
-		    pooled && enc_len < 128 && (a->len == 1 || a->packed_end == blk) ? p : NULL;
+		a->fast.key_lens |= 1ull << (key_len % 64);
 	}
 	if (pooled)
 		a->pool->next = (char *)p; /* the block's unused end (and the value's NUL) back */
@@ -322,148 +401,54 @@ int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
 	return 0;
 }
 
-/* Copies s (n bytes) to out as it is, a word at a time where it can, without looking at it;
- * returns the bytes moved ORed together: s was ASCII when no high bit is set in it. */
-static inline uint64_t copy_raw(char *out, const char *s, size_t n)
+int otlp_attrs_set(struct otlp_attrs *a, const struct trace_attr *attr)
 {
-	uint64_t w, seen = 0;
-	uint32_t x, y;
-
-	if (n >= 8) {
-		for (size_t i = 0; i + 8 < n; i += 8) {
-			memcpy(&w, s + i, 8);
-			memcpy(out + i, &w, 8);
-			seen |= w;
-		}
-		memcpy(&w, s + n - 8, 8); /* the last word, overlapping */
-		memcpy(out + n - 8, &w, 8);
-		return seen | w;
-	}
-	if (n >= 4) {
-		memcpy(&x, s, 4);
-		memcpy(&y, s + n - 4, 4);
-		memcpy(out, &x, 4);
-		memcpy(out + n - 4, &y, 4);
-		return x | y;
-	}
-	for (size_t i = 0; i < n; i++)
-		seen |= (unsigned char)(out[i] = s[i]);
-	return seen;
-}
-
-/* Starts the usual attribute in a's record, as otlp_attrs_set would write it: a key of 1 to 60
- * bytes, then KeyValue.value's tag and length (any_len, under 64), with room in the pool and an
- * inline item. Writes the key as it is (ORing its bytes into *seen) past a's packed bytes,
- * which fast_end takes; returns where the AnyValue goes, or NULL (nothing changed) for
- * otlp_attrs_set's way. */
-static inline uint8_t *fast_start(struct otlp_attrs *a, const char *key, size_t kn, size_t any_len,
-                                  uint64_t *seen)
-{
-	struct otlp_pool *pool = a->pool;
-	size_t enc_len = kn + any_len + 4;
-	uint8_t *p;
-
-	if (kn - 1 >= 60 || any_len >= 64 || !a->items_inline || a->len >= OTLP_INLINE_ATTRS ||
-	    (size_t)(pool->end - pool->next) < enc_len + 2)
-		return NULL;
-	p = (uint8_t *)pool->next;
-	p[0] = OTLP_ATTR_TAG;
-	p[1] = (uint8_t)enc_len;
-	p[2] = 1 << 3 | 2; /* KeyValue.key */
-	p[3] = (uint8_t)kn;
-	*seen = copy_raw((char *)p + 4, key, kn);
-	p[4 + kn] = 2 << 3 | 2; /* KeyValue.value */
-	p[5 + kn] = (uint8_t)any_len;
-	return p + 6 + kn;
-}
-
-/* Keeps fast_start's attribute, whose AnyValue ends at end, when what it copied was ASCII
- * (seen) and its key is new: returns its item, filled in but for type, len and v. NULL,
- * nothing changed, for otlp_attrs_set's way (which repairs, or replaces). */
-static inline struct otlp_attr *fast_end(struct otlp_attrs *a, size_t kn, uint8_t *end,
-                                         uint64_t seen)
-{
-	uint8_t *p = (uint8_t *)a->pool->next;
-	struct otlp_attr *x = &a->items[a->len];
-
-	if ((seen & 0x8080808080808080u) ||
-	    ((a->key_lens >> kn & 1) && attrs_find(a, (const char *)p + 4, (uint32_t)kn)))
-		return NULL;
-	*x = (struct otlp_attr){.enc = p + 2,
-	                        .key = (const char *)p + 4,
-	                        .enc_len = (uint32_t)(end - (p + 2)),
-	                        .key_len = (uint32_t)kn};
-	a->packed_end = a->len++ == 0 || a->packed_end == p ? end : NULL;
-	a->key_lens |= 1ull << kn;
-	a->pool->next = (char *)end;
-	return x;
+	if (!attr->key || (unsigned)attr->type > TRACE_ATTR_BOOL)
+		return -EINVAL;
+	return attrs_put(a, attr, strlen(attr->key),
+	                 attr->type == TRACE_ATTR_STRING && attr->v.s ? strlen(attr->v.s) : 0);
 }
 
 int otlp_attrs_set_str(struct otlp_attrs *a, const char *key, size_t kn, const char *value,
                        size_t vn)
 {
-	uint64_t seen;
-	uint8_t *p = fast_start(a, key, kn, vn + 2, &seen);
-	struct otlp_attr *x;
-
-	if (p) {
-		p[0] = 1 << 3 | 2; /* AnyValue.string_value */
-		p[1] = (uint8_t)vn;
-		seen |= copy_raw((char *)p + 2, value, vn);
-		if ((x = fast_end(a, kn, p + 2 + vn, seen))) {
-			x->type = TRACE_ATTR_STRING;
-			x->len = (uint32_t)vn;
-			x->v.s = (const char *)p + 2;
-			return 0;
-		}
-	}
-	return otlp_attrs_set(a, &TRACE_STR(key, value));
+	return attrs_put(a, &TRACE_STR(key, value), kn, vn);
 }
 
 int otlp_attrs_set_int(struct otlp_attrs *a, const char *key, size_t kn, int64_t value)
 {
-	uint64_t seen;
-	uint8_t *p = fast_start(a, key, kn, 1 + pb_varint_len((uint64_t)value), &seen);
-	struct otlp_attr *x;
-
-	if (p) {
-		p[0] = 3 << 3 | 0; /* AnyValue.int_value */
-		if ((x = fast_end(a, kn, pb_put_varint(p + 1, (uint64_t)value), seen))) {
-			x->type = TRACE_ATTR_INT;
-			x->v.i = value;
-			return 0;
-		}
-	}
-	return otlp_attrs_set(a, &TRACE_INT(key, value));
+	return attrs_put(a, &TRACE_INT(key, value), kn, 0);
 }
 
 void otlp_attrs_free(struct otlp_attrs *a)
 {
-	for (uint32_t i = 0; a->heap > 0 && i < a->len; i++) /* none: all in the pool */
-		attr_free(a, &a->items[i]);
-	if (!a->items_inline)
+	if (!a->packed) {
+		for (uint32_t i = 0; a->heap > 0 && i < a->len; i++) /* none: all in the pool */
+			attr_free(a, &a->items[i]);
 		free(a->items);
+	}
 	memset(a, 0, sizeof(*a));
 }
 
 void otlp_span_init(struct otlp_span *s)
 {
-	memset(s, 0, offsetof(struct otlp_span, inline_attrs));
-	s->pool = (struct otlp_pool){s->inline_bytes, s->inline_bytes,
-	                             s->inline_bytes + sizeof(s->inline_bytes)};
-	s->attrs =
-	    (struct otlp_attrs){.items = s->inline_attrs, .items_inline = true, .pool = &s->pool};
+	memset(s, 0, offsetof(struct otlp_span, pool));
+	s->pool = (struct otlp_pool){(char *)s->packed_bytes, (char *)s->packed_bytes,
+	                             (char *)s->packed_bytes + sizeof(s->packed_bytes)};
+	s->attrs.fast.next = s->attrs.packed = s->packed_bytes;
+	s->attrs.fast.max = s->packed_bytes + sizeof(s->packed_bytes);
+	s->attrs.pool = &s->pool;
 }
 
 int otlp_span_set_name(struct otlp_span *s, const char *name)
 {
 	size_t n = strlen(name);
-	char *p = pool_alloc(&s->pool, copy_size(n));
+	char *p = n < sizeof(s->name_bytes) ? s->name_bytes : malloc(copy_size(n));
 
 	if (!p)
 		return -ENOMEM;
-	if (s->name)
-		pool_free(&s->pool, s->name);
+	if (s->name && s->name != s->name_bytes)
+		free(s->name);
 	otlp_copy(p, name, n);
 	s->name = p;
 	return 0;
@@ -528,6 +513,7 @@ void otlp_span_clear(struct otlp_span *s)
 		free(s->trace_state);
 		free(s->status_message);
 	}
-	pool_free(&s->pool, s->name);
+	if (s->name != s->name_bytes)
+		free(s->name);
 	otlp_attrs_free(&s->attrs);
 }

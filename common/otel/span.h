@@ -41,19 +41,30 @@ struct otlp_attr {
 	} v;
 };
 
-/* An owned attribute list (private copies of the strings). A zeroed one is empty; items may be
- * storage inside a span record (items_inline) and strings may sit in a pool. */
+/* An owned attribute list, one of two ways. Packed (packed not NULL; a span record's, as
+ * otlp_span_init makes it): the attributes are only their Span.attributes fields, each
+ * OTLP_ATTR_TAG, a one-byte length and the KeyValue, back to back from packed to fast.next, with
+ * room up to fast.max (trace.h writes the usual one there itself); keys are distinct. General
+ * (packed NULL): items, each encoded in a block of its own or from pool. A zeroed list is an
+ * empty general one; a packed one turns general (otlp_attrs_set does it) to replace a key, or
+ * for an encoding of 128 bytes or more, or when it has no room. Read either with
+ * otlp_attrs_next. */
 struct otlp_attrs {
-	struct otlp_attr *items;
-	uint32_t len, dropped;
-	uint32_t heap;     /* strings allocated on their own, outside pool */
-	uint64_t key_lens; /* bit key_len % 64 set for each key held: most new keys skip the scan */
-	bool items_inline; /* OTLP_INLINE_ATTRS entries; else allocated as span.c's grow() does */
-	/* Not NULL when the items' encodings, each with its two bytes before, lie back to back
-	 * from items[0].enc - 2 to here (in the pool): a span's attributes are one copy. */
-	const uint8_t *packed_end;
-	struct otlp_pool *pool; /* NULL: each key (and string value) is allocated */
+	struct trace_attrs_fast_ fast; /* first: a span record begins with it (trace.h) */
+	uint8_t *packed;
+	struct otlp_attr *items; /* allocated as span.c's grow() does */
+	uint32_t len, dropped;   /* len: of items (a packed list keeps no count) */
+	uint32_t heap;           /* blocks allocated on their own, outside pool */
+	struct otlp_pool *pool;  /* NULL: each block is allocated */
 };
+
+/* The next attribute of a after *it (0 before the first; either way of holding them) into out,
+ * whose strings point into a (not NUL-terminated). Returns false, out untouched, after the
+ * last. */
+bool otlp_attrs_next(const struct otlp_attrs *a, size_t *it, struct otlp_attr *out);
+
+/* How many attributes a holds (either way). */
+uint32_t otlp_attrs_count(const struct otlp_attrs *a);
 
 struct otlp_event {
 	uint64_t time_ns;
@@ -68,11 +79,16 @@ struct otlp_link {
 	struct otlp_attrs attrs;
 };
 
-#define OTLP_INLINE_ATTRS 16  /* attributes a span record holds before allocating */
-#define OTLP_INLINE_BYTES 768 /* bytes of name and attribute strings likewise */
+#define OTLP_NAME_BYTES   64   /* a name shorter than this stays in the record */
+#define OTLP_PACKED_BYTES 1144 /* a record's packed attributes (and, once general, blocks) */
+
+/* A packed list's keys are distinct and at most one is empty: every attribute but that one
+ * takes 9 bytes or more, so a record never packs more than OTLP_ATTRS_MAX of them. */
+_Static_assert(OTLP_PACKED_BYTES <= 6 + 9 * (OTLP_ATTRS_MAX - 1), "packed lists need no count");
 
 /* One ended span; every pointer is owned (or points into the record itself). */
 struct otlp_span {
+	struct otlp_attrs attrs; /* first: see struct trace_attrs_fast_ */
 	uint8_t trace_id[16], span_id[8], parent_span_id[8];
 	bool has_parent;
 	char *trace_state; /* NULL when empty */
@@ -80,18 +96,17 @@ struct otlp_span {
 	char *name;
 	enum trace_kind kind;
 	uint64_t start_ns, end_ns; /* Unix epoch nanoseconds */
-	struct otlp_attrs attrs;
 	struct otlp_event *events;
 	uint32_t n_events, dropped_events;
 	struct otlp_link *links;
 	uint32_t n_links, dropped_links;
 	bool error;
 	char *status_message; /* NULL when none */
-	/* Storage otlp_span_init lends to name and attrs: a span's usual strings and attributes
+	/* Storage otlp_span_init lends to name and attrs: a span's usual name and attributes
 	 * cost no allocation of their own. */
-	struct otlp_pool pool;
-	struct otlp_attr inline_attrs[OTLP_INLINE_ATTRS];
-	char inline_bytes[OTLP_INLINE_BYTES];
+	struct otlp_pool pool; /* over packed_bytes, once attrs is general */
+	char name_bytes[OTLP_NAME_BYTES];
+	uint8_t packed_bytes[OTLP_PACKED_BYTES];
 };
 
 /* A heap copy of s (free with free()) cut to OTLP_STRING_MAX bytes on a character boundary,
@@ -99,7 +114,7 @@ struct otlp_span {
 char *otlp_strdup(const char *s);
 
 /* Makes s an empty record whose name (otlp_span_set_name) and attributes use its own storage
- * first. A zeroed record works too, allocating each string. */
+ * first, its attributes packed. A zeroed record works too, allocating each string. */
 void otlp_span_init(struct otlp_span *s);
 
 /* Sets s's name (copied, into the record's storage when it fits). Returns 0 or -ENOMEM. */

@@ -22,14 +22,15 @@
 #define POOL_MAX  1024 /* span records kept for reuse (1.5 KB each) */
 
 /* A started span: its record (encoded for export when it ends, if sampled) and what is only
- * passed on. One allocation, kept in the pool once the span has ended. */
+ * passed on. One allocation, kept in the pool once the span has ended. The record comes first:
+ * trace.h's setters find data.attrs.fast there, which holds the span's owner
+ * (&trace_thread_mark_ of the thread using it; NULL once detached). */
 struct trace_span {
 	struct otlp_span data; /* ids, flags and tracestate always; the rest when recording */
 	bool recording;
 	char *baggage; /* NULL when empty; propagated, never exported */
 	uint64_t start_mono_ns;
-	const void *owner; /* &thread_mark of the thread using it; NULL once detached */
-	trace_span *next;  /* in the pool */
+	trace_span *next; /* in the pool */
 };
 
 /* Records of ended spans, reused by the next starts instead of freed and allocated again. */
@@ -50,10 +51,11 @@ static atomic_bool sdk_enabled;
 
 static _Thread_local trace_span *stack[STACK_MAX];
 static _Thread_local int depth;
-static _Thread_local char thread_mark; /* its address tells the threads apart */
+_Thread_local char trace_thread_mark_; /* its address tells the threads apart */
 
 /* The thread rule: a span is used by the thread that started it until detached. */
-#define ASSERT_OWNED(s) assert(!(s)->owner || (s)->owner == &thread_mark)
+#define OWNER(s)        ((s)->data.attrs.fast.owner)
+#define ASSERT_OWNED(s) assert(!OWNER(s) || OWNER(s) == &trace_thread_mark_)
 
 const struct trace_context trace_root;
 
@@ -221,8 +223,10 @@ trace_span *trace_span_start(const char *name, enum trace_kind kind,
 		s->data.kind = kind;
 		s->data.start_ns = otel_clock_ns(CLOCK_REALTIME);
 		s->start_mono_ns = otel_clock_ns(CLOCK_MONOTONIC);
+	} else { /* nothing recorded: no room for trace.h's setters */
+		s->data.attrs.fast.max = s->data.attrs.fast.next;
 	}
-	s->owner = &thread_mark;
+	OWNER(s) = &trace_thread_mark_;
 	if (depth < STACK_MAX)
 		stack[depth++] = s;
 	return s;
@@ -236,7 +240,7 @@ void trace_span_detach(trace_span *s)
 	if (!s)
 		return;
 	ASSERT_OWNED(s);
-	s->owner = NULL;
+	OWNER(s) = NULL;
 	for (int i = depth - 1; i >= 0; i--) { /* off this thread's stack, wherever it is */
 		if (stack[i] == s) {
 			if (i + 1 < depth) /* not the top, as it usually is */
@@ -269,8 +273,8 @@ static void set_attr(trace_span *s, struct trace_attr a)
 		otlp_attrs_set(&s->data.attrs, &a);
 }
 
-void trace_span_set_strn(trace_span *s, const char *key, size_t key_len, const char *value,
-                         size_t value_len)
+void trace_span_set_strn_slow_(trace_span *s, const char *key, size_t key_len, const char *value,
+                               size_t value_len)
 {
 	if (s)
 		ASSERT_OWNED(s);
@@ -278,7 +282,7 @@ void trace_span_set_strn(trace_span *s, const char *key, size_t key_len, const c
 		otlp_attrs_set_str(&s->data.attrs, key, key_len, value, value_len);
 }
 
-void trace_span_set_intn(trace_span *s, const char *key, size_t key_len, int64_t value)
+void trace_span_set_intn_slow_(trace_span *s, const char *key, size_t key_len, int64_t value)
 {
 	if (s)
 		ASSERT_OWNED(s);

@@ -649,6 +649,17 @@ static void test_strings_and_limits(void)
 	otlp_span_clear(&sp);
 }
 
+/* The i-th attribute of a, either way it holds them (otlp_attrs_next). */
+static struct otlp_attr attr_at(const struct otlp_attrs *a, uint32_t i)
+{
+	struct otlp_attr x = {0};
+	size_t it = 0;
+
+	for (uint32_t j = 0; j <= i; j++)
+		CHECK(otlp_attrs_next(a, &it, &x));
+	return x;
+}
+
 /* A record from otlp_span_init keeps its name and attributes in its own storage until that is
  * full, then allocates: either way it encodes as a record that allocates everything does. */
 static void test_span_record_storage(void)
@@ -663,26 +674,24 @@ static void test_span_record_storage(void)
 	otlp_span_init(in);
 	CHECK(otlp_span_set_name(in, "first") == 0 && otlp_span_set_name(in, "publish-order") == 0);
 	CHECK(otlp_span_set_name(&heap, "publish-order") == 0);
-	CHECK((char *)in->name >= in->inline_bytes &&
-	      (char *)in->name < in->inline_bytes + OTLP_INLINE_BYTES);
-	for (int i = 0; i < OTLP_INLINE_ATTRS + 4; i++) {
+	CHECK(in->name == in->name_bytes);
+	for (int i = 0; i < 20; i++) {
 		struct trace_attr x = TRACE_STR(key, i == 3 ? long_value : "a value \xc3\xa9 \xff");
 		snprintf(key, sizeof(key), "key.%d", i);
 		CHECK(otlp_attrs_set(&in->attrs, &x) == 0 && otlp_attrs_set(&heap.attrs, &x) == 0);
-		if (i == OTLP_INLINE_ATTRS - 1)
-			CHECK(in->attrs.items == in->inline_attrs);
+		CHECK((in->attrs.packed != NULL) == (i < 3)); /* the long value unpacks them */
 	}
-	CHECK(in->attrs.items != in->inline_attrs && in->attrs.len == OTLP_INLINE_ATTRS + 4);
+	CHECK(otlp_attrs_count(&in->attrs) == 20);
 	/* Replacing a value whose key sits in the record, then one allocated on its own. */
 	for (int i = 0; i < 2; i++) {
 		struct trace_attr x = TRACE_INT(i ? "key.19" : "key.1", 7);
 		CHECK(otlp_attrs_set(&in->attrs, &x) == 0 && otlp_attrs_set(&heap.attrs, &x) == 0);
 	}
-	CHECK(in->attrs.len == OTLP_INLINE_ATTRS + 4 && in->attrs.items[1].v.i == 7);
-	CHECK(in->attrs.items[3].len == 2000 &&
-	      memcmp(in->attrs.items[3].v.s, long_value, 2000) == 0);
-	CHECK(in->attrs.items[0].len == 12 && /* not NUL-terminated */
-	      memcmp(in->attrs.items[0].v.s, "a value \xc3\xa9 ?", 12) == 0);
+	CHECK(otlp_attrs_count(&in->attrs) == 20 && attr_at(&in->attrs, 1).v.i == 7);
+	CHECK(attr_at(&in->attrs, 3).len == 2000 &&
+	      memcmp(attr_at(&in->attrs, 3).v.s, long_value, 2000) == 0);
+	CHECK(attr_at(&in->attrs, 0).len == 12 && /* not NUL-terminated */
+	      memcmp(attr_at(&in->attrs, 0).v.s, "a value \xc3\xa9 ?", 12) == 0);
 	spans[0] = in;
 	CHECK(encode(false, &r, spans, 1, &a) == 0);
 	spans[0] = &heap;
@@ -696,21 +705,25 @@ static void test_span_record_storage(void)
 	free(long_value);
 }
 
-/* Whether spans x and y encode to the same request. */
+/* Whether spans x and y encode to the same request, in protobuf and in JSON (whose
+ * attributes are read back from a packed list: otlp_attrs_next). */
 static bool same_encoding(struct otlp_span *x, struct otlp_span *y)
 {
 	struct otlp_buf a = {0}, b = {0};
 	struct otlp_resource r = {0};
-	bool same;
+	bool same = true;
 
-	same = encode(false, &r, &x, 1, &a) == 0 && encode(false, &r, &y, 1, &b) == 0 &&
-	       a.len == b.len && memcmp(a.data, b.data, a.len) == 0;
-	otlp_buf_free(&a);
-	otlp_buf_free(&b);
+	for (int json = 0; json < 2 && same; json++) {
+		same = encode(json, &r, &x, 1, &a) == 0 && encode(json, &r, &y, 1, &b) == 0 &&
+		       a.len == b.len && memcmp(a.data, b.data, a.len) == 0;
+		otlp_buf_free(&a);
+		otlp_buf_free(&b);
+		a = b = (struct otlp_buf){0};
+	}
 	return same;
 }
 
-/* Attributes set back to back in a record's storage are encoded with one copy (packed_end); a
+/* Attributes set back to back in a record's storage are encoded with one copy (packed); a
  * replaced one, or one whose encoding takes 128 bytes or more, ends that. Every way, the record
  * encodes as one that allocates everything does. */
 static void test_packed_attrs(void)
@@ -733,19 +746,88 @@ static void test_packed_attrs(void)
 		for (size_t i = 0; i < sizeof(set) / sizeof(set[0]); i++)
 			CHECK(otlp_attrs_set(&in->attrs, &set[i]) == 0 &&
 			      otlp_attrs_set(&heap.attrs, &set[i]) == 0);
-		CHECK(in->attrs.packed_end != NULL && heap.attrs.packed_end == NULL);
+		CHECK(in->attrs.packed != NULL && heap.attrs.packed == NULL);
 		CHECK(same_encoding(in, &heap));
 		CHECK(otlp_attrs_set(&in->attrs, &more[step]) == 0 &&
 		      otlp_attrs_set(&heap.attrs, &more[step]) == 0);
-		CHECK((in->attrs.packed_end != NULL) == (step == 0));
+		CHECK((in->attrs.packed != NULL) == (step == 0));
 		CHECK(same_encoding(in, &heap));
 		CHECK(otlp_attrs_set(&in->attrs, &set[0]) == 0 && /* replaced */
 		      otlp_attrs_set(&heap.attrs, &set[0]) == 0);
-		CHECK(in->attrs.packed_end == NULL && same_encoding(in, &heap));
+		CHECK(in->attrs.packed == NULL && same_encoding(in, &heap));
 		otlp_span_clear(&heap);
 		otlp_span_clear(in);
 		free(in);
 	}
+}
+
+/* A packed list reads back (otlp_attrs_next, otlp_attrs_count) as the general one it encodes
+ * as: every type, an empty key, the longest packed encoding (127 bytes) and the first that is
+ * not (128, which unpacks); then filled to OTLP_ATTRS_MAX, past the record's room. */
+static void test_packed_read_back(void)
+{
+	struct otlp_span *in = malloc(sizeof(*in)), heap = {0};
+	struct otlp_attr x, y;
+	char v[128], key[16];
+
+	otlp_span_init(in);
+	memset(v, 'v', sizeof(v));
+	v[127 - 7] = '\0'; /* "k" (3) and the value's tags and lengths (4): 127 in all */
+	const struct trace_attr set[] = {TRACE_STR("http.route", "/orders"),
+	                                 TRACE_INT("neg", -5),
+	                                 TRACE_INT("big", INT64_MAX),
+	                                 TRACE_BOOL("ok", true),
+	                                 TRACE_BOOL("no", false),
+	                                 TRACE_DOUBLE("ratio", -0.25),
+	                                 TRACE_STR("", "no key"),
+	                                 TRACE_STR("empty", ""),
+	                                 TRACE_STR("k", v)};
+	for (size_t i = 0; i < sizeof(set) / sizeof(set[0]); i++)
+		CHECK(otlp_attrs_set(&in->attrs, &set[i]) == 0 &&
+		      otlp_attrs_set(&heap.attrs, &set[i]) == 0);
+	CHECK(in->attrs.packed != NULL && otlp_attrs_count(&in->attrs) == 9);
+	for (size_t i = 0, it = 0, jt = 0; i < 9; i++) {
+		CHECK(otlp_attrs_next(&in->attrs, &it, &x) &&
+		      otlp_attrs_next(&heap.attrs, &jt, &y));
+		CHECK(x.type == y.type && x.key_len == y.key_len && x.enc_len == y.enc_len &&
+		      memcmp(x.key, y.key, x.key_len) == 0 && memcmp(x.enc, y.enc, x.enc_len) == 0);
+		CHECK(x.type == TRACE_ATTR_STRING
+		          ? x.len == y.len && memcmp(x.v.s, y.v.s, x.len) == 0
+		      : x.type == TRACE_ATTR_DOUBLE ? x.v.d == y.v.d
+		      : x.type == TRACE_ATTR_BOOL   ? x.v.b == y.v.b
+		                                    : x.v.i == y.v.i);
+	}
+	CHECK(attr_at(&in->attrs, 8).enc_len == 127);
+	CHECK(same_encoding(in, &heap));
+	v[127 - 7] = 'v';
+	v[128 - 7] = '\0';
+	CHECK(otlp_attrs_set(&in->attrs, &TRACE_STR("l", v)) == 0 &&
+	      otlp_attrs_set(&heap.attrs, &TRACE_STR("l", v)) == 0);
+	CHECK(in->attrs.packed == NULL && otlp_attrs_count(&in->attrs) == 10);
+	CHECK(attr_at(&in->attrs, 9).enc_len == 128 && same_encoding(in, &heap));
+	for (int i = 0; i < OTLP_ATTRS_MAX; i++) {
+		snprintf(key, sizeof(key), "key.%d", i);
+		otlp_attrs_set(&in->attrs, &TRACE_INT(key, i));
+		otlp_attrs_set(&heap.attrs, &TRACE_INT(key, i));
+	}
+	CHECK(otlp_attrs_count(&in->attrs) == OTLP_ATTRS_MAX && in->attrs.dropped == 10);
+	CHECK(same_encoding(in, &heap));
+	otlp_span_clear(&heap);
+	otlp_span_clear(in);
+	/* Small attributes alone fill the record's room before OTLP_ATTRS_MAX; then general. */
+	otlp_span_init(in);
+	for (int i = 0; i < OTLP_ATTRS_MAX; i++) {
+		size_t used =
+		    in->attrs.packed ? (size_t)(in->attrs.fast.next - in->attrs.packed) : 0;
+		snprintf(key, sizeof(key), "%d", i);
+		CHECK(otlp_attrs_set_int(&in->attrs, key, strlen(key), i) == 0);
+		if (used) /* unpacked only for want of room (the most one may take: 23 bytes) */
+			CHECK(in->attrs.packed || OTLP_PACKED_BYTES - used < 23);
+	}
+	CHECK(in->attrs.packed == NULL && otlp_attrs_count(&in->attrs) == OTLP_ATTRS_MAX);
+	CHECK(attr_at(&in->attrs, 100).v.i == 100 && in->attrs.dropped == 0);
+	otlp_span_clear(in);
+	free(in);
 }
 
 /* otlp_attrs_set_str and _int write the usual attribute themselves: lengths around their limits
@@ -780,9 +862,10 @@ static void test_attrs_set_str(void)
 					                     &TRACE_STR("first", "x")) == 0);
 					CHECK(otlp_attrs_set(&heap.attrs, &TRACE_STR(k, v)) == 0);
 				}
-				CHECK(in->attrs.len == 2 && in->attrs.items[1].key_len == lens[i] &&
-				      in->attrs.items[1].len == lens[j]);
-				CHECK(memcmp(in->attrs.items[1].v.s, heap.attrs.items[1].v.s,
+				CHECK(otlp_attrs_count(&in->attrs) == 2 &&
+				      attr_at(&in->attrs, 1).key_len == lens[i] &&
+				      attr_at(&in->attrs, 1).len == lens[j]);
+				CHECK(memcmp(attr_at(&in->attrs, 1).v.s, heap.attrs.items[1].v.s,
 				             lens[j]) == 0);
 				CHECK(same_encoding(in, &heap));
 				otlp_span_clear(&heap);
@@ -803,9 +886,9 @@ static void test_attrs_set_str(void)
 			k[lens[i] + 1] = '\0';
 			CHECK(otlp_attrs_set_int(&in->attrs, k, strlen(k), ints[j]) == 0 &&
 			      otlp_attrs_set(&heap.attrs, &TRACE_INT(k, ints[j])) == 0);
-			CHECK(in->attrs.items[j % 4].v.i == ints[j]);
+			CHECK(attr_at(&in->attrs, j % 4).v.i == ints[j]);
 		}
-		CHECK(in->attrs.len == 4 && same_encoding(in, &heap));
+		CHECK(otlp_attrs_count(&in->attrs) == 4 && same_encoding(in, &heap));
 		otlp_span_clear(&heap);
 		otlp_span_clear(in);
 		free(in);
@@ -827,9 +910,9 @@ static void test_attrs_set_str(void)
 		CHECK(otlp_attrs_set(&heap.attrs, &TRACE_STR("first", "x")) == 0 &&
 		      otlp_attrs_set(&heap.attrs, &TRACE_STR(utf8[i][0], utf8[i][1])) == 0 &&
 		      otlp_attrs_set(&heap.attrs, &TRACE_INT("last", 1)) == 0);
-		CHECK(in->attrs.len == 3 && in->attrs.packed_end != NULL &&
-		      in->attrs.items[1].len == strlen(utf8[i][1]) &&
-		      memcmp(in->attrs.items[1].v.s, utf8[i][1], strlen(utf8[i][1])) == 0);
+		CHECK(otlp_attrs_count(&in->attrs) == 3 && in->attrs.packed != NULL &&
+		      attr_at(&in->attrs, 1).len == strlen(utf8[i][1]) &&
+		      memcmp(attr_at(&in->attrs, 1).v.s, utf8[i][1], strlen(utf8[i][1])) == 0);
 		CHECK(same_encoding(in, &heap));
 		otlp_span_clear(&heap);
 		otlp_span_clear(in);
@@ -840,12 +923,12 @@ static void test_attrs_set_str(void)
 	otlp_span_init(in);
 	memset(v, 'v', 59);
 	v[59] = '\0';
-	for (int i = 0; i < 2 * OTLP_INLINE_ATTRS; i++) {
+	for (int i = 0; i < 32; i++) {
 		snprintf(k, sizeof(k), "key.%d", i);
 		CHECK(otlp_attrs_set_str(&in->attrs, k, strlen(k), v, strlen(v)) == 0 &&
 		      otlp_attrs_set(&heap.attrs, &TRACE_STR(k, v)) == 0);
 	}
-	CHECK(in->attrs.heap > 0 && in->attrs.items != in->inline_attrs);
+	CHECK(in->attrs.heap > 0 && in->attrs.packed == NULL);
 	CHECK(same_encoding(in, &heap));
 	otlp_span_clear(&heap);
 	otlp_span_clear(in);
@@ -911,6 +994,7 @@ int main(void)
 	RUN(test_strings_and_limits);
 	RUN(test_span_record_storage);
 	RUN(test_packed_attrs);
+	RUN(test_packed_read_back);
 	RUN(test_attrs_set_str);
 	RUN(test_copy_words);
 	return CHECK_DONE();

@@ -14,6 +14,8 @@
 #include "metrics.h"
 #include "otel/trace.h"
 #include "otel/sampler.h"
+#include "otel/exporter.h"
+#include "otel/span.h"
 #include "otel_diag.h"
 
 /* A header list for inject/extract: what an HTTP request or AMQP message carries. */
@@ -535,6 +537,147 @@ static void test_detach(void)
 	CHECK(after.ended - before.ended == 2);
 }
 
+/* Whether span's record (the start of a trace_span) encodes as ref does, in protobuf and JSON,
+ * once ref takes its ids, times, name and kind. */
+static bool encodes_as(trace_span *span, struct otlp_span *ref)
+{
+	const struct otlp_span *in = (const struct otlp_span *)span;
+	struct otlp_buf a = {0}, b = {0}, c = {0}, d = {0};
+	bool same;
+
+	memcpy(ref->trace_id, in->trace_id, 16);
+	memcpy(ref->span_id, in->span_id, 8);
+	memcpy(ref->parent_span_id, in->parent_span_id, 8);
+	ref->has_parent = in->has_parent;
+	ref->flags = in->flags;
+	ref->kind = in->kind;
+	ref->start_ns = in->start_ns;
+	ref->end_ns = in->end_ns;
+	same = otlp_encode_protobuf_span(in, &a) == 0 && otlp_encode_protobuf_span(ref, &b) == 0 &&
+	       a.len == b.len && memcmp(a.data, b.data, a.len) == 0 &&
+	       otlp_encode_json_span(in, &c) == 0 && otlp_encode_json_span(ref, &d) == 0 &&
+	       c.len == d.len && memcmp(c.data, d.data, c.len) == 0;
+	otlp_buf_free(&a);
+	otlp_buf_free(&b);
+	otlp_buf_free(&c);
+	otlp_buf_free(&d);
+	return same;
+}
+
+static void *set_attr_elsewhere(void *arg)
+{
+	trace_span_set_str(arg, "set.elsewhere", "yes");
+	return NULL;
+}
+
+/* trace.h's inline setters write the usual attribute into the record themselves and leave the
+ * rest to the SDK: either way the span encodes (protobuf and JSON) as one whose attributes are
+ * all set through otlp_attrs_set. Lengths around the inline limits, every varint length, keys
+ * set again, non-ASCII and invalid UTF-8, a detached span, a full record and a span the
+ * sampler drops. */
+static void test_inline_setters(void)
+{
+	static const char *const strs[] = {"",
+	                                   "a",
+	                                   "abc",
+	                                   "abcd",
+	                                   "abcdefg",
+	                                   "abcdefgh",
+	                                   "abcdefghi",
+	                                   "0123456789abcdef",
+	                                   "0123456789abcdefg",
+	                                   "0123456789abcdef0123456789abcdef",
+	                                   "0123456789abcdef0123456789abcdef!",
+	                                   "caf\xc3\xa9",
+	                                   "bad \xff byte",
+	                                   "cut \xc3",
+	                                   "a\xffz",
+	                                   "\xc3\xa9"};
+	static const int64_t ints[] = {0,     1,       127,     128, 300,       16383,    16384,
+	                               16389, 2097151, 2097152, -1,  INT64_MAX, INT64_MIN};
+	enum { NS = sizeof(strs) / sizeof(strs[0]), NI = sizeof(ints) / sizeof(ints[0]) };
+	struct otlp_span ref = {0};
+	char key[96];
+	trace_span *s;
+	pthread_t t;
+
+	env_reset("always_on", NULL);
+	CHECK(trace_init("test", "1") == 0);
+	/* Each string as a key against each as a value and each integer, the keys lengthened
+	 * with dots: no two of a span alike in length, as the inline path wants. */
+	for (size_t k = 0; k < NS; k++) {
+		size_t n = strlen(strs[k]);
+		s = trace_span_start("inline", TRACE_KIND_INTERNAL, NULL);
+		CHECK(otlp_span_set_name(&ref, "inline") == 0);
+		memcpy(key, strs[k], n);
+		for (size_t v = 0; v < NS + NI; v++) {
+			key[n + v] = '\0';
+			if (v < NS)
+				trace_span_set_str(s, key, strs[v]);
+			else
+				trace_span_set_int(s, key, ints[v - NS]);
+			CHECK(otlp_attrs_set(&ref.attrs, v < NS
+			                                     ? &TRACE_STR(key, strs[v])
+			                                     : &TRACE_INT(key, ints[v - NS])) == 0);
+			key[n + v] = '.';
+		}
+		CHECK(encodes_as(s, &ref));
+		trace_span_end(s);
+		otlp_span_clear(&ref);
+		ref = (struct otlp_span){0};
+	}
+	/* A key set again (an int over a string, then a string), the list still right after. */
+	s = trace_span_start("again", TRACE_KIND_SERVER, NULL);
+	CHECK(otlp_span_set_name(&ref, "again") == 0);
+	for (int round = 0; round < 3; round++) {
+		trace_span_set_str(s, "http.route", "/orders");
+		trace_span_set_int(s, "client.port", 53412 + round);
+		if (round == 1)
+			trace_span_set_int(s, "http.route", 7);
+		CHECK(otlp_attrs_set(&ref.attrs, &TRACE_STR("http.route", "/orders")) == 0);
+		CHECK(otlp_attrs_set(&ref.attrs, &TRACE_INT("client.port", 53412 + round)) == 0);
+		if (round == 1)
+			CHECK(otlp_attrs_set(&ref.attrs, &TRACE_INT("http.route", 7)) == 0);
+	}
+	trace_span_set_str(s, "after", "x");
+	CHECK(otlp_attrs_set(&ref.attrs, &TRACE_STR("after", "x")) == 0);
+	CHECK(otlp_attrs_count(&((struct otlp_span *)s)->attrs) == 3 && encodes_as(s, &ref));
+	/* Detached, then set by another thread (which the inline path leaves to the SDK). */
+	trace_span_detach(s);
+	CHECK(pthread_create(&t, NULL, set_attr_elsewhere, s) == 0);
+	pthread_join(t, NULL);
+	CHECK(otlp_attrs_set(&ref.attrs, &TRACE_STR("set.elsewhere", "yes")) == 0);
+	CHECK(encodes_as(s, &ref));
+	trace_span_end(s);
+	otlp_span_clear(&ref);
+	ref = (struct otlp_span){0};
+	/* Past the record's room and OTLP_ATTRS_MAX: 130 keys, the last two dropped. */
+	s = trace_span_start("full", TRACE_KIND_SERVER, NULL);
+	CHECK(otlp_span_set_name(&ref, "full") == 0);
+	for (int i = 0; i < OTLP_ATTRS_MAX + 2; i++) {
+		snprintf(key, sizeof(key), "key.%d", i);
+		trace_span_set_str(s, key, i % 2 ? "0123456789abcdef" : "v");
+		otlp_attrs_set(&ref.attrs, &TRACE_STR(key, i % 2 ? "0123456789abcdef" : "v"));
+	}
+	CHECK(((struct otlp_span *)s)->attrs.packed == NULL);
+	CHECK(otlp_attrs_count(&((struct otlp_span *)s)->attrs) == OTLP_ATTRS_MAX);
+	CHECK(((struct otlp_span *)s)->attrs.dropped == 2 && encodes_as(s, &ref));
+	trace_span_end(s);
+	otlp_span_clear(&ref);
+	trace_shutdown();
+	/* Dropped by the sampler: nothing is recorded, inline or not. */
+	env_reset("always_off", NULL);
+	CHECK(trace_init("test", "1") == 0);
+	s = trace_span_start("dropped", TRACE_KIND_SERVER, NULL);
+	CHECK(s != NULL && !trace_span_is_recording(s));
+	trace_span_set_str(s, "k", "v");
+	trace_span_set_int(s, "i", 1);
+	trace_span_set_str(s, "long", "0123456789abcdef0123456789abcdef0123456789");
+	CHECK(otlp_attrs_count(&((struct otlp_span *)s)->attrs) == 0);
+	trace_span_end(s);
+	trace_shutdown();
+}
+
 static void test_queue_full_drops(void)
 {
 	struct trace_stats before, after;
@@ -584,6 +727,7 @@ int main(void)
 	RUN(test_detach);
 	RUN(test_thread_rule);
 	RUN(test_diag_callbacks);
+	RUN(test_inline_setters);
 	RUN(test_queue_full_drops);
 	return CHECK_DONE();
 }
