@@ -297,6 +297,7 @@ static int attrs_put(struct otlp_attrs *a, const struct trace_attr *attr, size_t
 {
 	const char *key = attr->key, *v = "";
 	bool str = attr->type == TRACE_ATTR_STRING, pooled, packed;
+	unsigned bit;
 	size_t need;
 	uint32_t key_len = 0, len = 0, enc_len;
 	struct otlp_attr *x;
@@ -357,22 +358,23 @@ again:
 	}
 	}
 	enc_len = (uint32_t)(p - (blk + 2));
+	bit = trace_key_bit_(key, key_len); /* of the key as kept */
 	blk[0] = OTLP_ATTR_TAG;
 	blk[1] = (uint8_t)enc_len; /* when under 128: else the list is not packed */
 
 	if (packed) { /* a new key with a short encoding stays packed; else the list turns general
 		       */
 		if (enc_len < 128 &&
-		    !((a->fast.key_lens >> (key_len % 64) & 1) && packed_has(a, key, key_len))) {
+		    !((a->fast.key_bits >> bit & 1) && packed_has(a, key, key_len))) {
 			a->fast.next = p;
-			a->fast.key_lens |= 1ull << (key_len % 64);
+			a->fast.key_bits |= 1ull << bit;
 			return 0;
 		}
 		if ((rc = unpack(a)) < 0)
 			return rc;
 		goto again; /* written again, general */
 	}
-	if ((a->fast.key_lens >> (key_len % 64) & 1) && (x = attrs_find(a, key, key_len))) {
+	if ((a->fast.key_bits >> bit & 1) && (x = attrs_find(a, key, key_len))) {
 		attr_free(a, x); /* replaced */
 	} else {
 		if ((rc = grow((void **)&a->items, a->len, sizeof(*x), OTLP_ATTRS_MAX)) < 0) {
@@ -382,7 +384,7 @@ again:
 			return rc;
 		}
 		x = &a->items[a->len++];
-		a->fast.key_lens |= 1ull << (key_len % 64);
+		a->fast.key_bits |= 1ull << bit;
 	}
 	if (pooled)
 		a->pool->next = (char *)p; /* the block's unused end (and the value's NUL) back */

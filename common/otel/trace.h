@@ -111,7 +111,7 @@ void trace_span_detach(trace_span *span);
  * encodings back to back, the next one written at next when it fits before max. */
 struct trace_attrs_fast_ {
 	uint8_t *next, *max; /* equal (no room) when not recording or no longer packed */
-	uint64_t key_lens;   /* bit key length % 64 set for each key held */
+	uint64_t key_bits;   /* bit trace_key_bit_(key) set for each key held */
 	const void *owner;   /* trace.c's: the thread using the span; NULL once detached */
 };
 
@@ -124,9 +124,36 @@ void trace_span_set_strn_slow_(trace_span *span, const char *key, size_t key_len
                                size_t value_len);
 void trace_span_set_intn_slow_(trace_span *span, const char *key, size_t key_len, int64_t value);
 
+/* Internal: the inline setters' functions are always inlined (GCC, Clang), so that a literal's
+ * length, bytes and hash are worked out when compiling. */
+#if defined(__GNUC__)
+#define TRACE_INLINE_ static inline __attribute__((always_inline))
+#else
+#define TRACE_INLINE_ static inline
+#endif
+
+/* Internal: the bit of struct trace_attrs_fast_'s key_bits for key (n bytes): a multiplicative
+ * hash of its length and its last 8 bytes (fewer when shorter), worked out when compiling for a
+ * literal key. A clear bit: the key is new, no search needed. */
+TRACE_INLINE_ unsigned trace_key_bit_(const char *key, size_t n)
+{
+	uint64_t w = 0;
+	uint32_t x;
+
+	if (n >= 8) {
+		memcpy(&w, key + n - 8, 8);
+	} else if (n >= 4) {
+		memcpy(&x, key + n - 4, 4);
+		w = x;
+	} else if (n > 0) {
+		w = (uint8_t)key[0] | (uint64_t)(uint8_t)key[n - 1] << 8;
+	}
+	return (unsigned)(((w ^ n) * 0xc2b2ae3d27d4eb4fu) >> 58);
+}
+
 /* Internal: copies s (n bytes, n <= 32) to out without a loop, overlapping words; returns the
  * bytes moved ORed together (s was ASCII when no high bit is set in the result). */
-static inline uint64_t trace_copy32_(uint8_t *out, const char *s, size_t n)
+TRACE_INLINE_ uint64_t trace_copy32_(uint8_t *out, const char *s, size_t n)
 {
 	uint64_t a, b, c = 0, d = 0;
 	uint32_t x, y;
@@ -163,15 +190,17 @@ static inline uint64_t trace_copy32_(uint8_t *out, const char *s, size_t n)
  * strlen(value) (both still NUL-terminated, not NULL). Inline: the usual attribute (a new key of
  * 1 to 32 bytes, a value of up to 32, ASCII, room in the record) is written here, as the OTLP
  * KeyValue it is sent as; the rest goes to trace_span_set_strn_slow_. */
-static inline void trace_span_set_strn(trace_span *span, const char *key, size_t key_len,
+TRACE_INLINE_ void trace_span_set_strn(trace_span *span, const char *key, size_t key_len,
                                        const char *value, size_t value_len)
 {
 	struct trace_attrs_fast_ *f = (struct trace_attrs_fast_ *)span;
 	size_t n = key_len + value_len + 8;
+	unsigned bit;
 	uint8_t *p;
 	uint64_t seen;
 
-	if (span && key_len - 1 < 32 && value_len <= 32 && !(f->key_lens >> key_len & 1) &&
+	if (span && key_len - 1 < 32 && value_len <= 32 &&
+	    !(f->key_bits >> (bit = trace_key_bit_(key, key_len)) & 1) &&
 	    (size_t)(f->max - f->next) >= n && f->owner == &trace_thread_mark_) {
 		p = f->next;
 		p[0] = 9 << 3 | 2; /* Span.attributes */
@@ -187,7 +216,7 @@ static inline void trace_span_set_strn(trace_span *span, const char *key, size_t
 		seen |= trace_copy32_(p + 8, value, value_len);
 		if (!(seen & 0x8080808080808080u)) {
 			f->next += n;
-			f->key_lens |= 1ull << key_len;
+			f->key_bits |= 1ull << bit;
 			return;
 		}
 	}
@@ -196,15 +225,17 @@ static inline void trace_span_set_strn(trace_span *span, const char *key, size_t
 
 /* trace_span_set_int with key's length already known (key_len is strlen(key), key not NULL).
  * Inline likewise for a new ASCII key of 1 to 32 bytes and a value from 0 to 2^21 - 1. */
-static inline void trace_span_set_intn(trace_span *span, const char *key, size_t key_len,
+TRACE_INLINE_ void trace_span_set_intn(trace_span *span, const char *key, size_t key_len,
                                        int64_t value)
 {
 	struct trace_attrs_fast_ *f = (struct trace_attrs_fast_ *)span;
 	uint64_t u = (uint64_t)value, seen;
 	size_t vn = 1 + (u >= 1u << 7) + (u >= 1u << 14), n = key_len + vn + 7;
+	unsigned bit;
 	uint8_t *p;
 
-	if (span && key_len - 1 < 32 && u < 1u << 21 && !(f->key_lens >> key_len & 1) &&
+	if (span && key_len - 1 < 32 && u < 1u << 21 &&
+	    !(f->key_bits >> (bit = trace_key_bit_(key, key_len)) & 1) &&
 	    (size_t)(f->max - f->next) >= key_len + 10 && f->owner == &trace_thread_mark_) {
 		p = f->next;
 		p[0] = 9 << 3 | 2; /* Span.attributes */
@@ -221,7 +252,7 @@ static inline void trace_span_set_intn(trace_span *span, const char *key, size_t
 		p[9] = (uint8_t)(u >> 14); /* written whatever vn: room was checked for 3 */
 		if (!(seen & 0x8080808080808080u)) {
 			f->next += n;
-			f->key_lens |= 1ull << key_len;
+			f->key_bits |= 1ull << bit;
 			return;
 		}
 	}
@@ -231,13 +262,13 @@ static inline void trace_span_set_intn(trace_span *span, const char *key, size_t
 /* Sets one attribute (copied; a later value for the key replaces the earlier). At most 128 per
  * span; strings are cut to 4096 bytes, invalid UTF-8 replaced. trace_span_set_str and _int are
  * inline so that the lengths of a literal key or value are worked out when compiling. */
-static inline void trace_span_set_str(trace_span *span, const char *key, const char *value)
+TRACE_INLINE_ void trace_span_set_str(trace_span *span, const char *key, const char *value)
 {
 	if (key)
 		trace_span_set_strn(span, key, strlen(key), value ? value : "",
 		                    value ? strlen(value) : 0);
 }
-static inline void trace_span_set_int(trace_span *span, const char *key, int64_t value)
+TRACE_INLINE_ void trace_span_set_int(trace_span *span, const char *key, int64_t value)
 {
 	if (key)
 		trace_span_set_intn(span, key, strlen(key), value);

@@ -260,6 +260,7 @@ static void test_context_size(void)
 	CHECK(sizeof(struct trace_context) <= 1056);
 }
 
+/* Lowercase hex of any bytes, NUL-terminated. */
 static void test_hex(void)
 {
 	const uint8_t b[3] = {0x00, 0xab, 0x0f};
@@ -267,6 +268,30 @@ static void test_hex(void)
 
 	tracecontext_hex(b, 3, out);
 	CHECK_STR(out, "00ab0f");
+
+	/* 4 bytes a turn, then the rest one by one: every byte value at every place of a turn and
+	 * of the tail, for each length up to 17 (a trace id, a span id, the flags). */
+	static const char digits[] = "0123456789abcdef";
+	uint8_t in[17];
+	char got[35], want[35];
+	for (size_t n = 0; n <= sizeof(in); n++) {
+		for (size_t at = 0; at < (n ? n : 1); at++) {
+			for (int v = 0; v < 256; v++) {
+				for (size_t i = 0; i < n; i++)
+					in[i] = (uint8_t)(i * 37 + 11);
+				if (n)
+					in[at] = (uint8_t)v;
+				for (size_t i = 0; i < n; i++) {
+					want[2 * i] = digits[in[i] >> 4];
+					want[2 * i + 1] = digits[in[i] & 15];
+				}
+				want[2 * n] = '\0';
+				memset(got, 'x', sizeof(got));
+				tracecontext_hex(in, n, got);
+				CHECK_STR(got, want);
+			}
+		}
+	}
 }
 
 int main(void)
