@@ -31,41 +31,75 @@ static void seed(void)
 	}
 }
 
-/* The next 64 bits of this thread's generator, seeded on first use: inline, so that an id takes
- * no call. */
-static inline uint64_t next(void)
-{
-	uint64_t r, t;
+/* A generator's state, copied out of rng for a few steps so that it stays in registers. */
+struct state {
+	uint64_t s[4];
+};
 
+/* This thread's state, seeded on first use. Give it back with store. */
+static inline struct state load(void)
+{
 	if (!(rng[0] | rng[1] | rng[2] | rng[3]))
 		seed();
-	r = rotl(rng[1] * 5, 7) * 9;
-	t = rng[1] << 17;
-	rng[2] ^= rng[0];
-	rng[3] ^= rng[1];
-	rng[1] ^= rng[2];
-	rng[0] ^= rng[3];
-	rng[2] ^= t;
-	rng[3] = rotl(rng[3], 45);
+	return (struct state){{rng[0], rng[1], rng[2], rng[3]}};
+}
+
+static inline void store(const struct state *x)
+{
+	memcpy(rng, x->s, sizeof(rng));
+}
+
+/* The next 64 bits of x (xoshiro256**). */
+static inline uint64_t next(struct state *x)
+{
+	uint64_t *s = x->s, r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = rotl(s[3], 45);
 	return r;
+}
+
+/* Fills id (n: 8 or 16 bytes) from x, never all zero: its first 8 bytes are not (a zero draw,
+ * 2^-64 likely, is drawn again). Sizes the compiler knows: no call. */
+static inline void fill(struct state *x, uint8_t *id, size_t n)
+{
+	uint64_t w;
+
+	while (!(w = next(x)))
+		;
+	memcpy(id, &w, 8);
+	if (n > 8) {
+		w = next(x);
+		memcpy(id + 8, &w, 8);
+	}
 }
 
 uint64_t otel_id_rand64(void)
 {
-	return next();
+	struct state x = load();
+	uint64_t r = next(&x);
+
+	store(&x);
+	return r;
 }
 
 void otel_id_random(uint8_t *id, size_t n)
 {
-	uint64_t w[2] = {0, 0};
+	struct state x = load();
 
-	while (!(w[0] | w[1])) {
-		w[0] = next();
-		if (n > 8)
-			w[1] = next();
-	}
-	if (n > 8) /* sizes the compiler knows: no call */
-		memcpy(id, w, 16);
-	else
-		memcpy(id, w, 8);
+	fill(&x, id, n);
+	store(&x);
+}
+
+void otel_id_random2(uint8_t *id, size_t n, uint8_t *id2, size_t n2)
+{
+	struct state x = load();
+
+	fill(&x, id, n);
+	fill(&x, id2, n2);
+	store(&x);
 }

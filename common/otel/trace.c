@@ -207,10 +207,12 @@ trace_span *trace_span_start(const char *name, enum trace_kind kind,
 		tracestate = parent->tracestate;
 		baggage = parent->baggage;
 	} else {
-		otel_id_random(s->data.trace_id, 16);
 		baggage = parent ? parent->baggage : NULL;
 	}
-	otel_id_random(s->data.span_id, 8);
+	if (s->data.has_parent)
+		otel_id_random(s->data.span_id, 8);
+	else
+		otel_id_random2(s->data.trace_id, 16, s->data.span_id, 8);
 	if (otel_sampler_sample(&sdk.sampler, s->data.trace_id, s->data.has_parent, parent_flags))
 		s->data.flags |= TRACECONTEXT_FLAG_SAMPLED;
 	s->recording = s->data.flags & TRACECONTEXT_FLAG_SAMPLED;

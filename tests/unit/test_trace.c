@@ -15,6 +15,7 @@
 #include "otel/trace.h"
 #include "otel/sampler.h"
 #include "otel/exporter.h"
+#include "otel/id.h"
 #include "otel/span.h"
 #include "otel_diag.h"
 
@@ -678,6 +679,30 @@ static void test_inline_setters(void)
 	trace_shutdown();
 }
 
+/* Ids from one load of the generator (otel_id_random2, a root span's two) are as random as one
+ * at a time: none zero, none repeated, the generator going on from where they left it. */
+static void test_ids(void)
+{
+	enum { N = 500 };
+	static uint8_t ids[2 * N][16];
+	static const uint8_t zero[16];
+
+	for (int i = 0; i < N; i++) {
+		if (i % 2)
+			otel_id_random2(ids[2 * i], 16, ids[2 * i + 1], 8);
+		else
+			otel_id_random(ids[2 * i], 16), otel_id_random(ids[2 * i + 1], 8);
+	}
+	for (int i = 0; i < 2 * N; i++) {
+		size_t n = i % 2 ? 8 : 16;
+		CHECK(memcmp(ids[i], zero, n) != 0);
+		if (i % 2)
+			CHECK(memcmp(ids[i] + 8, zero, 8) == 0); /* 8 bytes written, no more */
+		for (int j = 0; j < i; j++)
+			CHECK(memcmp(ids[i], ids[j], 8) != 0);
+	}
+}
+
 static void test_queue_full_drops(void)
 {
 	struct trace_stats before, after;
@@ -728,6 +753,7 @@ int main(void)
 	RUN(test_thread_rule);
 	RUN(test_diag_callbacks);
 	RUN(test_inline_setters);
+	RUN(test_ids);
 	RUN(test_queue_full_drops);
 	return CHECK_DONE();
 }
