@@ -119,7 +119,8 @@ struct trace_attrs_fast_ {
 extern _Thread_local char trace_thread_mark_;
 
 /* Internal: the out-of-line trace_span_set_strn and _intn, for every case the inline ones leave
- * (a key already held, long or non-ASCII strings, a full record, another thread's span). */
+ * (a key whose bit is set: perhaps held, then replaced; long or non-ASCII strings; no room; a
+ * span not recording, or another thread's). */
 void trace_span_set_strn_slow_(trace_span *span, const char *key, size_t key_len, const char *value,
                                size_t value_len);
 void trace_span_set_intn_slow_(trace_span *span, const char *key, size_t key_len, int64_t value);
