@@ -287,7 +287,7 @@ static int unpack(struct otlp_attrs *a)
 	a->items = items;
 	a->len = n;
 	a->pool->next = (char *)a->fast.next;
-	a->fast.max = a->fast.next; /* no room: trace.h's setters leave it to otlp_attrs_set */
+	a->fast.max = a->fast.next; /* no room: trace.c's setters leave it to otlp_attrs_set */
 	a->packed = NULL;
 	return 0;
 }
@@ -358,7 +358,7 @@ again:
 	}
 	}
 	enc_len = (uint32_t)(p - (blk + 2));
-	bit = trace_key_bit_(key, key_len); /* of the key as kept */
+	bit = otlp_key_bit(key, key_len); /* of the key as kept */
 	blk[0] = OTLP_ATTR_TAG;
 	blk[1] = (uint8_t)enc_len; /* when under 128: else the list is not packed */
 

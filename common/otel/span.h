@@ -2,6 +2,9 @@
 #ifndef BAKERY_OTEL_SPAN_H
 #define BAKERY_OTEL_SPAN_H
 
+#include <stdint.h>
+#include <string.h>
+
 #include "trace.h"
 
 #define OTLP_ATTRS_MAX  128  /* per span, event, link and resource */
@@ -41,16 +44,43 @@ struct otlp_attr {
 	} v;
 };
 
+/* Where a packed list's next attribute goes (struct otlp_attrs): trace.c's setters write the
+ * usual one at next themselves when it fits before max. */
+struct otlp_attrs_fast {
+	uint8_t *next, *max; /* equal (no room) when not recording or no longer packed */
+	uint64_t key_bits;   /* bit otlp_key_bit(key) set for each key held */
+	const void *owner;   /* trace.c's: the thread using the span; NULL once detached */
+};
+
+/* The bit of struct otlp_attrs_fast's key_bits for key (n bytes): a multiplicative hash of its
+ * length and its last 8 bytes (fewer when shorter). A clear bit: the key is new, no search
+ * needed. */
+static inline unsigned otlp_key_bit(const char *key, size_t n)
+{
+	uint64_t w = 0;
+	uint32_t x;
+
+	if (n >= 8) {
+		memcpy(&w, key + n - 8, 8);
+	} else if (n >= 4) {
+		memcpy(&x, key + n - 4, 4);
+		w = x;
+	} else if (n > 0) {
+		w = (uint8_t)key[0] | (uint64_t)(uint8_t)key[n - 1] << 8;
+	}
+	return (unsigned)(((w ^ n) * 0xc2b2ae3d27d4eb4fu) >> 58);
+}
+
 /* An owned attribute list, one of two ways. Packed (packed not NULL; a span record's, as
  * otlp_span_init makes it): the attributes are only their Span.attributes fields, each
  * OTLP_ATTR_TAG, a one-byte length and the KeyValue, back to back from packed to fast.next, with
- * room up to fast.max (trace.h writes the usual one there itself); keys are distinct. General
- * (packed NULL): items, each encoded in a block of its own or from pool. A zeroed list is an
- * empty general one; a packed one turns general (otlp_attrs_set does it) to replace a key, or
+ * room up to fast.max (trace.c's setters write the usual one there themselves); keys are distinct.
+ * General (packed NULL): items, each encoded in a block of its own or from pool. A zeroed list is
+ * an empty general one; a packed one turns general (otlp_attrs_set does it) to replace a key, or
  * for an encoding of 128 bytes or more, or when it has no room. Read either with
  * otlp_attrs_next. */
 struct otlp_attrs {
-	struct trace_attrs_fast_ fast; /* first: a span record begins with it (trace.h) */
+	struct otlp_attrs_fast fast;
 	uint8_t *packed;
 	struct otlp_attr *items; /* allocated as span.c's grow() does */
 	uint32_t len, dropped;   /* len: of items (a packed list keeps no count) */
@@ -88,7 +118,7 @@ _Static_assert(OTLP_PACKED_BYTES <= 6 + 9 * (OTLP_ATTRS_MAX - 1), "packed lists 
 
 /* One ended span; every pointer is owned (or points into the record itself). */
 struct otlp_span {
-	struct otlp_attrs attrs; /* first: see struct trace_attrs_fast_ */
+	struct otlp_attrs attrs;
 	uint8_t trace_id[16], span_id[8], parent_span_id[8];
 	bool has_parent;
 	char *trace_state; /* NULL when empty */

@@ -24,7 +24,7 @@
 /* A started span: its record (encoded for export when it ends, if sampled) and what is only
  * passed on. One allocation, kept in the pool once the span has ended. The record comes first:
  * trace.h's setters find data.attrs.fast there, which holds the span's owner
- * (&trace_thread_mark_ of the thread using it; NULL once detached). */
+ * (&thread_mark of the thread using it; NULL once detached). */
 struct trace_span {
 	struct otlp_span data; /* ids, flags and tracestate always; the rest when recording */
 	bool recording;
@@ -51,11 +51,11 @@ static atomic_bool sdk_enabled;
 
 static _Thread_local trace_span *stack[STACK_MAX];
 static _Thread_local int depth;
-_Thread_local char trace_thread_mark_; /* its address tells the threads apart */
+static _Thread_local char thread_mark; /* its address tells the threads apart */
 
 /* The thread rule: a span is used by the thread that started it until detached. */
 #define OWNER(s)        ((s)->data.attrs.fast.owner)
-#define ASSERT_OWNED(s) assert(!OWNER(s) || OWNER(s) == &trace_thread_mark_)
+#define ASSERT_OWNED(s) assert(!OWNER(s) || OWNER(s) == &thread_mark)
 
 const struct trace_context trace_root;
 
@@ -228,7 +228,7 @@ trace_span *trace_span_start(const char *name, enum trace_kind kind,
 	} else { /* nothing recorded: no room for trace.h's setters */
 		s->data.attrs.fast.max = s->data.attrs.fast.next;
 	}
-	OWNER(s) = &trace_thread_mark_;
+	OWNER(s) = &thread_mark;
 	if (depth < STACK_MAX)
 		stack[depth++] = s;
 	return s;
@@ -275,8 +275,16 @@ static void set_attr(trace_span *s, struct trace_attr a)
 		otlp_attrs_set(&s->data.attrs, &a);
 }
 
-void trace_span_set_strn_slow_(trace_span *s, const char *key, size_t key_len, const char *value,
-                               size_t value_len)
+/* Every attribute the fast path below leaves: a key whose bit is set (perhaps held, then
+ * replaced), long or non-ASCII strings, no room, a span not recording or another thread's. Not
+ * inlined, so that the fast path saves no registers for it. */
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline))
+#else
+#define NOINLINE
+#endif
+NOINLINE static void set_strn_slow(trace_span *s, const char *key, size_t key_len,
+                                   const char *value, size_t value_len)
 {
 	if (s)
 		ASSERT_OWNED(s);
@@ -284,12 +292,116 @@ void trace_span_set_strn_slow_(trace_span *s, const char *key, size_t key_len, c
 		otlp_attrs_set_str(&s->data.attrs, key, key_len, value, value_len);
 }
 
-void trace_span_set_intn_slow_(trace_span *s, const char *key, size_t key_len, int64_t value)
+NOINLINE static void set_intn_slow(trace_span *s, const char *key, size_t key_len, int64_t value)
 {
 	if (s)
 		ASSERT_OWNED(s);
 	if (s && s->recording)
 		otlp_attrs_set_int(&s->data.attrs, key, key_len, value);
+}
+
+/* Copies s (n bytes, n <= 32) to out without a loop, overlapping words; returns the
+ * bytes moved ORed together (s was ASCII when no high bit is set in the result). */
+static inline uint64_t copy32(uint8_t *out, const char *s, size_t n)
+{
+	uint64_t a, b, c = 0, d = 0;
+	uint32_t x, y;
+
+	if (n >= 8) {
+		memcpy(&a, s, 8);
+		memcpy(&b, s + n - 8, 8);
+		if (n > 16) {
+			memcpy(&c, s + 8, 8);
+			memcpy(&d, s + n - 16, 8);
+			memcpy(out + 8, &c, 8);
+			memcpy(out + n - 16, &d, 8);
+		}
+		memcpy(out, &a, 8);
+		memcpy(out + n - 8, &b, 8);
+		return a | b | c | d;
+	}
+	if (n >= 4) {
+		memcpy(&x, s, 4);
+		memcpy(&y, s + n - 4, 4);
+		memcpy(out, &x, 4);
+		memcpy(out + n - 4, &y, 4);
+		return x | y;
+	}
+	if (n == 0)
+		return 0;
+	out[0] = (uint8_t)s[0];
+	out[n / 2] = (uint8_t)s[n / 2];
+	out[n - 1] = (uint8_t)s[n - 1];
+	return (uint8_t)(s[0] | s[n / 2] | s[n - 1]);
+}
+
+/* The usual attribute (a new key of 1 to 32 bytes, an ASCII value of up to 32, room in the
+ * packed list, the owner's thread) is written here, as the OTLP KeyValue it is sent as. */
+void trace_span_set_strn(trace_span *span, const char *key, size_t key_len, const char *value,
+                         size_t value_len)
+{
+	struct otlp_attrs_fast *f = span ? &span->data.attrs.fast : NULL;
+	size_t n = key_len + value_len + 8;
+	unsigned bit;
+	uint8_t *p;
+	uint64_t seen;
+
+	if (span && key_len - 1 < 32 && value_len <= 32 &&
+	    !(f->key_bits >> (bit = otlp_key_bit(key, key_len)) & 1) &&
+	    (size_t)(f->max - f->next) >= n && f->owner == &thread_mark) {
+		p = f->next;
+		p[0] = 9 << 3 | 2; /* Span.attributes */
+		p[1] = (uint8_t)(n - 2);
+		p[2] = 1 << 3 | 2; /* KeyValue.key */
+		p[3] = (uint8_t)key_len;
+		seen = copy32(p + 4, key, key_len);
+		p += key_len;
+		p[4] = 2 << 3 | 2; /* KeyValue.value */
+		p[5] = (uint8_t)(value_len + 2);
+		p[6] = 1 << 3 | 2; /* AnyValue.string_value */
+		p[7] = (uint8_t)value_len;
+		seen |= copy32(p + 8, value, value_len);
+		if (!(seen & 0x8080808080808080u)) {
+			f->next += n;
+			f->key_bits |= 1ull << bit;
+			return;
+		}
+	}
+	set_strn_slow(span, key, key_len, value, value_len);
+}
+
+/* Likewise for a value from 0 to 2^21 - 1. */
+void trace_span_set_intn(trace_span *span, const char *key, size_t key_len, int64_t value)
+{
+	struct otlp_attrs_fast *f = span ? &span->data.attrs.fast : NULL;
+	uint64_t u = (uint64_t)value, seen;
+	size_t vn = 1 + (u >= 1u << 7) + (u >= 1u << 14), n = key_len + vn + 7;
+	unsigned bit;
+	uint8_t *p;
+
+	if (span && key_len - 1 < 32 && u < 1u << 21 &&
+	    !(f->key_bits >> (bit = otlp_key_bit(key, key_len)) & 1) &&
+	    (size_t)(f->max - f->next) >= key_len + 10 && f->owner == &thread_mark) {
+		p = f->next;
+		p[0] = 9 << 3 | 2; /* Span.attributes */
+		p[1] = (uint8_t)(n - 2);
+		p[2] = 1 << 3 | 2; /* KeyValue.key */
+		p[3] = (uint8_t)key_len;
+		seen = copy32(p + 4, key, key_len);
+		p += key_len;
+		p[4] = 2 << 3 | 2; /* KeyValue.value */
+		p[5] = (uint8_t)(vn + 1);
+		p[6] = 3 << 3 | 0; /* AnyValue.int_value, a varint */
+		p[7] = (uint8_t)(u | (vn > 1 ? 0x80 : 0));
+		p[8] = (uint8_t)(u >> 7 | (vn > 2 ? 0x80 : 0));
+		p[9] = (uint8_t)(u >> 14); /* written whatever vn: room was checked for 3 */
+		if (!(seen & 0x8080808080808080u)) {
+			f->next += n;
+			f->key_bits |= 1ull << bit;
+			return;
+		}
+	}
+	set_intn_slow(span, key, key_len, value);
 }
 
 void trace_span_set_double(trace_span *s, const char *key, double value)

@@ -106,170 +106,24 @@ void trace_span_end(trace_span *span);
  * an explicit parent. */
 void trace_span_detach(trace_span *span);
 
-/* Internal, for the inline setters below (not for programs to touch): every span begins with
- * this (span.h's struct otlp_attrs, first in the record). A span's attributes are their OTLP
- * encodings back to back, the next one written at next when it fits before max. */
-struct trace_attrs_fast_ {
-	uint8_t *next, *max; /* equal (no room) when not recording or no longer packed */
-	uint64_t key_bits;   /* bit trace_key_bit_(key) set for each key held */
-	const void *owner;   /* trace.c's: the thread using the span; NULL once detached */
-};
-
-/* Internal: marks the calling thread (its address; trace.c's thread rule). */
-extern _Thread_local char trace_thread_mark_;
-
-/* Internal: the out-of-line trace_span_set_strn and _intn, for every case the inline ones leave
- * (a key whose bit is set: perhaps held, then replaced; long or non-ASCII strings; no room; a
- * span not recording, or another thread's). */
-void trace_span_set_strn_slow_(trace_span *span, const char *key, size_t key_len, const char *value,
-                               size_t value_len);
-void trace_span_set_intn_slow_(trace_span *span, const char *key, size_t key_len, int64_t value);
-
-/* Internal: the inline setters' functions are always inlined (GCC, Clang), so that a literal's
- * length, bytes and hash are worked out when compiling. */
-#if defined(__GNUC__)
-#define TRACE_INLINE_ static inline __attribute__((always_inline))
-#else
-#define TRACE_INLINE_ static inline
-#endif
-
-/* Internal: the bit of struct trace_attrs_fast_'s key_bits for key (n bytes): a multiplicative
- * hash of its length and its last 8 bytes (fewer when shorter), worked out when compiling for a
- * literal key. A clear bit: the key is new, no search needed. */
-TRACE_INLINE_ unsigned trace_key_bit_(const char *key, size_t n)
-{
-	uint64_t w = 0;
-	uint32_t x;
-
-	if (n >= 8) {
-		memcpy(&w, key + n - 8, 8);
-	} else if (n >= 4) {
-		memcpy(&x, key + n - 4, 4);
-		w = x;
-	} else if (n > 0) {
-		w = (uint8_t)key[0] | (uint64_t)(uint8_t)key[n - 1] << 8;
-	}
-	return (unsigned)(((w ^ n) * 0xc2b2ae3d27d4eb4fu) >> 58);
-}
-
-/* Internal: copies s (n bytes, n <= 32) to out without a loop, overlapping words; returns the
- * bytes moved ORed together (s was ASCII when no high bit is set in the result). */
-TRACE_INLINE_ uint64_t trace_copy32_(uint8_t *out, const char *s, size_t n)
-{
-	uint64_t a, b, c = 0, d = 0;
-	uint32_t x, y;
-
-	if (n >= 8) {
-		memcpy(&a, s, 8);
-		memcpy(&b, s + n - 8, 8);
-		if (n > 16) {
-			memcpy(&c, s + 8, 8);
-			memcpy(&d, s + n - 16, 8);
-			memcpy(out + 8, &c, 8);
-			memcpy(out + n - 16, &d, 8);
-		}
-		memcpy(out, &a, 8);
-		memcpy(out + n - 8, &b, 8);
-		return a | b | c | d;
-	}
-	if (n >= 4) {
-		memcpy(&x, s, 4);
-		memcpy(&y, s + n - 4, 4);
-		memcpy(out, &x, 4);
-		memcpy(out + n - 4, &y, 4);
-		return x | y;
-	}
-	if (n == 0)
-		return 0;
-	out[0] = (uint8_t)s[0];
-	out[n / 2] = (uint8_t)s[n / 2];
-	out[n - 1] = (uint8_t)s[n - 1];
-	return (uint8_t)(s[0] | s[n / 2] | s[n - 1]);
-}
-
 /* trace_span_set_str with the lengths already known: key_len is strlen(key), value_len
- * strlen(value) (both still NUL-terminated, not NULL). Inline: the usual attribute (a new key of
- * 1 to 32 bytes, a value of up to 32, ASCII, room in the record) is written here, as the OTLP
- * KeyValue it is sent as; the rest goes to trace_span_set_strn_slow_. */
-TRACE_INLINE_ void trace_span_set_strn(trace_span *span, const char *key, size_t key_len,
-                                       const char *value, size_t value_len)
-{
-	struct trace_attrs_fast_ *f = (struct trace_attrs_fast_ *)span;
-	size_t n = key_len + value_len + 8;
-	unsigned bit;
-	uint8_t *p;
-	uint64_t seen;
+ * strlen(value) (both still NUL-terminated, not NULL). */
+void trace_span_set_strn(trace_span *span, const char *key, size_t key_len, const char *value,
+                         size_t value_len);
 
-	if (span && key_len - 1 < 32 && value_len <= 32 &&
-	    !(f->key_bits >> (bit = trace_key_bit_(key, key_len)) & 1) &&
-	    (size_t)(f->max - f->next) >= n && f->owner == &trace_thread_mark_) {
-		p = f->next;
-		p[0] = 9 << 3 | 2; /* Span.attributes */
-		p[1] = (uint8_t)(n - 2);
-		p[2] = 1 << 3 | 2; /* KeyValue.key */
-		p[3] = (uint8_t)key_len;
-		seen = trace_copy32_(p + 4, key, key_len);
-		p += key_len;
-		p[4] = 2 << 3 | 2; /* KeyValue.value */
-		p[5] = (uint8_t)(value_len + 2);
-		p[6] = 1 << 3 | 2; /* AnyValue.string_value */
-		p[7] = (uint8_t)value_len;
-		seen |= trace_copy32_(p + 8, value, value_len);
-		if (!(seen & 0x8080808080808080u)) {
-			f->next += n;
-			f->key_bits |= 1ull << bit;
-			return;
-		}
-	}
-	trace_span_set_strn_slow_(span, key, key_len, value, value_len);
-}
-
-/* trace_span_set_int with key's length already known (key_len is strlen(key), key not NULL).
- * Inline likewise for a new ASCII key of 1 to 32 bytes and a value from 0 to 2^21 - 1. */
-TRACE_INLINE_ void trace_span_set_intn(trace_span *span, const char *key, size_t key_len,
-                                       int64_t value)
-{
-	struct trace_attrs_fast_ *f = (struct trace_attrs_fast_ *)span;
-	uint64_t u = (uint64_t)value, seen;
-	size_t vn = 1 + (u >= 1u << 7) + (u >= 1u << 14), n = key_len + vn + 7;
-	unsigned bit;
-	uint8_t *p;
-
-	if (span && key_len - 1 < 32 && u < 1u << 21 &&
-	    !(f->key_bits >> (bit = trace_key_bit_(key, key_len)) & 1) &&
-	    (size_t)(f->max - f->next) >= key_len + 10 && f->owner == &trace_thread_mark_) {
-		p = f->next;
-		p[0] = 9 << 3 | 2; /* Span.attributes */
-		p[1] = (uint8_t)(n - 2);
-		p[2] = 1 << 3 | 2; /* KeyValue.key */
-		p[3] = (uint8_t)key_len;
-		seen = trace_copy32_(p + 4, key, key_len);
-		p += key_len;
-		p[4] = 2 << 3 | 2; /* KeyValue.value */
-		p[5] = (uint8_t)(vn + 1);
-		p[6] = 3 << 3 | 0; /* AnyValue.int_value, a varint */
-		p[7] = (uint8_t)(u | (vn > 1 ? 0x80 : 0));
-		p[8] = (uint8_t)(u >> 7 | (vn > 2 ? 0x80 : 0));
-		p[9] = (uint8_t)(u >> 14); /* written whatever vn: room was checked for 3 */
-		if (!(seen & 0x8080808080808080u)) {
-			f->next += n;
-			f->key_bits |= 1ull << bit;
-			return;
-		}
-	}
-	trace_span_set_intn_slow_(span, key, key_len, value);
-}
+/* trace_span_set_int with key's length already known (key_len is strlen(key), key not NULL). */
+void trace_span_set_intn(trace_span *span, const char *key, size_t key_len, int64_t value);
 
 /* Sets one attribute (copied; a later value for the key replaces the earlier). At most 128 per
  * span; strings are cut to 4096 bytes, invalid UTF-8 replaced. trace_span_set_str and _int are
  * inline so that the lengths of a literal key or value are worked out when compiling. */
-TRACE_INLINE_ void trace_span_set_str(trace_span *span, const char *key, const char *value)
+static inline void trace_span_set_str(trace_span *span, const char *key, const char *value)
 {
 	if (key)
 		trace_span_set_strn(span, key, strlen(key), value ? value : "",
 		                    value ? strlen(value) : 0);
 }
-TRACE_INLINE_ void trace_span_set_int(trace_span *span, const char *key, int64_t value)
+static inline void trace_span_set_int(trace_span *span, const char *key, int64_t value)
 {
 	if (key)
 		trace_span_set_intn(span, key, strlen(key), value);
