@@ -335,37 +335,61 @@ static inline uint64_t copy32(uint8_t *out, const char *s, size_t n)
 	return (uint8_t)(s[0] | s[n / 2] | s[n - 1]);
 }
 
+/* Whether span's packed list takes the usual attribute on this thread: a new key of 1 to 32
+ * bytes (its bit, in *bit, clear) and room bytes free. */
+static inline bool fast_fits(const trace_span *span, const char *key, size_t key_len, size_t room,
+                             unsigned *bit)
+{
+	const struct otlp_attrs_fast *f = &span->data.attrs.fast;
+
+	return key_len - 1 < 32 && !(f->key_bits >> (*bit = otlp_key_bit(key, key_len)) & 1) &&
+	       (size_t)(f->max - f->next) >= room && f->owner == &thread_mark;
+}
+
+/* Starts a Span.attributes field of n bytes at p, as otlp_attrs_set writes it: its tag and
+ * length, KeyValue.key, KeyValue.value's tag. Returns where the value's length goes; *seen: the
+ * key's bytes ORed together. */
+static inline uint8_t *fast_put_key(uint8_t *p, size_t n, const char *key, size_t key_len,
+                                    uint64_t *seen)
+{
+	p[0] = 9 << 3 | 2; /* Span.attributes */
+	p[1] = (uint8_t)(n - 2);
+	p[2] = 1 << 3 | 2; /* KeyValue.key */
+	p[3] = (uint8_t)key_len;
+	*seen = copy32(p + 4, key, key_len);
+	p[4 + key_len] = 2 << 3 | 2; /* KeyValue.value */
+	return p + 5 + key_len;
+}
+
+/* Keeps the field fast_put_key started (n bytes, the key's bit) when all it copied was ASCII
+ * (seen); returns false, nothing kept, for the slow path, which repairs. */
+static inline bool fast_keep(struct otlp_attrs_fast *f, size_t n, unsigned bit, uint64_t seen)
+{
+	if (seen & 0x8080808080808080u)
+		return false;
+	f->next += n;
+	f->key_bits |= 1ull << bit;
+	return true;
+}
+
 /* The usual attribute (a new key of 1 to 32 bytes, an ASCII value of up to 32, room in the
  * packed list, the owner's thread) is written here, as the OTLP KeyValue it is sent as. */
 void trace_span_set_strn(trace_span *span, const char *key, size_t key_len, const char *value,
                          size_t value_len)
 {
-	struct otlp_attrs_fast *f = span ? &span->data.attrs.fast : NULL;
 	size_t n = key_len + value_len + 8;
 	unsigned bit;
-	uint8_t *p;
 	uint64_t seen;
+	uint8_t *p;
 
-	if (span && key_len - 1 < 32 && value_len <= 32 &&
-	    !(f->key_bits >> (bit = otlp_key_bit(key, key_len)) & 1) &&
-	    (size_t)(f->max - f->next) >= n && f->owner == &thread_mark) {
-		p = f->next;
-		p[0] = 9 << 3 | 2; /* Span.attributes */
-		p[1] = (uint8_t)(n - 2);
-		p[2] = 1 << 3 | 2; /* KeyValue.key */
-		p[3] = (uint8_t)key_len;
-		seen = copy32(p + 4, key, key_len);
-		p += key_len;
-		p[4] = 2 << 3 | 2; /* KeyValue.value */
-		p[5] = (uint8_t)(value_len + 2);
-		p[6] = 1 << 3 | 2; /* AnyValue.string_value */
-		p[7] = (uint8_t)value_len;
-		seen |= copy32(p + 8, value, value_len);
-		if (!(seen & 0x8080808080808080u)) {
-			f->next += n;
-			f->key_bits |= 1ull << bit;
+	if (span && value_len <= 32 && fast_fits(span, key, key_len, n, &bit)) {
+		p = fast_put_key(span->data.attrs.fast.next, n, key, key_len, &seen);
+		p[0] = (uint8_t)(value_len + 2);
+		p[1] = 1 << 3 | 2; /* AnyValue.string_value */
+		p[2] = (uint8_t)value_len;
+		seen |= copy32(p + 3, value, value_len);
+		if (fast_keep(&span->data.attrs.fast, n, bit, seen))
 			return;
-		}
 	}
 	set_strn_slow(span, key, key_len, value, value_len);
 }
@@ -373,33 +397,20 @@ void trace_span_set_strn(trace_span *span, const char *key, size_t key_len, cons
 /* Likewise for a value from 0 to 2^21 - 1. */
 void trace_span_set_intn(trace_span *span, const char *key, size_t key_len, int64_t value)
 {
-	struct otlp_attrs_fast *f = span ? &span->data.attrs.fast : NULL;
 	uint64_t u = (uint64_t)value, seen;
 	size_t vn = 1 + (u >= 1u << 7) + (u >= 1u << 14), n = key_len + vn + 7;
 	unsigned bit;
 	uint8_t *p;
 
-	if (span && key_len - 1 < 32 && u < 1u << 21 &&
-	    !(f->key_bits >> (bit = otlp_key_bit(key, key_len)) & 1) &&
-	    (size_t)(f->max - f->next) >= key_len + 10 && f->owner == &thread_mark) {
-		p = f->next;
-		p[0] = 9 << 3 | 2; /* Span.attributes */
-		p[1] = (uint8_t)(n - 2);
-		p[2] = 1 << 3 | 2; /* KeyValue.key */
-		p[3] = (uint8_t)key_len;
-		seen = copy32(p + 4, key, key_len);
-		p += key_len;
-		p[4] = 2 << 3 | 2; /* KeyValue.value */
-		p[5] = (uint8_t)(vn + 1);
-		p[6] = 3 << 3 | 0; /* AnyValue.int_value, a varint */
-		p[7] = (uint8_t)(u | (vn > 1 ? 0x80 : 0));
-		p[8] = (uint8_t)(u >> 7 | (vn > 2 ? 0x80 : 0));
-		p[9] = (uint8_t)(u >> 14); /* written whatever vn: room was checked for 3 */
-		if (!(seen & 0x8080808080808080u)) {
-			f->next += n;
-			f->key_bits |= 1ull << bit;
+	if (span && u < 1u << 21 && fast_fits(span, key, key_len, key_len + 10, &bit)) {
+		p = fast_put_key(span->data.attrs.fast.next, n, key, key_len, &seen);
+		p[0] = (uint8_t)(vn + 1);
+		p[1] = 3 << 3 | 0; /* AnyValue.int_value, a varint */
+		p[2] = (uint8_t)(u | (vn > 1 ? 0x80 : 0));
+		p[3] = (uint8_t)(u >> 7 | (vn > 2 ? 0x80 : 0));
+		p[4] = (uint8_t)(u >> 14); /* written whatever vn: room was checked for 3 */
+		if (fast_keep(&span->data.attrs.fast, n, bit, seen))
 			return;
-		}
 	}
 	set_intn_slow(span, key, key_len, value);
 }
