@@ -571,12 +571,12 @@ static void *set_attr_elsewhere(void *arg)
 	return NULL;
 }
 
-/* trace.h's inline setters write the usual attribute into the record themselves and leave the
+/* trace.c's fast setters write the usual attribute into the record themselves and leave the
  * rest to the SDK: either way the span encodes (protobuf and JSON) as one whose attributes are
- * all set through otlp_attrs_set. Lengths around the inline limits, every varint length, keys
+ * all set through otlp_attrs_set. Lengths around the fast path's limits, every varint length, keys
  * set again, non-ASCII and invalid UTF-8, a detached span, a full record and a span the
  * sampler drops. */
-static void test_inline_setters(void)
+static void test_fast_setters(void)
 {
 	static const char *const strs[] = {"",
 	                                   "a",
@@ -605,7 +605,7 @@ static void test_inline_setters(void)
 	env_reset("always_on", NULL);
 	CHECK(trace_init("test", "1") == 0);
 	/* Each string as a key against each as a value and each integer, the keys lengthened
-	 * with dots: no two of a span alike in length, as the inline path wants. */
+	 * with dots: no two of a span alike in length, as the fast path wants. */
 	for (size_t k = 0; k < NS; k++) {
 		size_t n = strlen(strs[k]);
 		s = trace_span_start("inline", TRACE_KIND_INTERNAL, NULL);
@@ -643,7 +643,7 @@ static void test_inline_setters(void)
 	trace_span_set_str(s, "after", "x");
 	CHECK(otlp_attrs_set(&ref.attrs, &TRACE_STR("after", "x")) == 0);
 	CHECK(otlp_attrs_count(&((struct otlp_span *)s)->attrs) == 3 && encodes_as(s, &ref));
-	/* Detached, then set by another thread (which the inline path leaves to the SDK). */
+	/* Detached, then set by another thread (which the fast path leaves to the slow one). */
 	trace_span_detach(s);
 	CHECK(pthread_create(&t, NULL, set_attr_elsewhere, s) == 0);
 	pthread_join(t, NULL);
@@ -666,7 +666,7 @@ static void test_inline_setters(void)
 	trace_span_end(s);
 	otlp_span_clear(&ref);
 	trace_shutdown();
-	/* Dropped by the sampler: nothing is recorded, inline or not. */
+	/* Dropped by the sampler: nothing is recorded, fast path or not. */
 	env_reset("always_off", NULL);
 	CHECK(trace_init("test", "1") == 0);
 	s = trace_span_start("dropped", TRACE_KIND_SERVER, NULL);
@@ -752,7 +752,7 @@ int main(void)
 	RUN(test_detach);
 	RUN(test_thread_rule);
 	RUN(test_diag_callbacks);
-	RUN(test_inline_setters);
+	RUN(test_fast_setters);
 	RUN(test_ids);
 	RUN(test_queue_full_drops);
 	return CHECK_DONE();
