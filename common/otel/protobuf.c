@@ -1,6 +1,7 @@
 /* protobuf.c — OTLP protobuf encoding, written directly into a buffer (no generated code). */
 #include "exporter.h"
 
+#include <assert.h>
 #include <string.h>
 
 /* Wire types: 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32. Nested messages are written
@@ -166,21 +167,12 @@ static void pb_attrs(struct otlp_buf *b, unsigned field, unsigned dropped_field,
 {
 	uint8_t *p;
 
-	if (a->packed && (field << 3 | 2) == OTLP_ATTR_TAG) { /* a span's, usually: one copy */
+	if (a->packed) { /* a span's (only otlp_span_init packs): its fields as sent, one copy */
 		size_t n = (size_t)(a->fast.next - a->packed);
+		assert((field << 3 | 2) == OTLP_ATTR_TAG);
 		if ((p = otlp_buf_room(b, n))) {
 			memcpy(p, a->packed, n);
 			b->len += n;
-		}
-	} else if (a->packed) { /* never so far: a packed list is a span's */
-		struct otlp_attr x;
-		size_t n = (size_t)(a->fast.next - a->packed);
-		if ((p = otlp_buf_room(b, n + n / 2))) { /* a field of 2 bytes or more is 2 + 1 */
-			for (size_t it = 0; otlp_attrs_next(a, &it, &x);) {
-				p = pb_put_varint(put_tag(p, field, 2), x.enc_len);
-				p = otlp_bytes_copy(p, x.enc, x.enc_len);
-			}
-			b->len = (size_t)(p - b->data);
 		}
 	} else if (a->len && (p = otlp_buf_room(b, attrs_room(a)))) {
 		for (uint32_t i = 0; i < a->len; i++) {
