@@ -49,7 +49,6 @@ struct otlp_attr {
 struct otlp_attrs_fast {
 	uint8_t *next, *max; /* equal (no room) when not recording or no longer packed */
 	uint64_t key_bits;   /* bit otlp_key_bit(key) set for each key held */
-	const void *owner;   /* trace.c's: the thread using the span; NULL once detached */
 };
 
 /* The bit of struct otlp_attrs_fast's key_bits for key (n bytes): a multiplicative hash of its

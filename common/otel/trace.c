@@ -22,15 +22,14 @@
 #define POOL_MAX  1024 /* span records kept for reuse (1.5 KB each) */
 
 /* A started span: its record (encoded for export when it ends, if sampled) and what is only
- * passed on. One allocation, kept in the pool once the span has ended. The record comes first:
- * trace.h's setters find data.attrs.fast there, which holds the span's owner
- * (&thread_mark of the thread using it; NULL once detached). */
+ * passed on. One allocation, kept in the pool once the span has ended. */
 struct trace_span {
 	struct otlp_span data; /* ids, flags and tracestate always; the rest when recording */
 	bool recording;
 	char *baggage; /* NULL when empty; propagated, never exported */
 	uint64_t start_mono_ns;
-	trace_span *next; /* in the pool */
+	const void *owner; /* &thread_mark of the thread using it; NULL once detached */
+	trace_span *next;  /* in the pool */
 };
 
 /* Records of ended spans, reused by the next starts instead of freed and allocated again. */
@@ -54,8 +53,7 @@ static _Thread_local int depth;
 static _Thread_local char thread_mark; /* its address tells the threads apart */
 
 /* The thread rule: a span is used by the thread that started it until detached. */
-#define OWNER(s)        ((s)->data.attrs.fast.owner)
-#define ASSERT_OWNED(s) assert(!OWNER(s) || OWNER(s) == &thread_mark)
+#define ASSERT_OWNED(s) assert(!(s)->owner || (s)->owner == &thread_mark)
 
 const struct trace_context trace_root;
 
@@ -225,10 +223,10 @@ trace_span *trace_span_start(const char *name, enum trace_kind kind,
 		s->data.kind = kind;
 		s->data.start_ns = otel_clock_ns(CLOCK_REALTIME);
 		s->start_mono_ns = otel_clock_ns(CLOCK_MONOTONIC);
-	} else { /* nothing recorded: no room for trace.h's setters */
+	} else { /* nothing recorded: no room for the fast setters */
 		s->data.attrs.fast.max = s->data.attrs.fast.next;
 	}
-	OWNER(s) = &thread_mark;
+	s->owner = &thread_mark;
 	if (depth < STACK_MAX)
 		stack[depth++] = s;
 	return s;
@@ -242,7 +240,7 @@ void trace_span_detach(trace_span *s)
 	if (!s)
 		return;
 	ASSERT_OWNED(s);
-	OWNER(s) = NULL;
+	s->owner = NULL;
 	for (int i = depth - 1; i >= 0; i--) { /* off this thread's stack, wherever it is */
 		if (stack[i] == s) {
 			if (i + 1 < depth) /* not the top, as it usually is */
@@ -343,7 +341,7 @@ static inline bool fast_fits(const trace_span *span, const char *key, size_t key
 	const struct otlp_attrs_fast *f = &span->data.attrs.fast;
 
 	return key_len - 1 < 32 && !(f->key_bits >> (*bit = otlp_key_bit(key, key_len)) & 1) &&
-	       (size_t)(f->max - f->next) >= room && f->owner == &thread_mark;
+	       (size_t)(f->max - f->next) >= room && span->owner == &thread_mark;
 }
 
 /* Starts a Span.attributes field of n bytes at p, as otlp_attrs_set writes it: its tag and
